@@ -1,0 +1,3 @@
+"""Flannel to Calico live migration for Kubernetes clusters."""
+
+__version__ = "0.1.0"

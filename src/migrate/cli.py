@@ -1,0 +1,50 @@
+"""Command line: parse, call the core, render. Nothing here decides anything."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .console import err_console
+from .errors import EXIT_USAGE, UserError
+from .sim_cli import demo, sim
+
+
+class _Cli(click.Group):
+    """Turns typed errors into one line and an exit code; tracebacks only with MIGRATE_DEBUG=1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            err_console.print(f"[red]error:[/red] {exc.line()}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("MIGRATE_DEBUG") == "1":
+                traceback.print_exc()
+            else:
+                err_console.print(f"[red]internal error:[/red] {exc!r} (run again with MIGRATE_DEBUG=1 for the traceback)",
+                                  soft_wrap=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrate")
+def main() -> None:
+    """Move a live Kubernetes cluster from Flannel to Calico, node by node, with a plan you can review,
+    checkpoints you can resume from and a rollback from any point.
+
+    Exit codes: 0 done, 1 failed while executing, 2 bad input or usage, 3 preflight blockers,
+    4 another executor holds the lock, 130 interrupted.
+    """
+
+
+main.add_command(sim)
+main.add_command(demo)
+
+__all__ = ["main", "EXIT_USAGE"]

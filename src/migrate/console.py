@@ -1,0 +1,7 @@
+"""The one terminal object every command renders through."""
+from __future__ import annotations
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)

@@ -1,0 +1,318 @@
+"""The API server's request semantics, independent of HTTP: what each verb does.
+
+server.py parses HTTP into calls here; the store keeps the objects; this layer adds
+authorization, patches, subresources (eviction, binding, log, scale, status) and
+server-side printing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from . import errors, rbac
+from .clock import rfc3339
+from .patch import PatchError, UnsupportedPatchType, apply_patch
+from .resources import ResourceRegistry, ResourceType
+from .selectors import selector_from_label_selector_object
+from .store import Store, clone
+from .tables import to_table
+
+POD = ("", "pods")
+PDB = ("policy", "poddisruptionbudgets")
+_STRATEGIC = "application/strategic-merge-patch+json"
+
+
+@dataclass
+class Request:
+    verb: str  # get, list, watch, create, update, patch, delete, deletecollection
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    user: rbac.User
+    params: dict[str, str]
+    body: bytes = b""
+    content_type: str = ""
+
+    @property
+    def dry_run(self) -> bool:
+        return self.params.get("dryRun") == "All"
+
+
+class ApiService:
+    def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None):
+        self.store = store
+        self.registry = registry
+        self.pod_logs = pod_logs or (lambda namespace, name, container: "")
+
+    # ---- authorization -----------------------------------------------------------
+    def authorize(self, req: Request) -> None:
+        verb = req.verb
+        attrs = rbac.Attributes(verb=verb, group=req.rtype.group, resource=req.rtype.plural,
+                                subresource=req.subresource or "", namespace=req.namespace or "",
+                                name=req.name or "")
+        if not self.allowed(req.user, attrs):
+            scope = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
+            resource = f"{req.rtype.plural}/{req.subresource}" if req.subresource else req.rtype.plural
+            group = f' in API group "{req.rtype.group}"'
+            named = f' "{req.name}"' if req.name else ""
+            raise errors.forbidden(f'{req.rtype.plural}{named} is forbidden: User "{req.user.name}" cannot '
+                                   f'{verb} resource "{resource}"{group}{scope}')
+
+    def allowed(self, user: rbac.User, attrs: rbac.Attributes) -> bool:
+        if user.is_superuser:
+            return True
+        find = self.registry.lookup
+        cluster_roles = {o["metadata"]["name"]: o for o in self.store.items(find("rbac.authorization.k8s.io", "v1", "clusterroles"))}
+        roles = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
+                 for o in self.store.items(find("rbac.authorization.k8s.io", "v1", "roles"))}
+        return rbac.is_allowed(user, attrs, cluster_roles, roles,
+                               self.store.items(find("rbac.authorization.k8s.io", "v1", "clusterrolebindings")),
+                               self.store.items(find("rbac.authorization.k8s.io", "v1", "rolebindings")))
+
+    # ---- reads -------------------------------------------------------------------
+    def get(self, req: Request) -> dict:
+        obj = self.store.get(req.rtype, req.namespace, req.name)
+        if req.subresource == "scale":
+            return _scale_of(obj)
+        return obj
+
+    def list(self, req: Request, as_table: bool = False) -> dict:
+        flt = self.store.make_filter(req.rtype, req.namespace, req.params.get("labelSelector"),
+                                     req.params.get("fieldSelector"))
+        limit = int(req.params.get("limit") or 0)
+        items, rv, token, remaining = self.store.list(req.rtype, flt, limit, req.params.get("continue"))
+        meta: dict = {"resourceVersion": rv}
+        if token:
+            meta["continue"] = token
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
+        if as_table:
+            return to_table(req.rtype.kind, items, self.store.clock.now(), meta,
+                            req.params.get("includeObject", "Metadata"))
+        return {"kind": f"{req.rtype.kind}List", "apiVersion": req.rtype.api_version, "metadata": meta,
+                "items": items}
+
+    def log(self, req: Request) -> str:
+        pod = self.store.get(req.rtype, req.namespace, req.name)
+        containers = [c["name"] for c in pod["spec"].get("containers", [])]
+        container = req.params.get("container") or (containers[0] if len(containers) == 1 else None)
+        if container is None:
+            raise errors.bad_request(f"a container name must be specified for pod {req.name}, choose one of: {containers}")
+        text = self.pod_logs(req.namespace, req.name, container)
+        tail = req.params.get("tailLines")
+        if tail:
+            text = "".join(text.splitlines(keepends=True)[-int(tail):])
+        return text
+
+    # ---- writes ------------------------------------------------------------------
+    def _decode(self, req: Request) -> dict:
+        try:
+            body = json.loads(req.body or b"{}")
+        except ValueError as exc:
+            raise errors.bad_request(f"the request body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        return body
+
+    def create(self, req: Request) -> tuple[int, dict]:
+        body = self._decode(req)
+        if req.subresource == "eviction":
+            return self.evict(req, body)
+        if req.subresource == "binding":
+            return 201, self.bind(req, body)
+        if req.rtype.kind == "SelfSubjectAccessReview":
+            return 201, self.access_review(req, body)
+        meta = body.setdefault("metadata", {})
+        if req.rtype.namespaced:
+            if meta.get("namespace") and meta["namespace"] != req.namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace "
+                                         "sent on the request")
+            meta["namespace"] = req.namespace
+        expected_kind = req.rtype.kind
+        if body.get("kind") and body["kind"] != expected_kind:
+            raise errors.bad_request(f'the kind of the provided object ({body["kind"]}) does not match the '
+                                     f'resource ({expected_kind})')
+        return 201, self.store.create(req.rtype, body, dry_run=req.dry_run)
+
+    def update(self, req: Request) -> dict:
+        body = self._decode(req)
+        meta = body.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != req.name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        meta["name"] = req.name
+        if req.rtype.namespaced:
+            meta["namespace"] = req.namespace
+        if req.subresource == "scale":
+            return self._update_scale(req, body)
+        return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run)
+
+    def patch(self, req: Request) -> dict:
+        content_type = req.content_type.split(";")[0].strip()
+        is_custom = req.rtype.group not in _BUILTIN_GROUPS
+        if is_custom and content_type == _STRATEGIC:
+            raise errors.unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+        with self.store.lock:
+            current = self.store.get(req.rtype, req.namespace, req.name)
+            if req.subresource == "scale":
+                current = _scale_of(current)
+            try:
+                patched = apply_patch(current, req.body, content_type)
+            except UnsupportedPatchType:
+                raise errors.unsupported_media_type(
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    f"application/json-patch+json, application/merge-patch+json, {_STRATEGIC}")
+            except PatchError as exc:
+                raise errors.ApiError(422, "Invalid", str(exc))
+            if req.subresource == "scale":
+                return self._update_scale(req, patched)
+            patched.setdefault("metadata", {})["name"] = req.name
+            return self.store.update(req.rtype, patched, subresource=req.subresource, dry_run=req.dry_run)
+
+    def delete(self, req: Request) -> dict:
+        options = self._decode(req) if req.body else {}
+        grace = req.params.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+        propagation = req.params.get("propagationPolicy", options.get("propagationPolicy"))
+        if propagation is None and options.get("orphanDependents") is True:
+            propagation = "Orphan"
+        if propagation not in (None, "Foreground", "Background", "Orphan"):
+            raise errors.bad_request(f'propagationPolicy: Unsupported value: "{propagation}"')
+        dry_run = req.dry_run or options.get("dryRun") == ["All"]
+        return self.store.delete(req.rtype, req.namespace, req.name,
+                                 grace_period=None if grace is None else int(grace), propagation=propagation,
+                                 preconditions=options.get("preconditions"), dry_run=dry_run)
+
+    def delete_collection(self, req: Request) -> dict:
+        listing = self.list(req)
+        for obj in listing["items"]:
+            sub = Request("delete", req.rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"], None,
+                          req.user, req.params, req.body)
+            try:
+                self.delete(sub)
+            except errors.ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return {"kind": f"{req.rtype.kind}List", "apiVersion": req.rtype.api_version,
+                "metadata": listing["metadata"], "items": listing["items"]}
+
+    # ---- subresources ------------------------------------------------------------
+    def bind(self, req: Request, body: dict) -> dict:
+        target = (body.get("target") or {}).get("name")
+        if not target:
+            raise errors.invalid("Binding", req.name or "", [("target.name", "Required value")])
+
+        def set_node(pod: dict) -> None:
+            if pod["spec"].get("nodeName"):
+                raise errors.conflict("pods", req.name or "", why=f"pod {req.name} is already assigned to node "
+                                      f'"{pod["spec"]["nodeName"]}"')
+            pod["spec"]["nodeName"] = target
+
+        self.store.mutate(req.rtype, req.namespace, req.name, set_node, subresource="binding", dry_run=req.dry_run)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def evict(self, req: Request, body: dict) -> tuple[int, dict]:
+        """policy/v1 Eviction, honouring PodDisruptionBudgets as the real registry does."""
+        options = body.get("deleteOptions") or {}
+        dry_run = req.dry_run or options.get("dryRun") == ["All"]
+        with self.store.lock:
+            pod = self.store.get(req.rtype, req.namespace, req.name)
+            preconditions = options.get("preconditions") or {}
+            if preconditions.get("uid") and preconditions["uid"] != pod["metadata"]["uid"]:
+                raise errors.conflict("pods", req.name or "", why="Precondition failed: UID mismatch")
+            phase = pod.get("status", {}).get("phase")
+            if not (phase in ("Succeeded", "Failed", "Pending") or pod["metadata"].get("deletionTimestamp")):
+                self._charge_budget(pod, dry_run)
+            grace = options.get("gracePeriodSeconds")
+            self.store.delete(req.rtype, req.namespace, req.name, grace_period=grace, dry_run=dry_run)
+        return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def _charge_budget(self, pod: dict, dry_run: bool) -> None:
+        pdb_type = self.registry.by_key(PDB)
+        labels = pod["metadata"].get("labels") or {}
+        budgets = [b for b in self.store.items(pdb_type, pod["metadata"]["namespace"])
+                   if b["spec"].get("selector") is not None
+                   and selector_from_label_selector_object(b["spec"]["selector"]).matches(labels)]
+        if not budgets:
+            return
+        if len(budgets) > 1:
+            raise errors.ApiError(500, "InternalError",
+                                  "This pod has more than one PodDisruptionBudget, which the eviction subresource "
+                                  "does not support.")
+        budget = budgets[0]
+        status = budget.get("status") or {}
+        name = budget["metadata"]["name"]
+        if status.get("observedGeneration", 0) < budget["metadata"].get("generation", 1):
+            raise errors.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.",
+                                           10, f"The disruption budget {name} is still being processed by the server.")
+        healthy = _pod_is_ready(pod)
+        allowed = status.get("disruptionsAllowed", 0)
+        if not healthy and status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) > 0:
+            return  # an unready pod may go while the budget is otherwise met (IfHealthyBudget)
+        if allowed <= 0:
+            raise errors.too_many_requests(
+                "Cannot evict pod as it would violate the pod's disruption budget.", 10,
+                f"The disruption budget {name} needs {status.get('desiredHealthy', 0)} healthy pods and has "
+                f"{status.get('currentHealthy', 0)} currently")
+        if dry_run:
+            return
+
+        def charge(pdb: dict) -> None:
+            st = pdb.setdefault("status", {})
+            st["disruptionsAllowed"] = max(0, st.get("disruptionsAllowed", 0) - 1)
+            st.setdefault("disruptedPods", {})[pod["metadata"]["name"]] = rfc3339(self.store.clock.now())
+
+        self.store.mutate(pdb_type, budget["metadata"]["namespace"], name, charge, subresource="status")
+
+    def access_review(self, req: Request, body: dict) -> dict:
+        spec = body.get("spec") or {}
+        ra = spec.get("resourceAttributes")
+        nra = spec.get("nonResourceAttributes")
+        if ra:
+            attrs = rbac.Attributes(verb=ra.get("verb", ""), group=ra.get("group", ""), resource=ra.get("resource", ""),
+                                    subresource=ra.get("subresource", ""), namespace=ra.get("namespace", ""),
+                                    name=ra.get("name", ""))
+        elif nra:
+            attrs = rbac.Attributes(verb=nra.get("verb", ""), path=nra.get("path", ""))
+        else:
+            raise errors.invalid("SelfSubjectAccessReview", "", [
+                ("spec.resourceAttributes", "Invalid value: exactly one of nonResourceAttributes or "
+                 "resourceAttributes must be specified")], "authorization.k8s.io")
+        allowed = self.allowed(req.user, attrs)
+        status = {"allowed": allowed}
+        if allowed:
+            status["reason"] = "allowed by RBAC" if not req.user.is_superuser else "superuser"
+        return {**body, "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {"creationTimestamp": None}, "status": status}
+
+    def _update_scale(self, req: Request, scale: dict) -> dict:
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid("Scale", req.name or "", [("spec.replicas", "Invalid value: must be a non-negative integer")],
+                                 "autoscaling")
+
+        def set_replicas(obj: dict) -> None:
+            obj["spec"]["replicas"] = replicas
+
+        updated = self.store.mutate(req.rtype, req.namespace, req.name, set_replicas, dry_run=req.dry_run)
+        return _scale_of(updated)
+
+
+_BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "coordination.k8s.io",
+                   "rbac.authorization.k8s.io", "apiextensions.k8s.io", "authorization.k8s.io", "scheduling.k8s.io"}
+
+
+def _pod_is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in pod.get("status", {}).get("conditions", []))
+
+
+def _scale_of(obj: dict) -> dict:
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                          "creationTimestamp") if k in obj["metadata"]},
+            "spec": {"replicas": obj["spec"].get("replicas", 0)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in
+                                            (obj["spec"].get("selector", {}).get("matchLabels") or {}).items())}}

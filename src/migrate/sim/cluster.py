@@ -1,0 +1,325 @@
+"""The simulated cluster assembled: store, API, controllers, kubelets, network, faults.
+
+`SimCluster` is the in-process handle (tests, benchmarks, the demo); `running_cluster`
+serves it on a free loopback port and hands back a kubeconfig and a configured client.
+"""
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import build
+from .admission import Admission
+from .api import ApiService
+from .clock import SimClock
+from .context import SimContext, Timings
+from .controllers import (DisruptionController, GarbageCollector, NamespaceController, NodeIpam, NodeLifecycle,
+                          PodGarbageCollector, Scheduler)
+from .faults import Faults
+from .kubelet import Kubelets
+from .loop import Controller, ControlLoop
+from .network import Network
+from .rbac import User
+from .resources import ResourceRegistry, types_from_crd
+from .scenario import Scenario, load_scenario
+from .server import RequestLog, SimHTTPServer
+from .store import Store, WatchEvent
+from .workloads import (DaemonSetController, DeploymentController, JobController, ReplicaSetController,
+                        StatefulSetController)
+
+CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+class CustomResources(Controller):
+    """Serves a CRD's kinds as soon as it exists, marks it Established, and drops its objects with it."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.pending: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key != CRD_KEY:
+            return
+        registry = self.ctx.registry
+        if event.type == "DELETED":
+            spec = event.obj.get("spec") or {}
+            registry.remove(spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
+            self.ctx.store.drop_type((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
+            return
+        for rtype in types_from_crd(event.obj):
+            registry.add(rtype)
+        if not any(c.get("type") == "Established" for c in (event.obj.get("status") or {}).get("conditions") or []):
+            self.pending.add(event.obj["metadata"]["name"])
+
+    def sync(self, now: float) -> None:
+        crd_type = self.ctx.rtype(*CRD_KEY)
+        while self.pending:
+            name = self.pending.pop()
+            if self.ctx.store.find(crd_type, None, name) is None:
+                continue
+
+            def establish(obj: dict) -> None:
+                names = (obj.get("spec") or {}).get("names") or {}
+                obj["status"] = {"conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                     "message": "the initial names have been accepted"}],
+                    "acceptedNames": names, "storedVersions": [v["name"] for v in obj["spec"].get("versions", [])
+                                                               if v.get("storage")]}
+            self.ctx.store.mutate(crd_type, None, name, establish, subresource="status")
+
+
+class ProbeSampler(Controller):
+    """Samples pod-to-pod connectivity every `probe_interval` simulated seconds."""
+
+    def __init__(self, ctx: SimContext, network: Network):
+        super().__init__(ctx)
+        self.network = network
+        self.next_at: float | None = None
+        self.enabled = True
+
+    def sync(self, now: float) -> None:
+        if not self.enabled:
+            return
+        if self.next_at is None:
+            self.next_at = now
+        if now >= self.next_at:
+            self.network.sample()
+            self.next_at = now + self.ctx.timings.probe_interval
+            self.ctx.timers.call_at(self.next_at, lambda _now: None)
+
+
+@dataclass
+class Credentials:
+    admin_token: str
+    viewer_token: str
+
+
+class SimCluster:
+    def __init__(self, scenario: Scenario | str = "small", *, time_scale: float = 0.0, seed: int = 0,
+                 timings: Timings | None = None):
+        if isinstance(scenario, str):
+            scenario = load_scenario(scenario)
+        self.scenario = scenario
+        self.seed = seed
+        self.clock = SimClock(time_scale)
+        self.store = Store(self.clock, seed)
+        self.registry = ResourceRegistry.with_builtins()
+        self.faults = Faults(scenario.faults, seed)
+        self.loop = ControlLoop(self.store, self.clock)
+        import random
+        self.ctx = SimContext(store=self.store, registry=self.registry, timers=self.loop.timers, faults=self.faults,
+                              timings=timings or scenario.timings, rng=random.Random(seed),
+                              cluster_cidr=scenario.flannel.network, node_cidr_mask=scenario.node_cidr_mask,
+                              service_cidr=scenario.service_cidr)
+        self.store.admission.append(Admission(scenario.service_cidr))
+        self.store.listeners.insert(0, self.ctx.index.on_event)
+        self.network = Network(self.ctx)
+        self.kubelets = Kubelets(self.ctx, self.network)
+        self.probe = ProbeSampler(self.ctx, self.network)
+        self.loop.controllers = [
+            CustomResources(self.ctx), NodeIpam(self.ctx), Scheduler(self.ctx), DaemonSetController(self.ctx),
+            DeploymentController(self.ctx), ReplicaSetController(self.ctx), StatefulSetController(self.ctx),
+            JobController(self.ctx), DisruptionController(self.ctx), NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
+            NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe,
+        ]
+        self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs)
+        self.request_log = RequestLog()
+        token_source = secrets if time_scale else self.ctx.rng
+        self.credentials = Credentials(admin_token=_token(token_source), viewer_token=_token(token_source))
+        self.users = {self.credentials.admin_token: User("sim-admin", ("system:masters", "system:authenticated")),
+                      self.credentials.viewer_token: User("sim-viewer", ("sim:viewers", "system:authenticated"))}
+        self.server: SimHTTPServer | None = None
+        self._build()
+
+    # ---- building ------------------------------------------------------------------
+    def _build(self) -> None:
+        scenario, store = self.scenario, self.store
+        wanted_timings = self.ctx.timings
+        # Build on a clock with no delays, but keep retries spaced so a failing pod cannot spin.
+        self.ctx.timings = Timings(**{k: 0.0 for k in Timings.__dataclass_fields__})
+        self.ctx.timings.sandbox_retry = self.ctx.timings.crash_backoff = 1.0
+        self.ctx.timings.probe_interval = wanted_timings.probe_interval
+        self.ctx.quiet = self.kubelets.quiet = True
+        self.probe.enabled = False
+        workloads = list(scenario.workloads) + build.generated_workloads(scenario)
+        for ns in build.namespaces_for(scenario, workloads):
+            self.create(ns)
+        nodes = build.node_objects(scenario)
+        for node, address in nodes:
+            self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu)
+            self.create(node)
+        control_plane = [n["metadata"]["name"] for n, _ in nodes
+                         if any(k.startswith("node-role.kubernetes.io/") for k in n["metadata"]["labels"])]
+        for obj in build.system_objects(scenario, control_plane) + flannel_objects_for(scenario):
+            self.create(obj)
+        self.settle()
+        for workload in workloads:
+            for obj in build.workload_objects(workload):
+                self.create(obj)
+        for obj in build.policy_objects(scenario):
+            self.create(obj)
+        self.settle()
+        self.ctx.timings = wanted_timings
+        self.ctx.quiet = self.kubelets.quiet = False
+        self.probe.enabled = True
+        self.store.compact_history()
+
+    def create(self, obj: dict) -> dict:
+        rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
+        if rtype is None:
+            self.loop.run_pass()  # a CRD created just before may need to be served first
+            rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
+        if rtype is None:
+            raise ValueError(f"no resource serves {obj['apiVersion']} {obj['kind']}")
+        return self.store.create(rtype, obj)
+
+    def settle(self, horizon: float = 5.0, max_passes: int = 2000) -> None:
+        """Run until nothing changes and no timer is due within `horizon` simulated seconds."""
+        for _ in range(max_passes):
+            before = self.store.resource_version
+            self.loop.run_pass()
+            due = self.loop.timers.next_due()
+            now = self.clock.now()
+            if due is not None and due <= now + horizon:
+                if due > now:
+                    self.clock.advance(due - now)
+                continue
+            if self.store.resource_version == before:
+                return
+
+    # ---- time ----------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        self.loop.advance(seconds)
+
+    def run_until(self, predicate, timeout: float = 600.0) -> bool:
+        return self.loop.run_until(predicate, timeout)
+
+    # ---- serving -------------------------------------------------------------------
+    def serve(self, port: int = 0) -> SimHTTPServer:
+        self.server = SimHTTPServer(self, port)
+        self.server.start_in_thread()
+        if not self.clock.manual:
+            self.loop.start()
+        return self.server
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.store.close()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def kubeconfig(self, token: str | None = None, context: str | None = None) -> dict:
+        if self.server is None:
+            raise RuntimeError("the cluster is not being served")
+        name = context or f"sim-{self.scenario.name}"
+        user = "sim-admin" if token in (None, self.credentials.admin_token) else "sim-user"
+        return {"apiVersion": "v1", "kind": "Config", "preferences": {},
+                "clusters": [{"name": name, "cluster": {"server": self.server.url}}],
+                "users": [{"name": user, "user": {"token": token or self.credentials.admin_token}}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
+                "current-context": name}
+
+    def write_kubeconfig(self, path: str | Path, token: str | None = None) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.kubeconfig(token), sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    # ---- admin ---------------------------------------------------------------------
+    def admin(self, method: str, parts: list[str], params: dict, payload: dict) -> tuple[int, object]:
+        """The /admin/* endpoints: faults, probe, hosts, request log, clock, connectivity."""
+        what = parts[0] if parts else ""
+        with self.store.lock:
+            if what == "faults":
+                if method in ("PUT", "PATCH", "POST"):
+                    settings = self.faults.update(payload)
+                    self.kubelets.dirty_nodes.update(self.ctx.hosts)
+                    self.kubelets.agents_dirty = True
+                    return 200, settings.as_dict()
+                return 200, self.faults.settings.as_dict()
+            if what == "probe":
+                if method == "DELETE":
+                    self.network.reset_probe()
+                elif method == "POST":
+                    self.network.sample(int(payload.get("pairs", 40)))
+                return 200, self.network.probe.as_dict()
+            if what == "hosts":
+                if len(parts) == 1:
+                    return 200, sorted(self.ctx.hosts)
+                if parts[1] not in self.ctx.hosts:
+                    raise KeyError(f"no node named {parts[1]}")
+                return 200, self.ctx.hosts[parts[1]].snapshot()
+            if what == "requests":
+                if method == "DELETE":
+                    self.request_log.clear()
+                return 200, [r.as_dict() for r in self.request_log.records()]
+            if what == "clock":
+                if method == "POST":
+                    if not self.clock.manual:
+                        raise ValueError("the clock only advances by request in manual mode (--time-scale 0)")
+                    self.loop.advance(float(payload.get("advance", 0)))
+                return 200, {"now": self.clock.now(), "timeScale": self.clock.time_scale}
+            if what == "connectivity":
+                src = tuple(params.get("from", "").split("/", 1))
+                dst = tuple(params.get("to", "").split("/", 1))
+                if len(src) != 2 or len(dst) != 2:
+                    raise ValueError("give from=NAMESPACE/POD and to=NAMESPACE/POD")
+                target = self.store.find(self.ctx.pods, *dst)
+                if target is None or not (target.get("status") or {}).get("podIP"):
+                    raise KeyError(f"pod {dst[0]}/{dst[1]} has no IP")
+                verdict = self.network.reach(src, target["status"]["podIP"])
+                return 200, {"reachable": verdict.ok, "reason": verdict.reason, "policyDenied": verdict.policy_denied}
+        raise KeyError(f"unknown admin endpoint /admin/{'/'.join(parts)}")
+
+
+def flannel_objects_for(scenario: Scenario) -> list[dict]:
+    from .flannel_install import flannel_objects
+    return flannel_objects(scenario.flannel)
+
+
+def _token(source) -> str:
+    if hasattr(source, "token_hex"):
+        return source.token_hex(16)
+    return "%032x" % source.getrandbits(128)
+
+
+@dataclass
+class RunningCluster:
+    cluster: SimCluster
+    kubeconfig_path: Path
+    directory: Path
+
+    @property
+    def request_log(self) -> RequestLog:
+        return self.cluster.request_log
+
+    def api_client(self, token: str | None = None):
+        from kubernetes import client, config
+        path = self.kubeconfig_path
+        if token:
+            path = self.cluster.write_kubeconfig(self.directory / f"kubeconfig-{token[:6]}", token)
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(path), client_configuration=configuration)
+        return client.ApiClient(configuration)
+
+
+@contextlib.contextmanager
+def running_cluster(scenario: Scenario | str = "small", *, time_scale: float = 0.0, seed: int = 0,
+                    timings: Timings | None = None):
+    """Serve a scenario on a free loopback port for the duration of the block."""
+    cluster = SimCluster(scenario, time_scale=time_scale, seed=seed, timings=timings)
+    with tempfile.TemporaryDirectory(prefix="migrate-sim-") as tmp:
+        try:
+            cluster.serve(0)
+            path = cluster.write_kubeconfig(Path(tmp) / "kubeconfig")
+            yield RunningCluster(cluster, path, Path(tmp))
+        finally:
+            cluster.stop()

@@ -1,0 +1,421 @@
+"""Cluster-wide controllers: scheduler, node lifecycle and IPAM, disruption budgets,
+garbage collection, namespace deletion and NoExecute taint eviction."""
+from __future__ import annotations
+
+import ipaddress
+
+from .clock import parse_rfc3339, rfc3339
+from .context import SimContext, is_active_pod, is_pod_ready, is_terminating, set_condition
+from .loop import Controller
+from .selectors import pod_fits_node, selector_from_label_selector_object, untolerated_taint
+from .store import WatchEvent, clone
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def node_ready_status(node: dict) -> str:
+    cond = next((c for c in node.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return cond.get("status", "Unknown") if cond else "Unknown"
+
+
+class Scheduler(Controller):
+    """default-scheduler: filters by selector, affinity, taints and cordons; spreads by pod count."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.pending: set[tuple[str, str]] = set()
+        self.unschedulable: set[tuple[str, str]] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "pods") and event.type != "DELETED":
+            pod = event.obj
+            if not pod["spec"].get("nodeName") and not is_terminating(pod):
+                self.pending.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
+        elif event.key == ("", "pods") and event.old and event.old["spec"].get("nodeName"):
+            self._retry_unschedulable()  # freed capacity on a node may not matter, but a spread may change
+        elif event.key == ("", "nodes"):
+            self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        self.pending |= self.unschedulable
+        self.unschedulable.clear()
+
+    def sync(self, now: float) -> None:
+        if not self.pending:
+            return
+        store = self.ctx.store
+        nodes = store.items(self.ctx.nodes)
+        load = {n["metadata"]["name"]: len(self.ctx.index.pods_by_node.get(n["metadata"]["name"], ())) for n in nodes}
+        for namespace, name in sorted(self.pending):
+            pod = store.find(self.ctx.pods, namespace, name)
+            if pod is None or pod["spec"].get("nodeName") or is_terminating(pod):
+                continue
+            if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
+                continue
+            feasible, reasons = [], {}
+            for node in nodes:
+                fits, reason = pod_fits_node(pod["spec"], node)
+                if fits:
+                    feasible.append(node["metadata"]["name"])
+                else:
+                    reasons[reason] = reasons.get(reason, 0) + 1
+            if not feasible:
+                self._mark_unschedulable(pod, len(nodes), reasons, now)
+                continue
+            target = min(feasible, key=lambda n: (load[n], n))
+            load[target] += 1
+            self._bind(pod, target, now)
+        self.pending.clear()
+
+    def _bind(self, pod: dict, node_name: str, now: float) -> None:
+        def bind(obj: dict) -> None:
+            obj["spec"]["nodeName"] = node_name
+            status = obj.setdefault("status", {})
+            status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "True", rfc3339(now))
+        self.ctx.store.mutate(self.ctx.pods, pod["metadata"]["namespace"], pod["metadata"]["name"], bind,
+                              subresource="binding")
+        self.ctx.record_event(pod, "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/"
+                              f"{pod['metadata']['name']} to {node_name}", component="default-scheduler")
+
+    def _mark_unschedulable(self, pod: dict, total: int, reasons: dict[str, int], now: float) -> None:
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self.unschedulable.add(key)
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        message = f"0/{total} nodes are available: {detail}." if total else "no nodes available to schedule pods"
+        current = next((c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"), {})
+        if current.get("message") == message:
+            return
+
+        def mark(obj: dict) -> None:
+            status = obj.setdefault("status", {})
+            status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "False",
+                                                 rfc3339(now), "Unschedulable", message)
+        self.ctx.store.mutate(self.ctx.pods, key[0], key[1], mark, subresource="status")
+        self.ctx.record_event(pod, "FailedScheduling", message, "Warning", component="default-scheduler")
+
+
+class NodeIpam(Controller):
+    """The controller-manager's range allocator: a podCIDR for every node that joins."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.dirty: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "nodes") and event.type == "ADDED" and not event.obj["spec"].get("podCIDR"):
+            self.dirty.add(event.obj["metadata"]["name"])
+
+    def sync(self, now: float) -> None:
+        if not self.dirty:
+            return
+        used = {n["spec"].get("podCIDR") for n in self.ctx.store.items(self.ctx.nodes)}
+        network = ipaddress.ip_network(self.ctx.cluster_cidr)
+        candidates = network.subnets(new_prefix=self.ctx.node_cidr_mask)
+        for name in sorted(self.dirty):
+            node = self.ctx.store.find(self.ctx.nodes, None, name)
+            if node is None or node["spec"].get("podCIDR"):
+                continue
+            cidr = next((str(c) for c in candidates if str(c) not in used), None)
+            if cidr is None:
+                self.ctx.record_event(node, "CIDRNotAvailable", f"Node {name} status is now: CIDRNotAvailable",
+                                      "Warning", component="cidrAllocator")
+                continue
+            used.add(cidr)
+
+            def assign(obj: dict, cidr=cidr) -> None:
+                obj["spec"]["podCIDR"] = cidr
+                obj["spec"]["podCIDRs"] = [cidr]
+            self.ctx.store.mutate(self.ctx.nodes, None, name, assign)
+        self.dirty.clear()
+
+
+class NodeLifecycle(Controller):
+    """Turns a node's Ready condition into the not-ready/unreachable taints, and evicts
+    pods that do not tolerate a NoExecute taint once their toleration runs out."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.dirty: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "nodes") and event.type != "DELETED":
+            self.dirty.add(event.obj["metadata"]["name"])
+        elif event.key == ("", "pods") and event.type == "ADDED" and event.obj["spec"].get("nodeName"):
+            self.dirty.add(event.obj["spec"]["nodeName"])
+
+    def sync(self, now: float) -> None:
+        while self.dirty:
+            node = self.ctx.store.find(self.ctx.nodes, None, self.dirty.pop())
+            if node is not None:
+                self._taint(node, now)
+                self._evict_intolerant(node, now)
+
+    def _taint(self, node: dict, now: float) -> None:
+        ready = node_ready_status(node)
+        wanted = {"True": set(), "False": {NOT_READY_TAINT}, "Unknown": {UNREACHABLE_TAINT}}[ready]
+        taints = node["spec"].get("taints") or []
+        managed = {t["key"] for t in taints if t["key"] in (NOT_READY_TAINT, UNREACHABLE_TAINT)}
+        if managed == wanted:
+            return
+        stamp = rfc3339(now)
+
+        def retaint(obj: dict) -> None:
+            kept = [t for t in obj["spec"].get("taints") or [] if t["key"] not in (NOT_READY_TAINT, UNREACHABLE_TAINT)]
+            for key in sorted(wanted):
+                kept.append({"key": key, "effect": "NoSchedule"})
+                kept.append({"key": key, "effect": "NoExecute", "timeAdded": stamp})
+            if kept:
+                obj["spec"]["taints"] = kept
+            else:
+                obj["spec"].pop("taints", None)
+        self.ctx.store.mutate(self.ctx.nodes, None, node["metadata"]["name"], retaint)
+
+    def _evict_intolerant(self, node: dict, now: float) -> None:
+        taints = [t for t in node["spec"].get("taints") or [] if t.get("effect") == "NoExecute"]
+        if not taints:
+            return
+        for namespace, name in list(self.ctx.index.pods_by_node.get(node["metadata"]["name"], ())):
+            pod = self.ctx.store.find(self.ctx.pods, namespace, name)
+            if pod is None or is_terminating(pod):
+                continue
+            tolerations = pod["spec"].get("tolerations") or []
+            if untolerated_taint(tolerations, taints, effects=("NoExecute",)):
+                self._evict(pod, node)
+                continue
+            for taint in taints:
+                limit = _toleration_seconds(tolerations, taint)
+                if limit is None:
+                    continue
+                added = parse_rfc3339(taint["timeAdded"]) if taint.get("timeAdded") else now
+                if now >= added + limit:
+                    self._evict(pod, node)
+                    break
+                node_name = node["metadata"]["name"]
+                self.ctx.timers.call_at(added + limit, lambda _now, n=node_name: self.dirty.add(n))
+
+    def _evict(self, pod: dict, node: dict) -> None:
+        self.ctx.record_event(pod, "TaintManagerEviction", f"Marking for deletion Pod {pod['metadata']['namespace']}/"
+                              f"{pod['metadata']['name']}", component="taint-eviction-controller")
+        self.ctx.store.delete(self.ctx.pods, pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+
+def _toleration_seconds(tolerations: list[dict], taint: dict) -> float | None:
+    for toleration in tolerations:
+        if untolerated_taint([toleration], [taint], effects=("NoExecute",)) is None:
+            seconds = toleration.get("tolerationSeconds")
+            return None if seconds is None else float(seconds)
+    return None
+
+
+class DisruptionController(Controller):
+    """PodDisruptionBudget status: currentHealthy, desiredHealthy, disruptionsAllowed."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.dirty_namespaces: set[str] = set()
+        self.rtype = ctx.rtype("policy", "poddisruptionbudgets")
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key in (("", "pods"), ("policy", "poddisruptionbudgets"), ("apps", "deployments"),
+                         ("apps", "statefulsets"), ("apps", "replicasets")):
+            self.dirty_namespaces.add(event.obj["metadata"].get("namespace", ""))
+
+    def sync(self, now: float) -> None:
+        while self.dirty_namespaces:
+            namespace = self.dirty_namespaces.pop()
+            for pdb in self.ctx.store.items(self.rtype, namespace):
+                self._update(pdb, now)
+
+    def _update(self, pdb: dict, now: float) -> None:
+        spec = pdb["spec"]
+        selector = spec.get("selector")
+        pods = []
+        if selector is not None:
+            matcher = selector_from_label_selector_object(selector)
+            pods = [p for p in self.ctx.store.items(self.ctx.pods, pdb["metadata"]["namespace"])
+                    if matcher.matches(p["metadata"].get("labels")) and p.get("status", {}).get("phase")
+                    not in ("Succeeded", "Failed")]
+        healthy = sum(1 for p in pods if is_pod_ready(p) and not is_terminating(p))
+        expected = self._expected_count(pods, spec)
+        if "minAvailable" in spec:
+            from .workloads import resolve_int_or_percent
+            desired = resolve_int_or_percent(spec["minAvailable"], expected, True)
+        elif "maxUnavailable" in spec:
+            from .workloads import resolve_int_or_percent
+            desired = max(0, expected - resolve_int_or_percent(spec["maxUnavailable"], expected, True))
+        else:
+            desired = expected
+        disrupted = dict((pdb.get("status") or {}).get("disruptedPods") or {})
+        live_names = {p["metadata"]["name"] for p in pods if not is_terminating(p)}
+        disrupted = {n: t for n, t in disrupted.items() if n in live_names and now - parse_rfc3339(t) < 120}
+        allowed = max(0, healthy - desired - len(disrupted))
+        key = f"{pdb['metadata']['namespace']}/{pdb['metadata']['name']}"
+        if key in self.ctx.faults.settings.pdb_never_allows:
+            allowed = 0
+        stamp = rfc3339(now)
+        conditions = set_condition((pdb.get("status") or {}).get("conditions") or [], "DisruptionAllowed",
+                                   "True" if allowed > 0 else "False", stamp,
+                                   "SufficientPods" if allowed > 0 else "InsufficientPods")
+        status = {"observedGeneration": pdb["metadata"].get("generation", 1), "currentHealthy": healthy,
+                  "desiredHealthy": desired, "expectedPods": expected, "disruptionsAllowed": allowed,
+                  "conditions": conditions}
+        if disrupted:
+            status["disruptedPods"] = disrupted
+        if status != pdb.get("status"):
+            def put(obj: dict) -> None:
+                obj["status"] = status
+            self.ctx.store.mutate(self.rtype, pdb["metadata"]["namespace"], pdb["metadata"]["name"], put,
+                                  subresource="status")
+
+    def _expected_count(self, pods: list[dict], spec: dict) -> int:
+        """Integer minAvailable counts pods; otherwise the controllers' scale counts (as upstream)."""
+        if isinstance(spec.get("minAvailable"), int):
+            return len(pods)
+        total, seen = 0, set()
+        for pod in pods:
+            ref = next((r for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+            if ref is None or ref["uid"] in seen:
+                if ref is None:
+                    total += 1
+                continue
+            seen.add(ref["uid"])
+            total += self._scale_of(pod["metadata"]["namespace"], ref)
+        return total
+
+    def _scale_of(self, namespace: str, ref: dict) -> int:
+        kinds = {"ReplicaSet": ("apps", "replicasets"), "StatefulSet": ("apps", "statefulsets"),
+                 "Deployment": ("apps", "deployments")}
+        if ref["kind"] not in kinds:
+            return 1
+        owner = self.ctx.store.find(self.ctx.rtype(*kinds[ref["kind"]]), namespace, ref["name"])
+        if owner is None:
+            return 0
+        parent = next((r for r in owner["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+        if ref["kind"] == "ReplicaSet" and parent and parent["kind"] == "Deployment":
+            deploy = self.ctx.store.find(self.ctx.rtype("apps", "deployments"), namespace, parent["name"])
+            if deploy is not None:
+                return deploy["spec"].get("replicas", 1)
+        return owner["spec"].get("replicas", 1)
+
+
+class GarbageCollector(Controller):
+    """Owner references: background deletion of orphans, foreground and orphan finalizers."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.deleted_owners: set[str] = set()
+        self.finalizing: set[tuple[tuple[str, str], str, str]] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        meta = event.obj["metadata"]
+        if event.type == "DELETED":
+            self.deleted_owners.add(meta["uid"])
+        finalizers = meta.get("finalizers") or []
+        if meta.get("deletionTimestamp") and ("foregroundDeletion" in finalizers or "orphan" in finalizers):
+            self.finalizing.add((event.key, meta.get("namespace", ""), meta["name"]))
+        if event.type == "MODIFIED" and meta.get("deletionTimestamp"):
+            for owner in meta.get("ownerReferences") or []:
+                self.deleted_owners.add(owner["uid"])  # a dependent left: its owner may finish now
+
+    def sync(self, now: float) -> None:
+        store, index = self.ctx.store, self.ctx.index
+        for key, namespace, name in list(self.finalizing):
+            rtype = self.ctx.registry.by_key(key)
+            obj = store.find(rtype, namespace, name) if rtype else None
+            if obj is None:
+                self.finalizing.discard((key, namespace, name))
+                continue
+            finalizers = obj["metadata"].get("finalizers") or []
+            dependents = self._dependents(obj["metadata"]["uid"])
+            if "orphan" in finalizers:
+                for dep_type, dep in dependents:
+                    uid = obj["metadata"]["uid"]
+                    store.mutate(dep_type, dep["metadata"].get("namespace"), dep["metadata"]["name"],
+                                 lambda d, uid=uid: d["metadata"].__setitem__("ownerReferences", [
+                                     r for r in d["metadata"].get("ownerReferences") or [] if r["uid"] != uid]))
+                self._drop_finalizer(rtype, obj, "orphan")
+            elif "foregroundDeletion" in finalizers:
+                for dep_type, dep in dependents:
+                    if not is_terminating(dep):
+                        store.delete(dep_type, dep["metadata"].get("namespace"), dep["metadata"]["name"],
+                                     propagation="Foreground")
+                if not self._dependents(obj["metadata"]["uid"]):
+                    self._drop_finalizer(rtype, obj, "foregroundDeletion")
+            else:
+                self.finalizing.discard((key, namespace, name))
+        while self.deleted_owners:
+            uid = self.deleted_owners.pop()
+            if self._owner_exists(uid):
+                continue
+            for dep_type, dep in self._dependents(uid):
+                refs = dep["metadata"].get("ownerReferences") or []
+                if all(not self._owner_exists(r["uid"]) for r in refs) and not is_terminating(dep):
+                    store.delete(dep_type, dep["metadata"].get("namespace"), dep["metadata"]["name"])
+            index.dependents.pop(uid, None) if not index.dependents.get(uid) else None
+
+    def _dependents(self, uid: str) -> list[tuple[object, dict]]:
+        found = []
+        for key, namespace, name in list(self.ctx.index.dependents.get(uid, ())):
+            rtype = self.ctx.registry.by_key(key)
+            obj = self.ctx.store.find(rtype, namespace or None, name) if rtype else None
+            if obj is not None:
+                found.append((rtype, obj))
+        return found
+
+    def _owner_exists(self, uid: str) -> bool:
+        return uid in self.ctx.live_uids
+
+    def _drop_finalizer(self, rtype, obj: dict, finalizer: str) -> None:
+        def drop(o: dict) -> None:
+            o["metadata"]["finalizers"] = [f for f in o["metadata"].get("finalizers") or [] if f != finalizer]
+        self.ctx.store.mutate(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"], drop)
+
+
+class NamespaceController(Controller):
+    """Deletes everything in a terminating namespace, then the namespace itself."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.terminating: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "namespaces") and event.type != "DELETED" and is_terminating(event.obj):
+            self.terminating.add(event.obj["metadata"]["name"])
+
+    def sync(self, now: float) -> None:
+        store = self.ctx.store
+        for name in list(self.terminating):
+            remaining = 0
+            for rtype in self.ctx.registry.all():
+                if not rtype.namespaced or rtype.kind == "SelfSubjectAccessReview":
+                    continue
+                for obj in store.items(rtype, name):
+                    remaining += 1
+                    if not is_terminating(obj):
+                        store.delete(rtype, name, obj["metadata"]["name"])
+            if remaining:
+                continue
+            self.terminating.discard(name)
+            ns_type = self.ctx.rtype("", "namespaces")
+            if store.find(ns_type, None, name) is not None:
+                store.force_remove(ns_type, None, name)
+
+
+class PodGarbageCollector(Controller):
+    """Pods bound to nodes that no longer exist are deleted (the pod GC's orphan sweep)."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.gone_nodes: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "nodes") and event.type == "DELETED":
+            self.gone_nodes.add(event.obj["metadata"]["name"])
+
+    def sync(self, now: float) -> None:
+        while self.gone_nodes:
+            node = self.gone_nodes.pop()
+            for namespace, name in list(self.ctx.index.pods_by_node.get(node, ())):
+                if self.ctx.store.find(self.ctx.pods, namespace, name) is not None:
+                    self.ctx.store.force_remove(self.ctx.pods, namespace, name)

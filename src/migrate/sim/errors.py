@@ -1,0 +1,81 @@
+"""API errors as the real API server reports them: a metav1.Status with code and reason."""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, details: dict | None = None,
+                 retry_after: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+        self.retry_after = retry_after
+
+    def status(self) -> dict:
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def _details(kind_plural: str, name: str, group: str = "") -> dict:
+    details = {"name": name, "kind": kind_plural}
+    if group:
+        details["group"] = group
+    return details
+
+
+def _qualified(plural: str, group: str) -> str:
+    return f"{plural}.{group}" if group else plural
+
+
+def not_found(plural: str, name: str, group: str = "") -> ApiError:
+    return ApiError(404, "NotFound", f'{_qualified(plural, group)} "{name}" not found', _details(plural, name, group))
+
+
+def already_exists(plural: str, name: str, group: str = "") -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{_qualified(plural, group)} "{name}" already exists',
+                    _details(plural, name, group))
+
+
+def conflict(plural: str, name: str, group: str = "", why: str = "") -> ApiError:
+    why = why or "the object has been modified; please apply your changes to the latest version and try again"
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(plural, group)} "{name}": {why}',
+                    _details(plural, name, group))
+
+
+def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
+    """causes: (field, message) pairs, as field.ErrorList renders them."""
+    text = "; ".join(f"{f}: {m}" for f, m in causes)
+    details = {"name": name, "group": group, "kind": kind,
+               "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]}
+    return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "Forbidden", message)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message)
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def too_many_requests(message: str, retry_after: int = 1, cause: str | None = None) -> ApiError:
+    details = {"retryAfterSeconds": retry_after}
+    if cause:
+        details["causes"] = [{"reason": "DisruptionBudget", "message": cause}]
+    return ApiError(429, "TooManyRequests", message, details, retry_after=retry_after)
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType", message)

@@ -1,0 +1,408 @@
+"""The kubelets of every node: pod sandboxes through CNI, containers, probes, termination,
+and the node's Ready condition. Also keeps the agents' programmed routes current."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .agents import CALICO_GROUP, CalicoNode, ContainerRun, Flanneld, Program, calico_peers, flannel_peers, program_for
+from .clock import rfc3339
+from .cni import CniError, network_ready
+from .container import container_view, resolve_env
+from .context import SimContext, is_terminating, set_condition
+from .loop import Controller
+from .network import Network
+from .store import WatchEvent
+
+POD_KEY = ("", "pods")
+_AGENT_INPUTS = {("", "nodes"), (CALICO_GROUP, "ippools"), (CALICO_GROUP, "felixconfigurations"),
+                 (CALICO_GROUP, "blockaffinities")}
+
+
+@dataclass
+class ContainerState:
+    spec: dict
+    program: Program
+    init: bool
+    run: ContainerRun | None = None
+    state: str = "waiting"          # waiting | running | terminated
+    reason: str = "ContainerCreating"
+    started_at: float | None = None
+    finishes_at: float | None = None
+    exit_code: int | None = None
+    restarts: int = 0
+    ready: bool = False
+    not_ready_reason: str = ""
+    next_start: float = 0.0
+    pending_exit: int | None = None  # the exit code the running program will end with
+    private_files: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+
+@dataclass
+class PodRuntime:
+    uid: str
+    node: str
+    containers: list[ContainerState]
+    init_containers: list[ContainerState]
+    stage: str = "scheduled"        # scheduled | init | running | stopping | finished
+    due: float = 0.0
+    ip: str | None = None
+    sandbox_error: str = ""
+    stop_at: float | None = None
+    started_at: float | None = None
+    phase: str = "Pending"
+
+
+class Kubelets(Controller):
+    def __init__(self, ctx: SimContext, network: Network):
+        super().__init__(ctx)
+        self.network = network
+        self.runtimes: dict[tuple[str, str], PodRuntime] = {}
+        self.work: set[tuple[str, str]] = set()
+        self.dirty_nodes: set[str] = set()
+        self.agents_dirty = False
+        self.quiet = False  # no Events while a scenario is being built
+
+    # ---- event intake ------------------------------------------------------------
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == POD_KEY:
+            meta = event.obj["metadata"]
+            key = (meta["namespace"], meta["name"])
+            if event.obj["spec"].get("nodeName") or key in self.runtimes:
+                self.work.add(key)
+        if event.key == ("", "nodes"):
+            self.dirty_nodes.add(event.obj["metadata"]["name"])
+        if event.key in _AGENT_INPUTS:
+            self.agents_dirty = True
+
+    def node_changed(self, node_name: str) -> None:
+        """The host model changed under the kubelet (a command ran, an agent wrote files)."""
+        self.dirty_nodes.add(node_name)
+
+    # ---- passes ------------------------------------------------------------------
+    def sync(self, now: float) -> None:
+        if self.agents_dirty:
+            self.agents_dirty = False
+            self._refresh_agents()
+        batch, self.work = self.work, set()  # keys re-queued while syncing wait for the next round
+        for key in sorted(batch):
+            self._sync_pod(key, now)
+        while self.dirty_nodes:
+            self._sync_node(self.dirty_nodes.pop(), now)
+
+    def _refresh_agents(self) -> None:
+        store = self.ctx.store
+        nodes = store.items(self.ctx.nodes)
+        self.network.flannel_table.replace(flannel_peers(nodes))
+        affinity_type = self.ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
+        affinities = store.items(affinity_type) if affinity_type else []
+        self.network.calico_table.replace(calico_peers(nodes, affinities))
+        for key, runtime in self.runtimes.items():
+            for container in runtime.containers:
+                if container.state == "running" and isinstance(container.program, CalicoNode):
+                    container.program.refresh(container.run)
+                    self.work.add(key)
+                    self.dirty_nodes.add(runtime.node)
+
+    def _sync_node(self, name: str, now: float) -> None:
+        node = self.ctx.store.find(self.ctx.nodes, None, name)
+        host = self.ctx.hosts.get(name)
+        if node is None or host is None:
+            return
+        if name in self.ctx.faults.settings.nodes_not_ready:
+            status, reason, message = "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+        else:
+            ok, why = network_ready(host)
+            status, reason, message = ("True", "KubeletReady", "kubelet is posting ready status") if ok else (
+                "False", "KubeletNotReady", why)
+        current = next((c for c in node.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
+        if (current.get("status"), current.get("message")) == (status, message):
+            return
+        stamp = rfc3339(now)
+
+        def put(obj: dict) -> None:
+            st = obj.setdefault("status", {})
+            st["conditions"] = set_condition(st.get("conditions") or [], "Ready", status, stamp, reason, message)
+        self.ctx.store.mutate(self.ctx.nodes, None, name, put, subresource="status")
+
+    # ---- pods --------------------------------------------------------------------
+    def _sync_pod(self, key: tuple[str, str], now: float) -> None:
+        pod = self.ctx.store.find(self.ctx.pods, *key)
+        runtime = self.runtimes.get(key)
+        if runtime is not None and (pod is None or pod["metadata"]["uid"] != runtime.uid):
+            self._tear_down(key, runtime)
+            runtime = None
+        if pod is None or not pod["spec"].get("nodeName"):
+            return
+        node_name = pod["spec"]["nodeName"]
+        if node_name in self.ctx.faults.settings.nodes_not_ready or node_name not in self.ctx.hosts:
+            return  # this kubelet is down (or the node is gone): nothing moves
+        if runtime is None:
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed") and not is_terminating(pod):
+                return
+            runtime = self._new_runtime(pod, node_name, now)
+            self.runtimes[key] = runtime
+        if is_terminating(pod) and runtime.stage != "stopping":
+            self._begin_stop(pod, runtime, now)
+        if runtime.stage == "stopping":
+            if now >= runtime.stop_at:
+                self._finish_stop(key, pod, runtime)
+            else:
+                self._wake(key, runtime.stop_at)
+            return
+        self._advance(key, pod, runtime, now)
+        self._write_status(key, pod, runtime, now)
+
+    def _new_runtime(self, pod: dict, node_name: str, now: float) -> PodRuntime:
+        spec = pod["spec"]
+        return PodRuntime(
+            uid=pod["metadata"]["uid"], node=node_name, due=now + self.ctx.timings.pod_start,
+            containers=[ContainerState(c, program_for(pod, c, False), False) for c in spec.get("containers") or []],
+            init_containers=[ContainerState(c, program_for(pod, c, True), True) for c in spec.get("initContainers") or []])
+
+    def _wake(self, key: tuple[str, str], when: float) -> None:
+        self.ctx.timers.call_at(when, lambda _now: self.work.add(key))
+
+    def _advance(self, key, pod: dict, runtime: PodRuntime, now: float) -> None:
+        timings = self.ctx.timings
+        for _ in range(64):  # bounded: each round moves at least one stage or stops
+            if runtime.stage == "finished" or runtime.due > now:
+                break
+            if runtime.stage == "scheduled":
+                if not self._create_sandbox(pod, runtime, now):
+                    runtime.due = now + timings.sandbox_retry
+                    break
+                runtime.started_at = now
+                runtime.stage = "init" if runtime.init_containers else "running"
+                runtime.due = now + timings.image_pull
+            elif runtime.stage == "init":
+                if not self._step_init(pod, runtime, now):
+                    break
+            elif runtime.stage == "running":
+                self._step_containers(pod, runtime, now)
+                break
+        if runtime.stage == "running":
+            self._update_readiness(pod, runtime, now)
+        upcoming = [runtime.due] if runtime.stage in ("scheduled", "init") else []
+        for c in runtime.containers + runtime.init_containers:
+            if c.state == "running" and c.finishes_at is not None:
+                upcoming.append(c.finishes_at)
+            if c.state == "waiting" and c.next_start > now:
+                upcoming.append(c.next_start)
+            if c.state == "running" and not c.ready:
+                upcoming.append(now + 1.0)
+        future = [t for t in upcoming if t > now]
+        if future:
+            self._wake(key, min(future))
+        elif runtime.due <= now and runtime.stage in ("scheduled", "init"):
+            self.work.add(key)
+
+    def _create_sandbox(self, pod: dict, runtime: PodRuntime, now: float) -> bool:
+        node_name = runtime.node
+        if pod["spec"].get("hostNetwork"):
+            runtime.ip = self.network._node_ip(node_name)
+            return True
+        try:
+            attachment = self.network.cni_add(node_name, pod)
+        except CniError as exc:
+            message = (f"Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for "
+                       f'sandbox "{runtime.uid[:12]}": {exc}')
+            if message != runtime.sandbox_error and not self.quiet:
+                self.ctx.record_event(pod, "FailedCreatePodSandBox", message, "Warning")
+            runtime.sandbox_error = message
+            return False
+        finally:
+            self.node_changed(node_name)
+        runtime.sandbox_error = ""
+        runtime.ip = attachment.ip
+        return True
+
+    def _launch(self, pod: dict, runtime: PodRuntime, container: ContainerState, now: float) -> None:
+        host = self.ctx.hosts[runtime.node]
+        configmaps = self._configmaps(pod)
+        view = container_view(host, pod, container.spec, configmaps, container.private_files)
+        node_ip = self.network._node_ip(runtime.node)
+        env = resolve_env(pod, container.spec, configmaps, node_ip)
+        if container.run is None or container.restarts:
+            container.program = program_for(pod, container.spec, container.init)
+        container.run = ContainerRun(self.ctx, self.network, runtime.node, host, view, pod, container.spec, env, now,
+                                     log=container.run.log if container.run else [])
+        outcome = container.program.start(container.run)
+        self.node_changed(runtime.node)
+        container.state, container.reason = "running", ""
+        container.started_at = now
+        container.exit_code = None
+        container.finishes_at = None if outcome.exit_code is None else now + outcome.duration
+        container.pending_exit = outcome.exit_code
+        if not self.quiet:
+            self.ctx.record_event(pod, "Started", f"Started container {container.name}")
+
+    def _configmaps(self, pod: dict) -> dict[str, dict]:
+        cm_type = self.ctx.rtype("", "configmaps")
+        return {c["metadata"]["name"]: c for c in self.ctx.store.items(cm_type, pod["metadata"]["namespace"])}
+
+    def _step_init(self, pod: dict, runtime: PodRuntime, now: float) -> bool:
+        """Run init containers in order; True when the pod can move on in this pass."""
+        for container in runtime.init_containers:
+            if container.state == "terminated" and container.exit_code == 0:
+                continue
+            if container.state == "waiting" or container.state == "terminated":
+                if now < container.next_start:
+                    runtime.due = container.next_start
+                    return False
+                self._launch(pod, runtime, container, now)
+            if container.finishes_at is None:
+                return False  # a long-running init container never completes
+            if now < container.finishes_at:
+                runtime.due = container.finishes_at
+                return False
+            self._terminate(container, now)
+            if container.exit_code != 0:
+                if pod["spec"].get("restartPolicy", "Always") == "Never":
+                    runtime.stage, runtime.phase = "finished", "Failed"
+                    return False
+                self._back_off(container, now)
+                runtime.due = container.next_start
+                return False
+        runtime.stage = "running"
+        runtime.due = now
+        return True
+
+    def _step_containers(self, pod: dict, runtime: PodRuntime, now: float) -> None:
+        policy = pod["spec"].get("restartPolicy", "Always")
+        for container in runtime.containers:
+            if container.state == "running" and container.finishes_at is not None and now >= container.finishes_at:
+                self._terminate(container, now)
+                failed = container.exit_code != 0
+                if policy == "Always" or (policy == "OnFailure" and failed):
+                    self._back_off(container, now)
+            if container.state in ("waiting", "terminated") and now >= container.next_start and not (
+                    container.state == "terminated" and (policy == "Never" or (policy == "OnFailure" and container.exit_code == 0))):
+                self._launch(pod, runtime, container, now)
+        if all(c.state == "terminated" for c in runtime.containers) and runtime.containers:
+            if policy == "Never" or (policy == "OnFailure" and all(c.exit_code == 0 for c in runtime.containers)):
+                runtime.stage = "finished"
+                runtime.phase = "Succeeded" if all(c.exit_code == 0 for c in runtime.containers) else "Failed"
+                for c in runtime.containers:
+                    c.program.stop(c.run)
+                self.network.cni_del(pod["metadata"]["namespace"], pod["metadata"]["name"])
+                return
+        runtime.phase = "Running"
+
+    def _terminate(self, container: ContainerState, now: float) -> None:
+        container.state = "terminated"
+        container.exit_code = container.pending_exit or 0
+        container.reason = "Completed" if container.exit_code == 0 else "Error"
+        container.ready = False
+        container.finishes_at = now
+
+    def _back_off(self, container: ContainerState, now: float) -> None:
+        delay = min(300.0, self.ctx.timings.crash_backoff * (2 ** container.restarts))
+        container.restarts += 1
+        container.next_start = now + delay
+        container.reason = "CrashLoopBackOff" if container.restarts > 1 else container.reason
+
+    def _update_readiness(self, pod: dict, runtime: PodRuntime, now: float) -> None:
+        for container in runtime.containers:
+            if container.state != "running":
+                container.ready = False
+                continue
+            ok, reason = container.program.ready(container.run, now)
+            delay = self.ctx.timings.ready_after if container.spec.get("readinessProbe") else 0.0
+            if ok and now < (container.started_at or now) + delay:
+                ok, reason = False, "readiness probe has not passed yet"
+            if not ok and reason != container.not_ready_reason and not self.quiet and container.not_ready_reason != "":
+                self.ctx.record_event(pod, "Unhealthy", f"Readiness probe failed: {reason}", "Warning")
+            container.ready, container.not_ready_reason = ok, ("" if ok else reason)
+
+    # ---- termination -------------------------------------------------------------
+    def _begin_stop(self, pod: dict, runtime: PodRuntime, now: float) -> None:
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        grace = float(grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds", 30))
+        running = any(c.state == "running" for c in runtime.containers + runtime.init_containers)
+        runtime.stage = "stopping"
+        runtime.stop_at = now + (min(grace, self.ctx.timings.pod_stop) if running else 0.0)
+        if running and not self.quiet:
+            for c in runtime.containers:
+                if c.state == "running":
+                    self.ctx.record_event(pod, "Killing", f"Stopping container {c.name}")
+
+    def _finish_stop(self, key: tuple[str, str], pod: dict, runtime: PodRuntime) -> None:
+        self._tear_down(key, runtime)
+        self.ctx.store.delete(self.ctx.pods, key[0], key[1], grace_period=0)
+
+    def _tear_down(self, key: tuple[str, str], runtime: PodRuntime) -> None:
+        for container in runtime.containers + runtime.init_containers:
+            if container.state == "running" and container.run is not None:
+                container.program.stop(container.run)
+        self.network.cni_del(*key)
+        self.runtimes.pop(key, None)
+        self.node_changed(runtime.node)
+
+    # ---- status ------------------------------------------------------------------
+    def _write_status(self, key, pod: dict, runtime: PodRuntime, now: float) -> None:
+        old = pod.get("status") or {}
+        stamp = rfc3339(now)
+        conditions = old.get("conditions") or []
+        initialized = runtime.stage in ("running", "finished")
+        all_ready = bool(runtime.containers) and all(c.ready for c in runtime.containers)
+        if runtime.stage == "finished":
+            all_ready = False
+        sandbox = runtime.stage != "scheduled" and runtime.stage != "finished"
+        conditions = set_condition(conditions, "PodReadyToStartContainers", "True" if sandbox else "False", stamp)
+        conditions = set_condition(conditions, "Initialized", "True" if initialized else "False", stamp,
+                                   "" if initialized else "ContainersNotInitialized")
+        conditions = set_condition(conditions, "Ready", "True" if all_ready else "False", stamp,
+                                   "" if all_ready else ("PodCompleted" if runtime.stage == "finished" else "ContainersNotReady"))
+        conditions = set_condition(conditions, "ContainersReady", "True" if all_ready else "False", stamp,
+                                   "" if all_ready else ("PodCompleted" if runtime.stage == "finished" else "ContainersNotReady"))
+        conditions = set_condition(conditions, "PodScheduled", "True", stamp)
+        node_ip = self.network._node_ip(runtime.node)
+        status = {
+            "phase": runtime.phase, "conditions": conditions, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
+            "startTime": old.get("startTime") or stamp, "qosClass": old.get("qosClass", "BestEffort"),
+            "containerStatuses": [self._container_status(pod, c, runtime) for c in runtime.containers],
+        }
+        if runtime.init_containers:
+            status["initContainerStatuses"] = [self._container_status(pod, c, runtime) for c in runtime.init_containers]
+        if runtime.ip:
+            status["podIP"] = runtime.ip
+            status["podIPs"] = [{"ip": runtime.ip}]
+        if status != old:
+            def put(obj: dict) -> None:
+                obj["status"] = status
+            self.ctx.store.mutate(self.ctx.pods, *key, put, subresource="status")
+
+    @staticmethod
+    def _container_status(pod: dict, c: ContainerState, runtime: PodRuntime) -> dict:
+        image = c.spec.get("image", "")
+        status = {"name": c.name, "image": image, "imageID": f"{image}@sha256:sim", "ready": c.ready,
+                  "restartCount": c.restarts, "started": c.state == "running"}
+        if c.started_at is not None:
+            status["containerID"] = f"containerd://{runtime.uid.replace('-', '')}{c.name}"[:77]
+        if c.state == "running":
+            status["state"] = {"running": {"startedAt": rfc3339(c.started_at)}}
+        elif c.state == "terminated" and c.next_start <= (c.finishes_at or 0):
+            status["state"] = {"terminated": {"exitCode": c.exit_code, "reason": c.reason,
+                                              "startedAt": rfc3339(c.started_at or 0), "finishedAt": rfc3339(c.finishes_at or 0)}}
+        else:
+            reason = c.reason or "ContainerCreating"
+            if runtime.stage == "init" and not c.init:
+                reason = "PodInitializing"
+            status["state"] = {"waiting": {"reason": reason}}
+            if c.exit_code is not None:
+                status["lastState"] = {"terminated": {"exitCode": c.exit_code, "reason": "Error" if c.exit_code else "Completed"}}
+        return status
+
+    # ---- logs --------------------------------------------------------------------
+    def logs(self, namespace: str, name: str, container: str) -> str:
+        runtime = self.runtimes.get((namespace, name))
+        if runtime is None:
+            return ""
+        for c in runtime.containers + runtime.init_containers:
+            if c.name == container and c.run is not None:
+                return "".join(c.run.log)
+        return ""

@@ -1,0 +1,581 @@
+"""Pod networking: CNI ADD/DEL per plugin, the data-plane oracle, and the traffic probe.
+
+The oracle answers "does a packet from pod A reach pod B" only from what is on the
+hosts: devices (VNI, port, MAC), the peer tables agents programmed onto them, and the
+pods' veths and bridges. Nothing here knows which tool changed the hosts or why.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+
+from .cni import (BIN_DIR, CALICO_NODENAME, Attachment, CniError, active_config, ensure_bridge, host_local_allocate,
+                  plugin_chain, read_subnet_env, veth_name)
+from .context import SimContext, is_pod_ready, is_terminating
+from .host import HostState, Interface
+from .selectors import selector_from_label_selector_object
+
+CALICO_GROUP = "crd.projectcalico.org"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One remote node as an agent programmed it: route, neighbour and FDB entry in one."""
+    node: str
+    cidr: ipaddress.IPv4Network
+    gateway: str          # VTEP IP (overlay) or the node's address (host-gw)
+    mac: str | None       # VTEP MAC (overlay)
+    underlay: str         # the node address the encapsulated packet goes to
+
+
+class PeerTable:
+    """Longest-prefix lookup over the peers an agent programmed on one device."""
+
+    def __init__(self, peers: list[Peer] | None = None):
+        self._by_len: dict[int, dict[int, Peer]] = {}
+        self.replace(peers or [])
+
+    def replace(self, peers: list[Peer]) -> None:
+        """What an agent does on every resync: program exactly these peers."""
+        by_len: dict[int, dict[int, Peer]] = {}
+        for peer in peers:
+            by_len.setdefault(peer.cidr.prefixlen, {})[int(peer.cidr.network_address)] = peer
+        self._by_len = by_len
+
+    def lookup(self, ip: ipaddress.IPv4Address) -> Peer | None:
+        for length in sorted(self._by_len, reverse=True):
+            mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
+            peer = self._by_len[length].get(int(ip) & mask)
+            if peer is not None:
+                return peer
+        return None
+
+    def peers(self) -> list[Peer]:
+        return [p for table in self._by_len.values() for p in table.values()]
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._by_len.values())
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    reason: str = ""
+    policy_denied: bool = False
+
+
+@dataclass
+class ProbeReport:
+    samples: int = 0
+    ok: int = 0
+    failed: int = 0
+    denied_by_policy: int = 0
+    recent_failures: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"samples": self.samples, "ok": self.ok, "failed": self.failed,
+                "deniedByPolicy": self.denied_by_policy, "recentFailures": list(self.recent_failures)}
+
+
+class Network:
+    def __init__(self, ctx: SimContext):
+        self.ctx = ctx
+        self.attachments: dict[tuple[str, str], tuple[str, Attachment]] = {}
+        self.by_ip: dict[str, tuple[str, str]] = {}
+        self.probe = ProbeReport()
+        self.felix_nodes: set[str] = set()   # nodes where calico-node enforces policy now
+        # The routes live agents keep programmed (shared: every live flanneld programs the same set).
+        self.flannel_table = PeerTable()
+        self.calico_table = PeerTable()
+
+    @property
+    def hosts(self) -> dict[str, HostState]:
+        return self.ctx.hosts
+
+    # ---- CNI ---------------------------------------------------------------------
+    def cni_add(self, node_name: str, pod: dict) -> Attachment:
+        host = self.hosts[node_name]
+        name, config, error = active_config(host)
+        if config is None:
+            raise CniError(f"network is not ready: container runtime network not ready: NetworkReady=false "
+                           f"reason:NetworkPluginNotReady message:Network plugin returns error: {error}")
+        attachment = None
+        for plugin in plugin_chain(config):
+            kind = plugin.get("type", "")
+            if not host.exists(f"{BIN_DIR}/{kind}"):
+                raise CniError(f'plugin type="{kind}" failed (add): failed to find plugin "{kind}" in path [{BIN_DIR}]')
+            if attachment is None:
+                attachment = self._main_plugin(kind, plugin, config, host, node_name, pod)
+        if attachment is None:
+            raise CniError(f"plugin chain in {name} assigned no IP address to the pod")
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self.attachments[key] = (node_name, attachment)
+        self.by_ip[attachment.ip] = key
+        return attachment
+
+    def _main_plugin(self, kind: str, plugin: dict, config: dict, host: HostState, node_name: str,
+                     pod: dict) -> Attachment | None:
+        container_id = pod["metadata"]["uid"]
+        if kind == "flannel":
+            env = read_subnet_env(host)
+            subnet = ipaddress.ip_interface(env["FLANNEL_SUBNET"])
+            delegate = plugin.get("delegate") or {}
+            bridge_name = delegate.get("bridge", "cni0")
+            bridge = ensure_bridge(host, bridge_name, str(subnet), int(env.get("FLANNEL_MTU", 1450)),
+                                   _mac_for(f"{node_name}/{bridge_name}"))
+            ip, state = host_local_allocate(host, config.get("name", "cbr0"), str(subnet.network), str(subnet.ip),
+                                            container_id)
+            return self._veth(host, pod, "veth", ip, "flannel", bridge, state)
+        if kind == "bridge":
+            ipam = plugin.get("ipam") or {}
+            subnet = _host_local_subnet(ipam, self._node(node_name))
+            net = ipaddress.ip_network(subnet)
+            gateway = f"{next(net.hosts())}/{net.prefixlen}"
+            bridge = ensure_bridge(host, plugin.get("bridge", "cni0"), gateway, plugin.get("mtu", 1500),
+                                   _mac_for(f"{node_name}/bridge"))
+            ip, state = host_local_allocate(host, config.get("name", "bridge"), subnet, None, container_id)
+            return self._veth(host, pod, "veth", ip, "bridge", bridge, state)
+        if kind == "calico":
+            if not host.exists(CALICO_NODENAME):
+                raise CniError('plugin type="calico" failed (add): stat /var/lib/calico/nodename: no such file or '
+                               "directory: check that the calico/node container is running and has mounted "
+                               "/var/lib/calico/")
+            ipam = plugin.get("ipam") or {}
+            if ipam.get("type") == "host-local":
+                subnet = _host_local_subnet(ipam, self._node(node_name))
+                ip, state = host_local_allocate(host, config.get("name", "k8s-pod-network"), subnet, None,
+                                                container_id)
+                return self._veth(host, pod, "cali", ip, "calico", None, state)
+            if ipam.get("type") == "calico-ipam":
+                if not host.exists(f"{BIN_DIR}/calico-ipam"):
+                    raise CniError('plugin type="calico" failed (add): failed to find plugin "calico-ipam" in path '
+                                   f"[{BIN_DIR}]")
+                ip, block = CalicoIpam(self.ctx).allocate(node_name, f"{pod['metadata']['namespace']}.{pod['metadata']['name']}")
+                attachment = self._veth(host, pod, "cali", ip, "calico", None, None)
+                attachment.ipam_block = block
+                return attachment
+            raise CniError(f'plugin type="calico" failed (add): unsupported IPAM type "{ipam.get("type")}"')
+        if kind in ("portmap", "bandwidth", "tuning", "loopback"):
+            return None
+        raise CniError(f'plugin type="{kind}" failed (add): the simulated node has no model of this plugin')
+
+    def _veth(self, host: HostState, pod: dict, prefix: str, ip: str, plugin: str, bridge: Interface | None,
+              state_file: str | None) -> Attachment:
+        name = veth_name(prefix, pod["metadata"]["namespace"], pod["metadata"]["name"])
+        host.add_interface(Interface(name=name, kind="veth", mac="ee:ee:ee:ee:ee:ee", mtu=1450, addresses=[],
+                                     master=bridge.name if bridge else None))
+        if bridge is None:
+            host.routes.append(f"{ip} dev {name} scope link")
+        return Attachment(ip=ip, plugin=plugin, veth=name, bridge=bridge, ipam_file=state_file)
+
+    def cni_del(self, namespace: str, name: str) -> None:
+        entry = self.attachments.pop((namespace, name), None)
+        if entry is None:
+            return
+        node_name, attachment = entry
+        if self.by_ip.get(attachment.ip) == (namespace, name):
+            del self.by_ip[attachment.ip]
+        host = self.hosts.get(node_name)
+        if host is None:
+            return
+        host.delete_interface(attachment.veth)
+        if attachment.ipam_file:
+            host.remove_file(attachment.ipam_file)
+        if attachment.ipam_block:
+            CalicoIpam(self.ctx).release(*attachment.ipam_block)
+
+    def _node(self, name: str) -> dict:
+        return self.ctx.store.get(self.ctx.nodes, None, name)
+
+    # ---- oracle ------------------------------------------------------------------
+    def is_attached(self, key: tuple[str, str]) -> bool:
+        entry = self.attachments.get(key)
+        if entry is None:
+            return False
+        node_name, attachment = entry
+        host = self.hosts[node_name]
+        veth = host.interfaces.get(attachment.veth)
+        if veth is None:
+            return False
+        if attachment.bridge is not None:
+            return veth.master == attachment.bridge.name and host.interfaces.get(attachment.bridge.name) is attachment.bridge
+        return True
+
+    def reach(self, src: tuple[str, str], dst_ip: str) -> Verdict:
+        """Whether a TCP connection from pod `src` to `dst_ip` is answered, and if not, why."""
+        src_pod = self.ctx.store.find(self.ctx.pods, *src)
+        if src_pod is None:
+            return Verdict(False, f"pod {src[0]}/{src[1]} does not exist")
+        src_node = src_pod["spec"].get("nodeName")
+        if src_pod["spec"].get("hostNetwork"):
+            src_ip = self._node_ip(src_node)
+        else:
+            if not self.is_attached(src):
+                return Verdict(False, f"pod {src[1]} has lost its network attachment on {src_node}")
+            src_ip = self.attachments[src][1].ip
+        dst_key = self.by_ip.get(dst_ip)
+        if dst_key is None:
+            node = self._node_by_ip(dst_ip)
+            if node is None:
+                return Verdict(False, f"no pod or node has address {dst_ip}")
+            return self._path(src_node, dst_ip, node) if not src_pod["spec"].get("hostNetwork") else Verdict(True)
+        dst_pod = self.ctx.store.find(self.ctx.pods, *dst_key)
+        if dst_pod is None or not self.is_attached(dst_key):
+            return Verdict(False, f"pod at {dst_ip} has lost its network attachment")
+        dst_node = self.attachments[dst_key][0]
+        forward = self._path(src_node, dst_ip, dst_node)
+        if not forward.ok:
+            return forward
+        if not src_pod["spec"].get("hostNetwork"):
+            back = self._path(dst_node, src_ip, src_node)
+            if not back.ok:
+                return Verdict(False, f"return path: {back.reason}")
+        return self._policy(src_pod, src_ip, dst_pod)
+
+    def _path(self, from_node: str, ip: str, to_node: str) -> Verdict:
+        if from_node == to_node:
+            return Verdict(True)
+        if self.by_ip.get(ip) is None:
+            return Verdict(True)  # node addresses are reached over the VPC directly
+        host = self.hosts[from_node]
+        addr = ipaddress.ip_address(ip)
+        best: tuple[int, Interface, Peer] | None = None
+        for iface in host.interfaces.values():
+            table = getattr(iface, "peers", None)
+            if table is None or not iface.up:
+                continue
+            peer = table.lookup(addr)
+            if peer is not None and (best is None or peer.cidr.prefixlen > best[2].cidr.prefixlen):
+                best = (peer.cidr.prefixlen, iface, peer)
+        if best is None:
+            return Verdict(False, f"{from_node} has no route to {ip}")
+        _, iface, peer = best
+        target = self._node_by_ip(peer.underlay)
+        if target is None:
+            return Verdict(False, f"{from_node} routes {ip} to {peer.underlay}, which is no node")
+        if iface.kind == "vxlan":
+            remote = self.hosts[target]
+            match = next((d for d in remote.interfaces.values() if d.kind == "vxlan" and d.up and d.vni == iface.vni
+                          and d.port == iface.port and d.mac == peer.mac), None)
+            if match is None:
+                return Verdict(False, f"VXLAN from {from_node} ({iface.name}: VNI {iface.vni}, port {iface.port}, "
+                                      f"dst MAC {peer.mac}) is dropped on {target}: no device matches")
+        elif iface.kind == "ether":
+            if not _same_subnet(host, self.hosts[target]):
+                return Verdict(False, f"host-gw route from {from_node} to {target} crosses subnets")
+        if target != to_node:
+            return Verdict(False, f"{from_node} sends {ip} to {target}, but the pod is on {to_node}")
+        return Verdict(True)
+
+    def _node_ip(self, node_name: str) -> str:
+        return str(ipaddress.ip_interface(self.hosts[node_name].interfaces["eth0"].addresses[0]).ip)
+
+    def _node_by_ip(self, ip: str) -> str | None:
+        for name, host in self.hosts.items():
+            eth0 = host.interfaces.get("eth0")
+            if eth0 and any(a.split("/")[0] == ip for a in eth0.addresses):
+                return name
+        return None
+
+    # ---- NetworkPolicy (enforced only where Felix runs) ------------------------------
+    def _policy(self, src_pod: dict, src_ip: str, dst_pod: dict) -> Verdict:
+        dst_key = (dst_pod["metadata"]["namespace"], dst_pod["metadata"]["name"])
+        src_key = (src_pod["metadata"]["namespace"], src_pod["metadata"]["name"])
+        if self._enforced(dst_key) and not self._allowed(dst_pod, src_pod, src_ip, "Ingress"):
+            return Verdict(False, f"NetworkPolicy denies ingress to {dst_key[0]}/{dst_key[1]}", policy_denied=True)
+        if self._enforced(src_key) and not self._allowed(src_pod, dst_pod, None, "Egress"):
+            return Verdict(False, f"NetworkPolicy denies egress from {src_key[0]}/{src_key[1]}", policy_denied=True)
+        return Verdict(True)
+
+    def _enforced(self, key: tuple[str, str]) -> bool:
+        entry = self.attachments.get(key)
+        return bool(entry and entry[1].plugin == "calico" and entry[0] in self.felix_nodes)
+
+    def _allowed(self, subject: dict, peer: dict, peer_ip: str | None, direction: str) -> bool:
+        namespace = subject["metadata"]["namespace"]
+        policies = [p for p in self.ctx.store.items(self.ctx.rtype("networking.k8s.io", "networkpolicies"), namespace)
+                    if direction in (p["spec"].get("policyTypes") or ["Ingress"])
+                    and selector_from_label_selector_object(p["spec"].get("podSelector") or {}).matches(
+                        subject["metadata"].get("labels"))]
+        if not policies:
+            return True
+        field = "ingress" if direction == "Ingress" else "egress"
+        peers_key = "from" if direction == "Ingress" else "to"
+        for policy in policies:
+            for rule in policy["spec"].get(field) or []:
+                targets = rule.get(peers_key)
+                if not targets or any(self._peer_matches(t, namespace, peer, peer_ip) for t in targets):
+                    return True
+        return False
+
+    def _peer_matches(self, target: dict, namespace: str, peer: dict, peer_ip: str | None) -> bool:
+        if "ipBlock" in target:
+            ip = peer_ip or (peer.get("status") or {}).get("podIP")
+            block = target["ipBlock"]
+            if not ip:
+                return False
+            addr = ipaddress.ip_address(ip)
+            return addr in ipaddress.ip_network(block["cidr"]) and not any(
+                addr in ipaddress.ip_network(e) for e in block.get("except") or [])
+        peer_ns = peer["metadata"]["namespace"]
+        if "namespaceSelector" in target:
+            ns_obj = self.ctx.store.find(self.ctx.rtype("", "namespaces"), None, peer_ns)
+            ns_labels = (ns_obj or {}).get("metadata", {}).get("labels") or {}
+            if not selector_from_label_selector_object(target["namespaceSelector"]).matches(ns_labels):
+                return False
+        elif peer_ns != namespace:
+            return False
+        if "podSelector" in target:
+            return selector_from_label_selector_object(target["podSelector"]).matches(peer["metadata"].get("labels"))
+        return True
+
+    # ---- services and DNS ----------------------------------------------------------
+    def resolve(self, src: tuple[str, str], host: str) -> tuple[str | None, str]:
+        """A name or address as the pod would resolve it (through a reachable CoreDNS)."""
+        try:
+            ipaddress.ip_address(host)
+            return host, ""
+        except ValueError:
+            pass
+        dns = self.service_endpoints("kube-system", "kube-dns")
+        if not dns or not any(self.reach(src, ip).ok for ip in dns):
+            return None, f"bad address '{host}': DNS is unreachable"
+        parts = host.rstrip(".").split(".")
+        name, namespace = parts[0], parts[1] if len(parts) > 1 else src[0]
+        svc = self.ctx.store.find(self.ctx.rtype("", "services"), namespace, name)
+        if svc is None:
+            return None, f"bad address '{host}'"
+        return svc["spec"].get("clusterIP"), ""
+
+    def service_endpoints(self, namespace: str, name: str) -> list[str]:
+        svc = self.ctx.store.find(self.ctx.rtype("", "services"), namespace, name)
+        if svc is None or not svc["spec"].get("selector"):
+            return []
+        selector = svc["spec"]["selector"]
+        return [p["status"]["podIP"] for p in self.ctx.store.items(self.ctx.pods, namespace)
+                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+                and is_pod_ready(p) and not is_terminating(p) and p.get("status", {}).get("podIP")]
+
+    def http_get(self, src: tuple[str, str], url: str) -> tuple[bool, str]:
+        """What wget/curl in pod `src` gets: through DNS, kube-proxy and the data plane."""
+        from urllib.parse import urlsplit
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+        ip, error = self.resolve(src, host)
+        if ip is None:
+            return False, error
+        for svc in self.ctx.store.items(self.ctx.rtype("", "services")):
+            if svc["spec"].get("clusterIP") == ip:
+                endpoints = self.service_endpoints(svc["metadata"]["namespace"], svc["metadata"]["name"])
+                if not endpoints:
+                    return False, f"connection refused: service {svc['metadata']['name']} has no endpoints"
+                ip = self.ctx.rng.choice(endpoints)
+                break
+        verdict = self.reach(src, ip)
+        if not verdict.ok:
+            return False, verdict.reason
+        dst = self.by_ip.get(ip)
+        return True, f"ok from {dst[1] if dst else ip}\n"
+
+    # ---- traffic probe -----------------------------------------------------------
+    def sample(self, pairs: int = 40) -> None:
+        """Try `pairs` connections between ready pods on different nodes; count the outcomes."""
+        ready = [key for key, (node, _att) in self.attachments.items() if self._probe_candidate(key)]
+        if len(ready) < 2:
+            return
+        rng = self.ctx.rng
+        for _ in range(pairs):
+            a, b = rng.sample(ready, 2)
+            if self.attachments[a][0] == self.attachments[b][0]:
+                continue
+            verdict = self.reach(a, self.attachments[b][1].ip)
+            self.probe.samples += 1
+            if verdict.ok:
+                self.probe.ok += 1
+            elif verdict.policy_denied:
+                self.probe.denied_by_policy += 1
+            else:
+                self.probe.failed += 1
+                self.probe.recent_failures.append({"from": "/".join(a), "to": "/".join(b), "reason": verdict.reason,
+                                                   "time": self.ctx.now()})
+                del self.probe.recent_failures[:-50]
+
+    def _probe_candidate(self, key: tuple[str, str]) -> bool:
+        pod = self.ctx.store.find(self.ctx.pods, *key)
+        return bool(pod and is_pod_ready(pod) and not is_terminating(pod) and not pod["spec"].get("hostNetwork"))
+
+    def reset_probe(self) -> None:
+        self.probe = ProbeReport()
+
+
+def _host_local_subnet(ipam: dict, node: dict) -> str:
+    subnet = ipam.get("subnet")
+    if subnet is None and ipam.get("ranges"):
+        subnet = ipam["ranges"][0][0].get("subnet")
+    if subnet == "usePodCidr":
+        subnet = node["spec"].get("podCIDR")
+        if not subnet:
+            raise CniError(f'plugin type="calico" failed (add): node {node["metadata"]["name"]} has no podCIDR '
+                           "to use with usePodCidr")
+    if not subnet:
+        raise CniError("IPAM config missing 'subnet' or 'ranges'")
+    return subnet
+
+
+def _same_subnet(a: HostState, b: HostState) -> bool:
+    ia = ipaddress.ip_interface(a.interfaces["eth0"].addresses[0])
+    ib = ipaddress.ip_interface(b.interfaces["eth0"].addresses[0])
+    return ib.ip in ia.network
+
+
+def _mac_for(seed: str) -> str:
+    import hashlib
+    digest = hashlib.sha1(seed.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (bytes([(digest[0] | 0x02) & 0xFE]) + digest[1:6]))
+
+
+class CalicoIpam:
+    """calico-ipam over the crd.projectcalico.org IPPool, BlockAffinity and IPAMBlock objects."""
+
+    def __init__(self, ctx: SimContext):
+        self.ctx = ctx
+        self.store = ctx.store
+
+    def _type(self, plural: str):
+        rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", plural)
+        if rtype is None:
+            raise CniError(f'plugin type="calico" failed (add): the server could not find the requested resource '
+                           f"(get {plural}.{CALICO_GROUP})")
+        return rtype
+
+    @staticmethod
+    def block_name(cidr: str) -> str:
+        return cidr.replace(".", "-").replace("/", "-")
+
+    def pools_for(self, node_name: str) -> list[dict]:
+        node = self.store.get(self.ctx.nodes, None, node_name)
+        return [p for p in self.store.items(self._type("ippools"))
+                if not p["spec"].get("disabled") and ":" not in p["spec"].get("cidr", ":")
+                and calico_selector_matches(p["spec"].get("nodeSelector", "all()"), node["metadata"].get("labels") or {})]
+
+    def allocate(self, node_name: str, handle: str) -> tuple[str, tuple[str, str]]:
+        blocks_type = self._type("ipamblocks")
+        for affinity in self.store.items(self._type("blockaffinities")):
+            spec = affinity["spec"]
+            if spec.get("node") != node_name or spec.get("state") != "confirmed" or spec.get("deleted") == "true":
+                continue
+            block = self._ensure_block(spec["cidr"], node_name)
+            ip = self._take(block, handle)
+            if ip:
+                return ip, (block["metadata"]["name"], ip)
+        pools = self.pools_for(node_name)
+        if not pools:
+            raise CniError(f'plugin type="calico" failed (add): no configured Calico pools for node {node_name}')
+        taken = {b["spec"]["cidr"] for b in self.store.items(blocks_type)}
+        for pool in pools:
+            network = ipaddress.ip_network(pool["spec"]["cidr"])
+            for candidate in network.subnets(new_prefix=int(pool["spec"].get("blockSize", 26))):
+                if str(candidate) in taken:
+                    continue
+                self._claim(str(candidate), node_name)
+                block = self._ensure_block(str(candidate), node_name)
+                ip = self._take(block, handle)
+                if ip:
+                    return ip, (block["metadata"]["name"], ip)
+        raise CniError('plugin type="calico" failed (add): failed to request IPv4 addresses: no more free affine '
+                       "blocks and no free blocks in any pool")
+
+    def _claim(self, cidr: str, node_name: str) -> None:
+        self.store.create(self._type("blockaffinities"), {
+            "apiVersion": f"{CALICO_GROUP}/v1", "kind": "BlockAffinity",
+            "metadata": {"name": f"{node_name}-{self.block_name(cidr)}"},
+            "spec": {"cidr": cidr, "node": node_name, "state": "confirmed", "deleted": "false", "type": "host"}})
+
+    def _ensure_block(self, cidr: str, node_name: str) -> dict:
+        rtype = self._type("ipamblocks")
+        name = self.block_name(cidr)
+        block = self.store.find(rtype, None, name)
+        if block is None:
+            size = ipaddress.ip_network(cidr).num_addresses
+            block = self.store.create(rtype, {
+                "apiVersion": f"{CALICO_GROUP}/v1", "kind": "IPAMBlock", "metadata": {"name": name},
+                "spec": {"cidr": cidr, "affinity": f"host:{node_name}", "allocations": [None] * size,
+                         "unallocated": list(range(size)), "attributes": [], "strictAffinity": False,
+                         "deleted": False}})
+        return block
+
+    def _take(self, block: dict, handle: str) -> str | None:
+        spec = block["spec"]
+        if not spec.get("unallocated"):
+            return None
+        network = ipaddress.ip_network(spec["cidr"])
+        ordinal = spec["unallocated"][0]
+
+        def take(obj: dict) -> None:
+            s = obj["spec"]
+            s["unallocated"] = [o for o in s["unallocated"] if o != ordinal]
+            s["attributes"].append({"handle_id": handle, "secondary": {}})
+            s["allocations"][ordinal] = len(s["attributes"]) - 1
+        self.store.mutate(self._type("ipamblocks"), None, block["metadata"]["name"], take)
+        return str(network.network_address + ordinal)
+
+    def mark_allocated(self, cidr: str, ip: str, handle: str) -> None:
+        block = self.store.find(self._type("ipamblocks"), None, self.block_name(cidr))
+        if block is None:
+            return
+        ordinal = int(ipaddress.ip_address(ip)) - int(ipaddress.ip_network(cidr).network_address)
+        if ordinal not in block["spec"].get("unallocated", []):
+            return
+
+        def take(obj: dict) -> None:
+            s = obj["spec"]
+            s["unallocated"] = [o for o in s["unallocated"] if o != ordinal]
+            s["attributes"].append({"handle_id": handle, "secondary": {}})
+            s["allocations"][ordinal] = len(s["attributes"]) - 1
+        self.store.mutate(self._type("ipamblocks"), None, block["metadata"]["name"], take)
+
+    def release(self, block_name: str, ip: str) -> None:
+        rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", "ipamblocks")
+        block = self.store.find(rtype, None, block_name) if rtype else None
+        if block is None:
+            return
+        ordinal = int(ipaddress.ip_address(ip)) - int(ipaddress.ip_network(block["spec"]["cidr"]).network_address)
+
+        def free(obj: dict) -> None:
+            s = obj["spec"]
+            if s["allocations"][ordinal] is not None:
+                s["allocations"][ordinal] = None
+                s["unallocated"].append(ordinal)
+        self.store.mutate(rtype, None, block_name, free)
+
+
+def calico_selector_matches(selector: str, labels: dict) -> bool:
+    """The subset of Calico's selector language pools use: all(), has(k), !has(k), k == 'v', k != 'v', &&."""
+    selector = (selector or "").strip()
+    if selector in ("", "all()"):
+        return True
+    for term in (t.strip() for t in selector.split("&&")):
+        if term.startswith("!has(") and term.endswith(")"):
+            if term[5:-1].strip() in labels:
+                return False
+        elif term.startswith("has(") and term.endswith(")"):
+            if term[4:-1].strip() not in labels:
+                return False
+        elif "==" in term:
+            key, value = (s.strip() for s in term.split("==", 1))
+            if labels.get(key) != value.strip("'\""):
+                return False
+        elif "!=" in term:
+            key, value = (s.strip() for s in term.split("!=", 1))
+            if labels.get(key) == value.strip("'\""):
+                return False
+        else:
+            return False
+    return True
+
+
+def parse_json_or_empty(text: str | None) -> dict:
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}

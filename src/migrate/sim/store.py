@@ -1,0 +1,455 @@
+"""The object store behind the simulated API: what etcd plus the generic registry do.
+
+It owns resourceVersions, uids, generations, optimistic concurrency, finalizers,
+graceful deletion and the watch history. Kind-specific rules (defaults, validation)
+come in through `admission` hooks so this module stays generic.
+
+Stored objects are never mutated in place: every write stores a fresh dict, so the
+references handed to readers (and kept in watch history) stay valid snapshots.
+"""
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from . import errors
+from .clock import SimClock, rfc3339
+from .resources import ResourceType
+from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_selector, parse_label_selector
+
+WATCH_HISTORY = 20000
+
+
+def clone(value):
+    """Deep copy for JSON-shaped data, several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    rv: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: tuple[str, str]  # (group, plural)
+    obj: dict
+    old: dict | None
+
+
+@dataclass
+class ListFilter:
+    namespace: str | None = None
+    label_selector: object | None = None
+    field_selector: object | None = None
+
+    def matches(self, obj: dict) -> bool:
+        meta = obj["metadata"]
+        if self.namespace and meta.get("namespace") != self.namespace:
+            return False
+        if self.label_selector is not None and not self.label_selector.matches(meta.get("labels")):
+            return False
+        if self.field_selector is not None and not self.field_selector.matches(obj):
+            return False
+        return True
+
+
+# admission(operation, rtype, new_obj, old_obj, subresource) may modify new_obj in place (defaulting)
+# and raises ApiError to reject (validation). operation: CREATE, UPDATE, DELETE.
+Admission = Callable[[str, ResourceType, dict, "dict | None", "str | None"], None]
+
+
+class Store:
+    def __init__(self, clock: SimClock, seed: int = 0):
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+        self._sorted: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._rv = 1
+        self._history: list[WatchEvent] = []
+        self._random = random.Random(seed)
+        self.admission: list[Admission] = []
+        self.listeners: list[Callable[[WatchEvent], None]] = []
+        self.closed = False
+
+    # ---- helpers -----------------------------------------------------------------
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def new_uid(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+    def random(self) -> random.Random:
+        return self._random
+
+    def _bucket(self, rtype: ResourceType) -> dict[tuple[str, str], dict]:
+        return self._objects.setdefault(rtype.key, {})
+
+    @staticmethod
+    def _obj_key(rtype: ResourceType, namespace: str | None, name: str) -> tuple[str, str]:
+        return ((namespace or "") if rtype.namespaced else "", name)
+
+    def _record(self, rtype: ResourceType, type_: str, obj: dict, old: dict | None) -> None:
+        event = WatchEvent(self._rv, type_, rtype.key, obj, old)
+        self._history.append(event)
+        if len(self._history) > 2 * WATCH_HISTORY:
+            self._history = self._history[-WATCH_HISTORY:]
+        for listener in self.listeners:
+            listener(event)
+        self._changed.notify_all()
+
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def _run_admission(self, operation: str, rtype: ResourceType, obj: dict, old: dict | None,
+                       subresource: str | None = None) -> None:
+        for hook in self.admission:
+            hook(operation, rtype, obj, old, subresource)
+
+    # ---- reads -------------------------------------------------------------------
+    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict:
+        """The stored object (read-only: clone before changing it)."""
+        with self._lock:
+            obj = self._bucket(rtype).get(self._obj_key(rtype, namespace, name))
+            if obj is None:
+                raise errors.not_found(rtype.plural, name, rtype.group)
+            return obj
+
+    def find(self, rtype: ResourceType, namespace: str | None, name: str) -> dict | None:
+        with self._lock:
+            return self._bucket(rtype).get(self._obj_key(rtype, namespace, name))
+
+    def items(self, rtype: ResourceType, namespace: str | None = None) -> list[dict]:
+        """Every stored object of a type (read-only), in key order."""
+        with self._lock:
+            bucket = self._bucket(rtype)
+            return [bucket[k] for k in self._sorted_keys(rtype) if not namespace or k[0] == namespace]
+
+    def _sorted_keys(self, rtype: ResourceType) -> list[tuple[str, str]]:
+        keys = self._sorted.get(rtype.key)
+        if keys is None:
+            keys = self._sorted[rtype.key] = sorted(self._bucket(rtype))
+        return keys
+
+    def make_filter(self, rtype: ResourceType, namespace: str | None, label_selector: str | None,
+                    field_selector: str | None) -> ListFilter:
+        try:
+            labels = parse_label_selector(label_selector) if label_selector else None
+            fields = parse_field_selector(field_selector) if field_selector else None
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc))
+        if fields is not None:
+            supported = SUPPORTED_FIELDS_BY_KIND.get(rtype.kind, ("metadata.name", "metadata.namespace"))
+            for field_name, _op, _value in fields.requirements:
+                if field_name not in supported:
+                    raise errors.bad_request(f'field label not supported: {field_name}')
+        return ListFilter(namespace if rtype.namespaced else None, labels, fields)
+
+    def list(self, rtype: ResourceType, flt: ListFilter, limit: int = 0,
+             continue_token: str | None = None) -> tuple[list[dict], str, str | None, int | None]:
+        """Returns (items, resourceVersion, continue token, remainingItemCount)."""
+        with self._lock:
+            keys = self._sorted_keys(rtype)
+            bucket = self._bucket(rtype)
+            start = 0
+            list_rv = str(self._rv)
+            if continue_token:
+                list_rv, after = _decode_continue(continue_token)
+                start = bisect.bisect_right(keys, after)
+            elif flt.namespace:
+                start = bisect.bisect_left(keys, (flt.namespace, ""))
+            result: list[dict] = []
+            index = start
+            for index in range(start, len(keys)):
+                key = keys[index]
+                if flt.namespace and key[0] != flt.namespace:
+                    if key[0] > flt.namespace:
+                        index = len(keys)
+                        break
+                    continue
+                obj = bucket[key]
+                if flt.matches(obj):
+                    result.append(obj)
+                    if limit and len(result) >= limit:
+                        break
+            else:
+                index = len(keys)
+            more = limit and len(result) >= limit and index + 1 < len(keys)
+            if more:
+                last = result[-1]["metadata"]
+                token = _encode_continue(list_rv, self._obj_key(rtype, last.get("namespace"), last["name"]))
+                remaining = None
+                if flt.label_selector is None and flt.field_selector is None:
+                    remaining = sum(1 for k in keys[index + 1:] if not flt.namespace or k[0] == flt.namespace)
+                return result, list_rv, token, remaining
+            return result, list_rv, None, None
+
+    # ---- writes ------------------------------------------------------------------
+    def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False) -> dict:
+        obj = clone(obj)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                self._random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        name = meta.get("name") or ""
+        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        with self._lock:
+            if rtype.namespaced:
+                namespace = meta.get("namespace") or "default"
+                meta["namespace"] = namespace
+                self._require_namespace(namespace)
+            else:
+                meta.pop("namespace", None)
+            meta.pop("resourceVersion", None)
+            meta.pop("deletionTimestamp", None)
+            meta["uid"] = self.new_uid()
+            meta["creationTimestamp"] = rfc3339(self.clock.now())
+            meta["generation"] = 1
+            self._run_admission("CREATE", rtype, obj, None)
+            key = self._obj_key(rtype, meta.get("namespace"), meta.get("name") or "")
+            if key in self._bucket(rtype):
+                raise errors.already_exists(rtype.plural, key[1], rtype.group)
+            if dry_run:
+                return obj
+            meta["resourceVersion"] = self._next_rv()
+            self._bucket(rtype)[key] = obj
+            self._sorted.pop(rtype.key, None)
+            self._record(rtype, "ADDED", obj, None)
+            return obj
+
+    def _require_namespace(self, namespace: str) -> None:
+        ns_bucket = self._objects.get(("", "namespaces"), {})
+        ns = ns_bucket.get(("", namespace))
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(
+                f'unable to create new content in namespace {namespace} because it is being terminated')
+
+    def update(self, rtype: ResourceType, obj: dict, *, subresource: str | None = None,
+               dry_run: bool = False, check_rv: bool = True) -> dict:
+        """Replace an object (PUT). With subresource="status" only the status changes."""
+        new = clone(obj)
+        meta = new.setdefault("metadata", {})
+        with self._lock:
+            key = self._obj_key(rtype, meta.get("namespace"), meta.get("name", ""))
+            old = self._bucket(rtype).get(key)
+            if old is None:
+                raise errors.not_found(rtype.plural, meta.get("name", ""), rtype.group)
+            sent_rv = meta.get("resourceVersion")
+            if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(rtype.plural, key[1], rtype.group)
+            new = self._merge_update(rtype, old, new, subresource)
+            self._run_admission("UPDATE", rtype, new, old, subresource)
+            return self._store_update(rtype, key, old, new, dry_run)
+
+    @staticmethod
+    def _merge_update(rtype: ResourceType, old: dict, new: dict, subresource: str | None) -> dict:
+        new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
+        has_status = "status" in rtype.subresources
+        if subresource == "status":
+            merged = clone(old)
+            merged["status"] = new.get("status", {})
+            # The status endpoint may also change labels/annotations? No: only status.
+            new = merged
+        elif has_status:
+            if "status" in old:
+                new["status"] = clone(old["status"])
+            else:
+                new.pop("status", None)
+        meta, old_meta = new["metadata"], old["metadata"]
+        for immutable in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                          "namespace", "name"):
+            if immutable in old_meta:
+                meta[immutable] = old_meta[immutable]
+            else:
+                meta.pop(immutable, None)
+        meta["generation"] = old_meta.get("generation", 1)
+        if subresource is None and _spec_of(new) != _spec_of(old):
+            meta["generation"] += 1
+        return new
+
+    def _store_update(self, rtype: ResourceType, key, old: dict, new: dict, dry_run: bool) -> dict:
+        meta = new["metadata"]
+        if dry_run:
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return new
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _awaits_kubelet(rtype, new):
+            return self._remove(rtype, key, new)
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if new == old:
+            return old  # a no-op write does not bump the resourceVersion, as in the real API
+        meta["resourceVersion"] = self._next_rv()
+        self._bucket(rtype)[key] = new
+        self._record(rtype, "MODIFIED", new, old)
+        return new
+
+    def mutate(self, rtype: ResourceType, namespace: str | None, name: str,
+               change: Callable[[dict], None], *, subresource: str | None = None,
+               dry_run: bool = False) -> dict:
+        """Read-modify-write under the lock: how controllers update without conflicts."""
+        with self._lock:
+            current = clone(self.get(rtype, namespace, name))
+            change(current)
+            return self.update(rtype, current, subresource=subresource, dry_run=dry_run, check_rv=False)
+
+    def delete(self, rtype: ResourceType, namespace: str | None, name: str, *,
+               grace_period: int | None = None, propagation: str | None = None,
+               preconditions: dict | None = None, dry_run: bool = False) -> dict:
+        with self._lock:
+            key = self._obj_key(rtype, namespace, name)
+            old = self._bucket(rtype).get(key)
+            if old is None:
+                raise errors.not_found(rtype.plural, name, rtype.group)
+            preconditions = preconditions or {}
+            if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
+                raise errors.conflict(rtype.plural, name, rtype.group,
+                                      f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                                      f"UID in object meta: {old['metadata']['uid']}")
+            if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(rtype.plural, name, rtype.group)
+            self._run_admission("DELETE", rtype, clone(old), old)
+            new = clone(old)
+            meta = new["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            if rtype.key == ("", "namespaces") and (new.get("spec") or {}).get("finalizers"):
+                # spec.finalizers hold a namespace until the namespace controller empties it
+                new.setdefault("status", {})["phase"] = "Terminating"
+                if not already_terminating_ns(old):
+                    meta["deletionTimestamp"] = rfc3339(self.clock.now())
+                    if dry_run:
+                        return new
+                    meta["resourceVersion"] = self._next_rv()
+                    self._bucket(rtype)[key] = new
+                    self._record(rtype, "MODIFIED", new, old)
+                return new if not dry_run else old
+            if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            elif propagation == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            grace = self._grace_for(rtype, old, grace_period)
+            already_terminating = bool(old["metadata"].get("deletionTimestamp"))
+            if not finalizers and grace == 0:
+                if dry_run:
+                    return old
+                return self._remove(rtype, key, old)
+            if finalizers:
+                meta["finalizers"] = finalizers
+            if already_terminating:
+                current_grace = meta.get("deletionGracePeriodSeconds")
+                if grace is not None and current_grace is not None and grace < current_grace:
+                    meta["deletionGracePeriodSeconds"] = grace  # a shorter grace period wins
+                    meta["deletionTimestamp"] = rfc3339(self.clock.now() + grace)
+            else:
+                meta["deletionTimestamp"] = rfc3339(self.clock.now() + (grace or 0))
+                if grace is not None:
+                    meta["deletionGracePeriodSeconds"] = grace
+            if dry_run:
+                return new
+            meta["resourceVersion"] = self._next_rv()
+            self._bucket(rtype)[key] = new
+            self._record(rtype, "MODIFIED", new, old)
+            return new
+
+    @staticmethod
+    def _grace_for(rtype: ResourceType, obj: dict, requested: int | None) -> int:
+        """Pods bound to a node terminate gracefully (the kubelet finishes the delete)."""
+        if rtype.key != ("", "pods"):
+            return 0
+        spec = obj.get("spec") or {}
+        if not spec.get("nodeName") or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if requested is not None:
+            return max(0, requested)
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    def _remove(self, rtype: ResourceType, key, obj: dict) -> dict:
+        bucket = self._bucket(rtype)
+        bucket.pop(key, None)
+        self._sorted.pop(rtype.key, None)
+        gone = clone(obj)
+        gone["metadata"]["resourceVersion"] = self._next_rv()
+        self._record(rtype, "DELETED", gone, obj)
+        return gone
+
+    def force_remove(self, rtype: ResourceType, namespace: str | None, name: str) -> dict | None:
+        """Remove regardless of finalizers/grace: what the kubelet's final delete and the GC do."""
+        with self._lock:
+            key = self._obj_key(rtype, namespace, name)
+            obj = self._bucket(rtype).get(key)
+            return self._remove(rtype, key, obj) if obj is not None else None
+
+    def drop_type(self, key: tuple[str, str]) -> None:
+        """A CRD went away: its objects go with it."""
+        with self._lock:
+            self._objects.pop(key, None)
+            self._sorted.pop(key, None)
+
+    def compact_history(self) -> None:
+        """Forget watch history (after building a scenario), as etcd compaction does."""
+        with self._lock:
+            self._history = []
+
+    # ---- watch -------------------------------------------------------------------
+    def events_since(self, rv: int, key: tuple[str, str] | None = None) -> tuple[list[WatchEvent], int]:
+        """Events after `rv` (of one type when `key` is given) and the resourceVersion they reach to.
+
+        Raises 410 Gone when the history no longer reaches back to `rv`."""
+        with self._lock:
+            history = self._history
+            if history and rv < history[0].rv - 1 and rv < self._rv:
+                raise errors.gone(f"too old resource version: {rv} ({history[0].rv - 1})")
+            start = bisect.bisect_right(history, rv, key=lambda e: e.rv)
+            return [e for e in history[start:] if key is None or e.key == key], max(rv, self._rv)
+
+    def wait_for_change(self, after_rv: int, timeout: float) -> bool:
+        with self._lock:
+            if self._rv > after_rv:
+                return True
+            self._changed.wait(timeout)
+            return self._rv > after_rv
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._changed.notify_all()
+
+
+def already_terminating_ns(obj: dict) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def _spec_of(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _awaits_kubelet(rtype: ResourceType, obj: dict) -> bool:
+    """A terminating pod bound to a node stays until its kubelet confirms it stopped."""
+    return rtype.key == ("", "pods") and (obj["metadata"].get("deletionGracePeriodSeconds") or 0) > 0
+
+
+def _encode_continue(rv: str, after: tuple[str, str]) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(after)}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str) -> tuple[str, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(data["rv"]), tuple(data["start"])
+    except Exception:
+        raise errors.bad_request("continue key is not valid: the format of the continue token is not recognised")

@@ -1,0 +1,64 @@
+"""Shared fixtures: simulated clusters, served or in-process, and the upstream manifests."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from migrate.sim.cluster import SimCluster, running_cluster
+
+UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
+
+
+@pytest.fixture
+def small_cluster():
+    """The `small` scenario in-process on a manual clock (advance it with .advance())."""
+    return SimCluster("small")
+
+
+@pytest.fixture
+def served_small():
+    """The `small` scenario served on loopback with a manual clock."""
+    with running_cluster("small") as running:
+        yield running
+
+
+@pytest.fixture
+def core_api(served_small):
+    from kubernetes import client
+    return client.CoreV1Api(served_small.api_client())
+
+
+@pytest.fixture
+def live_small():
+    """The `small` scenario served with a running clock (300 simulated s per real s), for kubectl."""
+    with running_cluster("small", time_scale=300) as running:
+        yield running
+
+
+@pytest.fixture
+def kubectl(tmp_path):
+    """Run the real kubectl against a served cluster; skips where kubectl is not installed."""
+    import subprocess
+
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not on PATH")
+
+    def run(running, *args, check=True, timeout=60):
+        env = {"KUBECONFIG": str(running.kubeconfig_path), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        result = subprocess.run([binary, "--cache-dir", str(tmp_path / "cache"), *args], capture_output=True,
+                                text=True, env=env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+    return run
+
+
+def upstream_manifest(relative: str) -> list[dict]:
+    path = UPSTREAM / relative
+    if not path.exists():
+        pytest.skip(f"upstream manifests not available ({path} is absent)")
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
