@@ -252,7 +252,7 @@ class ApiService:
             return  # an unready pod may go while the budget is otherwise met (IfHealthyBudget)
         if allowed <= 0:
             raise errors.too_many_requests(
-                "Cannot evict pod as it would violate the pod's disruption budget.", 10,
+                "Cannot evict pod as it would violate the pod's disruption budget.", 0,
                 f"The disruption budget {name} needs {status.get('desiredHealthy', 0)} healthy pods and has "
                 f"{status.get('currentHealthy', 0)} currently")
         if dry_run:

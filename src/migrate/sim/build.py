@@ -6,8 +6,10 @@ what the controllers produced, not a hand-written picture of it.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import uuid
 
 from .agents import stable_mac
 from .cni import BIN_DIR, STANDARD_PLUGINS
@@ -47,7 +49,8 @@ def node_objects(scenario: Scenario) -> list[tuple[dict, str]]:
                 "spec": {"providerID": f"sim://{group.region}/{group.zone}/{name}"},
                 "status": {
                     "addresses": [{"type": "InternalIP", "address": str(ip)}, {"type": "Hostname", "address": name}],
-                    "nodeInfo": {"kubeletVersion": scenario.kubernetes_version,
+                    "nodeInfo": {"machineID": _hex_id(name, "machine"), "systemUUID": _uuid_for(name),
+                                 "bootID": _uuid_for(f"{name}/boot"), "kubeletVersion": scenario.kubernetes_version,
                                  "kubeProxyVersion": scenario.kubernetes_version,
                                  "containerRuntimeVersion": "containerd://1.7.24", "kernelVersion": "5.15.0-122-generic",
                                  "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux", "architecture": "amd64"},
@@ -66,6 +69,14 @@ def node_objects(scenario: Scenario) -> list[tuple[dict, str]]:
                 node["spec"]["unschedulable"] = True
             result.append((node, f"{ip}/{subnet.prefixlen}"))
     return result
+
+
+def _hex_id(*seed: str) -> str:
+    return hashlib.md5("/".join(seed).encode()).hexdigest()
+
+
+def _uuid_for(seed: str) -> str:
+    return str(uuid.UUID(_hex_id(seed)))
 
 
 def new_host(name: str, address: str, mtu: int) -> HostState:

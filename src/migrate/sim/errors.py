@@ -71,10 +71,11 @@ def gone(message: str) -> ApiError:
 
 
 def too_many_requests(message: str, retry_after: int = 1, cause: str | None = None) -> ApiError:
-    details = {"retryAfterSeconds": retry_after}
+    """429; a Retry-After header only when retry_after > 0 (as NewTooManyRequests does)."""
+    details = {"retryAfterSeconds": retry_after} if retry_after else {}
     if cause:
         details["causes"] = [{"reason": "DisruptionBudget", "message": cause}]
-    return ApiError(429, "TooManyRequests", message, details, retry_after=retry_after)
+    return ApiError(429, "TooManyRequests", message, details, retry_after=retry_after or None)
 
 
 def unsupported_media_type(message: str) -> ApiError:

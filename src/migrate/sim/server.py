@@ -18,6 +18,7 @@ from . import discovery, errors
 from .api import ApiService, Request
 from .rbac import User
 
+INSECURE_PORT_USER = User("system:unsecured", ("system:masters", "system:authenticated"))
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
@@ -120,7 +121,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _user(self) -> User | None:
+        """The caller. A presented token must be valid; a request with none is served as the
+        old insecure port served it (kubectl sends no credentials over plain HTTP: client-go
+        applies a kubeconfig's auth only to TLS transports)."""
         auth = self.headers.get("Authorization", "")
+        if not auth:
+            return INSECURE_PORT_USER
         if not auth.startswith("Bearer "):
             return None
         return self.server.sim.users.get(auth[len("Bearer "):].strip())

@@ -42,7 +42,7 @@ def _builtin_set(sh: Shell, io: IO, argv: list[str]) -> int:
             sh.positional = args
             return 0
         if arg in ("-o", "+o"):
-            if not args or not sh._set_long_option(args.pop(0), arg == "-o"):
+            if not args or not sh.set_long_option(args.pop(0), arg == "-o"):
                 io.err(f"{sh.name}: set: illegal option {arg}\n")
                 return 2
             continue
@@ -51,7 +51,7 @@ def _builtin_set(sh: Shell, io: IO, argv: list[str]) -> int:
                 if letter not in "eux":
                     io.err(f"{sh.name}: set: illegal option -{letter}\n")
                     return 2
-                sh._set_flag(letter, arg[0] == "-")
+                sh.set_flag(letter, arg[0] == "-")
             continue
         sh.positional = [arg, *args]
         return 0

@@ -133,7 +133,7 @@ class Shell:
             option = args.pop(0)
             enable = option[0] == "-"
             if option[1:] == "o":
-                if not args or not self._set_long_option(args.pop(0), enable):
+                if not args or not self.set_long_option(args.pop(0), enable):
                     self.shell_error(f"{option}: invalid option")
                     return None
                 continue
@@ -141,7 +141,7 @@ class Shell:
                 if letter == "c":
                     command_mode = True
                 elif letter in "eux":
-                    self._set_flag(letter, enable)
+                    self.set_flag(letter, enable)
                 elif letter not in "ilsv":  # interactive/login/stdin/verbose: no effect here
                     self.shell_error(f"-{letter}: invalid option")
                     return None
@@ -244,11 +244,11 @@ class Shell:
         child.cwd = self.cwd
         return child
 
-    def _set_flag(self, letter: str, enable: bool) -> None:
+    def set_flag(self, letter: str, enable: bool) -> None:
         attribute = {"e": "errexit", "u": "nounset", "x": "xtrace"}[letter]
         setattr(self, attribute, enable)
 
-    def _set_long_option(self, name: str, enable: bool) -> bool:
+    def set_long_option(self, name: str, enable: bool) -> bool:
         if name in ("errexit", "nounset", "xtrace"):
             setattr(self, name, enable)
             return True
