@@ -186,7 +186,7 @@ class Kubelets(Controller):
                 break
         if runtime.stage == "running":
             self._update_readiness(pod, runtime, now)
-        upcoming = [runtime.due] if runtime.stage in ("scheduled", "init") else []
+        upcoming = [runtime.due] if runtime.stage != "finished" else []
         for c in runtime.containers + runtime.init_containers:
             if c.state == "running" and c.finishes_at is not None:
                 upcoming.append(c.finishes_at)
