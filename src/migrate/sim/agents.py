@@ -6,11 +6,13 @@ configuration a user (or our tool) gives them.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 import ipaddress
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV
 from .container import image_name, image_repository
@@ -41,12 +43,21 @@ class ContainerRun:
     network: Network
     node_name: str
     host: HostState
-    view: HostState
+    view_factory: Callable[[], HostState]   # built on first use: most programs never look
     pod: dict
     container: dict
-    env: dict[str, str]
+    env_factory: Callable[[], dict[str, str]]
     started: float
     log: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def view(self) -> HostState:
+        """The host as this container sees it (mounts, network namespace)."""
+        return self.view_factory()
+
+    @functools.cached_property
+    def env(self) -> dict[str, str]:
+        return self.env_factory()
 
     def say(self, line: str) -> None:
         self.log.append(line.rstrip("\n") + "\n")
@@ -59,7 +70,7 @@ class ContainerRun:
         return self.ctx.store.get(self.ctx.nodes, None, self.node_name)
 
     def node_ip(self) -> str:
-        return str(ipaddress.ip_interface(self.host.interfaces["eth0"].addresses[0]).ip)
+        return self.network.node_ip(self.node_name)
 
 
 @dataclass

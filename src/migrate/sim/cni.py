@@ -85,27 +85,28 @@ def host_local_allocate(host: HostState, network_name: str, subnet: str, gateway
     net = ipaddress.ip_network(subnet, strict=False)
     state_dir = f"/var/lib/cni/networks/{network_name}"
     last_file = f"{state_dir}/last_reserved_ip.0"
+    first, last_host = int(net.network_address) + 1, int(net.broadcast_address) - 1
+    gateway_ip = int(ipaddress.ip_address(gateway)) if gateway else first
+    size = last_host - first + 1
+    start = first
     last = host.read_file(last_file)
-    hosts = list(net.hosts()) if net.num_addresses <= 65536 else None
-    if hosts is None:
-        raise CniError(f"range {subnet} is too large for the simulated host-local")
-    gateway_ip = ipaddress.ip_address(gateway) if gateway else hosts[0]
-    candidates = [ip for ip in hosts if ip != gateway_ip]
-    start = 0
     if last:
         try:
-            start = candidates.index(ipaddress.ip_address(last.strip())) + 1
+            start = int(ipaddress.ip_address(last.strip())) + 1
         except ValueError:
-            start = 0
-    for offset in range(len(candidates)):
-        ip = candidates[(start + offset) % len(candidates)]
+            start = first
+    for offset in range(size):
+        candidate = first + (start - first + offset) % size
+        if candidate == gateway_ip:
+            continue
+        ip = str(ipaddress.ip_address(candidate))
         path = f"{state_dir}/{ip}"
-        if not host.exists(path):
+        if not host.is_file(path):
             host.write_file(path, container_id)
-            host.write_file(last_file, str(ip))
-            return str(ip), path
+            host.write_file(last_file, ip)
+            return ip, path
     raise CniError(f"failed to allocate for range 0: no IP addresses available in range set: "
-                   f"{candidates[0]}-{candidates[-1]}")
+                   f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last_host)}")
 
 
 def read_subnet_env(host: HostState) -> dict[str, str]:

@@ -2,7 +2,9 @@
 garbage collection, namespace deletion and NoExecute taint eviction."""
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import json
 
 from .clock import parse_rfc3339, rfc3339
 from .context import SimContext, is_active_pod, is_pod_ready, is_terminating, set_condition
@@ -47,26 +49,36 @@ class Scheduler(Controller):
         store = self.ctx.store
         nodes = store.items(self.ctx.nodes)
         load = {n["metadata"]["name"]: len(self.ctx.index.pods_by_node.get(n["metadata"]["name"], ())) for n in nodes}
-        for namespace, name in sorted(self.pending):
+        # Pods of one template share their constraints: filter the nodes once per shape and
+        # keep a lazy heap of (load, node) per shape to pick the least-loaded feasible node.
+        shapes: dict[str, tuple[list, dict[str, int]]] = {}
+        nodes_by_name = {n["metadata"]["name"]: n for n in nodes}
+        batch, self.pending = self.pending, set()
+        for namespace, name in sorted(batch):
             pod = store.find(self.ctx.pods, namespace, name)
             if pod is None or pod["spec"].get("nodeName") or is_terminating(pod):
                 continue
             if pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
-            feasible, reasons = [], {}
-            for node in nodes:
-                fits, reason = pod_fits_node(pod["spec"], node)
-                if fits:
-                    feasible.append(node["metadata"]["name"])
-                else:
-                    reasons[reason] = reasons.get(reason, 0) + 1
-            if not feasible:
+            shape = _scheduling_shape(pod["spec"])
+            if shape not in shapes:
+                heap, reasons = [], {}
+                for node in _pinned_nodes(pod["spec"], nodes_by_name) or nodes:
+                    fits, reason = pod_fits_node(pod["spec"], node)
+                    if fits:
+                        heap.append((load[node["metadata"]["name"]], node["metadata"]["name"]))
+                    else:
+                        reasons[reason] = reasons.get(reason, 0) + 1
+                heapq.heapify(heap)
+                shapes[shape] = (heap, reasons)
+            heap, reasons = shapes[shape]
+            target = _least_loaded(heap, load)
+            if target is None:
                 self._mark_unschedulable(pod, len(nodes), reasons, now)
                 continue
-            target = min(feasible, key=lambda n: (load[n], n))
             load[target] += 1
+            heapq.heappush(heap, (load[target], target))
             self._bind(pod, target, now)
-        self.pending.clear()
 
     def _bind(self, pod: dict, node_name: str, now: float) -> None:
         def bind(obj: dict) -> None:
@@ -74,7 +86,7 @@ class Scheduler(Controller):
             status = obj.setdefault("status", {})
             status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "True", rfc3339(now))
         self.ctx.store.mutate(self.ctx.pods, pod["metadata"]["namespace"], pod["metadata"]["name"], bind,
-                              subresource="binding")
+                              subresource="binding", shallow=True)
         self.ctx.record_event(pod, "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/"
                               f"{pod['metadata']['name']} to {node_name}", component="default-scheduler")
 
@@ -93,6 +105,34 @@ class Scheduler(Controller):
                                                  rfc3339(now), "Unschedulable", message)
         self.ctx.store.mutate(self.ctx.pods, key[0], key[1], mark, subresource="status")
         self.ctx.record_event(pod, "FailedScheduling", message, "Warning", component="default-scheduler")
+
+
+def _scheduling_shape(spec: dict) -> str:
+    return json.dumps([spec.get("nodeSelector"), spec.get("affinity"), spec.get("tolerations")], sort_keys=True)
+
+
+def _pinned_nodes(spec: dict, nodes_by_name: dict[str, dict]) -> list[dict] | None:
+    """Nodes a pod is pinned to by `matchFields metadata.name In [...]` in every required term
+    (how DaemonSet pods are placed): the scheduler's pre-filter checks only those."""
+    terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    names: set[str] = set()
+    for term in terms:
+        pinned = [f for f in term.get("matchFields") or [] if f.get("key") == "metadata.name" and f.get("operator") == "In"]
+        if not pinned:
+            return None
+        names.update(v for f in pinned for v in f.get("values") or [])
+    return [nodes_by_name[n] for n in sorted(names) if n in nodes_by_name] if terms else None
+
+
+def _least_loaded(heap: list, load: dict[str, int]) -> str | None:
+    """Pop stale heap entries until the top one carries its node's current load."""
+    while heap:
+        count, name = heapq.heappop(heap)
+        if count == load[name]:
+            return name
+        heapq.heappush(heap, (load[name], name))
+    return None
 
 
 class NodeIpam(Controller):

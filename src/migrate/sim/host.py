@@ -13,6 +13,7 @@ view of a node shares those objects, so replacing one would cut it off.
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import posixpath
 import zlib
@@ -61,6 +62,7 @@ def derived_mac(*seeds: str) -> str:
     return "52:54:00:%02x:%02x:%02x" % ((digest >> 16) & 0xFF, (digest >> 8) & 0xFF, digest & 0xFF)
 
 
+@functools.lru_cache(maxsize=4096)
 def connected_route(device: str, cidr: str) -> str | None:
     """The route the kernel adds for an address's subnet (none for /32 or lo)."""
     address = ipaddress.ip_interface(cidr)

@@ -203,7 +203,7 @@ class Kubelets(Controller):
     def _create_sandbox(self, pod: dict, runtime: PodRuntime, now: float) -> bool:
         node_name = runtime.node
         if pod["spec"].get("hostNetwork"):
-            runtime.ip = self.network._node_ip(node_name)
+            runtime.ip = self.network.node_ip(node_name)
             return True
         try:
             attachment = self.network.cni_add(node_name, pod)
@@ -222,14 +222,15 @@ class Kubelets(Controller):
 
     def _launch(self, pod: dict, runtime: PodRuntime, container: ContainerState, now: float) -> None:
         host = self.ctx.hosts[runtime.node]
-        configmaps = self._configmaps(pod)
-        view = container_view(host, pod, container.spec, configmaps, container.private_files)
-        node_ip = self.network._node_ip(runtime.node)
-        env = resolve_env(pod, container.spec, configmaps, node_ip)
+        node_ip = self.network.node_ip(runtime.node)
+        spec, private = container.spec, container.private_files
         if container.run is None or container.restarts:
             container.program = program_for(pod, container.spec, container.init)
-        container.run = ContainerRun(self.ctx, self.network, runtime.node, host, view, pod, container.spec, env, now,
-                                     log=container.run.log if container.run else [])
+        container.run = ContainerRun(
+            self.ctx, self.network, runtime.node, host,
+            lambda: container_view(host, pod, spec, self._configmaps(pod), private), pod, spec,
+            lambda: resolve_env(pod, spec, self._configmaps(pod), node_ip), now,
+            log=container.run.log if container.run else [])
         outcome = container.program.start(container.run)
         self.node_changed(runtime.node)
         container.state, container.reason = "running", ""
@@ -360,7 +361,7 @@ class Kubelets(Controller):
         conditions = set_condition(conditions, "ContainersReady", "True" if all_ready else "False", stamp,
                                    "" if all_ready else ("PodCompleted" if runtime.stage == "finished" else "ContainersNotReady"))
         conditions = set_condition(conditions, "PodScheduled", "True", stamp)
-        node_ip = self.network._node_ip(runtime.node)
+        node_ip = self.network.node_ip(runtime.node)
         status = {
             "phase": runtime.phase, "conditions": conditions, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
             "startTime": old.get("startTime") or stamp, "qosClass": old.get("qosClass", "BestEffort"),
@@ -374,7 +375,7 @@ class Kubelets(Controller):
         if status != old:
             def put(obj: dict) -> None:
                 obj["status"] = status
-            self.ctx.store.mutate(self.ctx.pods, *key, put, subresource="status")
+            self.ctx.store.mutate(self.ctx.pods, *key, put, subresource="status", shallow=True)
 
     @staticmethod
     def _container_status(pod: dict, c: ContainerState, runtime: PodRuntime) -> dict:

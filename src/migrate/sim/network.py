@@ -86,6 +86,8 @@ class Network:
         self.probe = ProbeReport()
         self.felix_nodes: set[str] = set()   # nodes where calico-node enforces policy now
         # The routes live agents keep programmed (shared: every live flanneld programs the same set).
+        self._node_ips: dict[str, str] = {}
+        self._nodes_by_ip: dict[str, str] = {}
         self.flannel_table = PeerTable()
         self.calico_table = PeerTable()
 
@@ -209,7 +211,7 @@ class Network:
             return Verdict(False, f"pod {src[0]}/{src[1]} does not exist")
         src_node = src_pod["spec"].get("nodeName")
         if src_pod["spec"].get("hostNetwork"):
-            src_ip = self._node_ip(src_node)
+            src_ip = self.node_ip(src_node)
         else:
             if not self.is_attached(src):
                 return Verdict(False, f"pod {src[1]} has lost its network attachment on {src_node}")
@@ -268,15 +270,19 @@ class Network:
             return Verdict(False, f"{from_node} sends {ip} to {target}, but the pod is on {to_node}")
         return Verdict(True)
 
-    def _node_ip(self, node_name: str) -> str:
-        return str(ipaddress.ip_interface(self.hosts[node_name].interfaces["eth0"].addresses[0]).ip)
+    def node_ip(self, node_name: str) -> str:
+        """A node's VPC address (its eth0 address never changes in the simulation)."""
+        ip = self._node_ips.get(node_name)
+        if ip is None:
+            ip = self._node_ips[node_name] = self.hosts[node_name].interfaces["eth0"].addresses[0].split("/")[0]
+            self._nodes_by_ip[ip] = node_name
+        return ip
 
     def _node_by_ip(self, ip: str) -> str | None:
-        for name, host in self.hosts.items():
-            eth0 = host.interfaces.get("eth0")
-            if eth0 and any(a.split("/")[0] == ip for a in eth0.addresses):
-                return name
-        return None
+        if len(self._node_ips) != len(self.hosts):
+            for name in self.hosts:
+                self.node_ip(name)
+        return self._nodes_by_ip.get(ip)
 
     # ---- NetworkPolicy (enforced only where Felix runs) ------------------------------
     def _policy(self, src_pod: dict, src_ip: str, dst_pod: dict) -> Verdict:

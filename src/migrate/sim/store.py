@@ -199,8 +199,9 @@ class Store:
             return result, list_rv, None, None
 
     # ---- writes ------------------------------------------------------------------
-    def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False) -> dict:
-        obj = clone(obj)
+    def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False, owned: bool = False) -> dict:
+        """`owned`: the caller hands over a fresh object nobody else holds, so it is not copied."""
+        obj = obj if owned else clone(obj)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(
@@ -241,9 +242,11 @@ class Store:
                 f'unable to create new content in namespace {namespace} because it is being terminated')
 
     def update(self, rtype: ResourceType, obj: dict, *, subresource: str | None = None,
-               dry_run: bool = False, check_rv: bool = True) -> dict:
-        """Replace an object (PUT). With subresource="status" only the status changes."""
-        new = clone(obj)
+               dry_run: bool = False, check_rv: bool = True, owned: bool = False) -> dict:
+        """Replace an object (PUT). With subresource="status" only the status changes.
+
+        `owned`: the caller hands over `obj` (a private copy), so it is stored without copying."""
+        new = obj if owned else clone(obj)
         meta = new.setdefault("metadata", {})
         with self._lock:
             key = self._obj_key(rtype, meta.get("namespace"), meta.get("name", ""))
@@ -262,10 +265,9 @@ class Store:
         new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
         has_status = "status" in rtype.subresources
         if subresource == "status":
-            merged = clone(old)
-            merged["status"] = new.get("status", {})
-            # The status endpoint may also change labels/annotations? No: only status.
-            new = merged
+            # Stored objects are never changed in place, so the new version may share the
+            # old one's unchanged parts; only metadata (resourceVersion) gets its own copy.
+            new = {**old, "metadata": dict(old["metadata"]), "status": new.get("status", {})}
         elif has_status:
             if "status" in old:
                 new["status"] = clone(old["status"])
@@ -300,12 +302,19 @@ class Store:
 
     def mutate(self, rtype: ResourceType, namespace: str | None, name: str,
                change: Callable[[dict], None], *, subresource: str | None = None,
-               dry_run: bool = False) -> dict:
-        """Read-modify-write under the lock: how controllers update without conflicts."""
+               dry_run: bool = False, shallow: bool = False) -> dict:
+        """Read-modify-write under the lock: how controllers update without conflicts.
+
+        `shallow`: copy only the top level and its dicts (metadata, spec, status), for changes
+        that only assign keys there (the hot paths: binding, status, scale)."""
         with self._lock:
-            current = clone(self.get(rtype, namespace, name))
+            stored = self.get(rtype, namespace, name)
+            if shallow:
+                current = {k: (dict(v) if isinstance(v, dict) else v) for k, v in stored.items()}
+            else:
+                current = clone(stored)
             change(current)
-            return self.update(rtype, current, subresource=subresource, dry_run=dry_run, check_rv=False)
+            return self.update(rtype, current, subresource=subresource, dry_run=dry_run, check_rv=False, owned=True)
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, *,
                grace_period: int | None = None, propagation: str | None = None,

@@ -91,7 +91,7 @@ class WorkloadController(Controller):
             pod_meta["generateName"] = owner["metadata"]["name"] + "-"
         spec = clone(template.get("spec") or {})
         spec.update(spec_changes or {})
-        return self.ctx.store.create(self.ctx.pods, {"metadata": pod_meta, "spec": spec})
+        return self.ctx.store.create(self.ctx.pods, {"metadata": pod_meta, "spec": spec}, owned=True)
 
     def delete_pod(self, pod: dict) -> None:
         if not is_terminating(pod):
@@ -104,7 +104,7 @@ class WorkloadController(Controller):
             def put(obj: dict) -> None:
                 obj["status"] = status
             self.ctx.store.mutate(self.rtype, owner["metadata"]["namespace"], owner["metadata"]["name"], put,
-                                  subresource="status")
+                                  subresource="status", shallow=True)
 
 
 def _deletion_rank(pod: dict) -> tuple:
