@@ -7,6 +7,7 @@ deterministic and instant.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 
@@ -45,6 +46,7 @@ class SimClock:
         return float("inf") if self.manual else sim_seconds / self.time_scale
 
 
+@functools.lru_cache(maxsize=4096)  # controllers stamp many objects with the same `now`
 def rfc3339(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -73,6 +73,9 @@ class RequestLog:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY a keep-alive client
+    # waits ~40 ms for each response (Nagle against delayed ACKs).
+    disable_nagle_algorithm = True
     server: "SimHTTPServer"
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
