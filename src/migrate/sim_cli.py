@@ -2,38 +2,41 @@
 from __future__ import annotations
 
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
 from .console import console
 from .errors import UserError
-from .sim.scenario import ScenarioError, UnknownScenario, describe_bundled, load_scenario
+from .sim.scenario import ScenarioError, UnknownScenario, describe_bundled, load_scenario, resize
 from .sim.server import PortInUse
 
 
 def _load(scenario: str, nodes: int | None):
     try:
         loaded = load_scenario(scenario)
+        if nodes is not None:
+            resize(loaded, nodes)
     except UnknownScenario as exc:
         raise UserError(f"unknown scenario {exc.name!r}",
                         f"known scenarios: {', '.join(exc.known)} (or give a path to a scenario YAML file)")
     except ScenarioError as exc:
-        raise UserError(f"scenario file {exc.source}: field {exc.field_path}: expected {exc.expected}",
-                        "fix the field and run again")
-    if nodes is not None:
-        if nodes < len(loaded.node_groups):
-            raise UserError(f"--nodes {nodes} is fewer than the scenario's {len(loaded.node_groups)} node groups",
-                            f"give at least {len(loaded.node_groups)}")
-        fixed = sum(g.count for g in loaded.node_groups[:-1])
-        if nodes <= fixed:
-            raise UserError(f"--nodes {nodes} leaves no room for the last node group ({fixed} nodes are in the others)",
-                            f"give more than {fixed}")
-        loaded.node_groups[-1].count = nodes - fixed
+        raise UserError(exc.message, exc.hint)
     return loaded
+
+
+def _build(scenario, **kwargs):
+    """The cluster, or one line saying which object of the scenario the API refused."""
+    from .sim.cluster import SimCluster
+
+    try:
+        return SimCluster(scenario, **kwargs)
+    except ScenarioError as exc:
+        raise UserError(exc.message, exc.hint)
 
 
 @click.group()
@@ -44,10 +47,11 @@ def sim() -> None:
 @sim.command("scenarios")
 def scenarios() -> None:
     """List the bundled scenarios."""
-    table = Table("scenario", "description", box=None, pad_edge=False)
-    for name, description in describe_bundled():
-        table.add_row(f"[bold]{name}[/bold]", description)
-    console.print(table)
+    rows = describe_bundled()
+    width = max(len(name) for name, _ in rows)
+    # One line per scenario, whatever the terminal's width, so the list can be read by grep too.
+    for name, description in rows:
+        console.print(f"[bold]{name:<{width}}[/bold]  {escape(description)}", soft_wrap=True)
 
 
 @sim.command("serve")
@@ -63,26 +67,37 @@ def scenarios() -> None:
 @click.option("--nodes", default=None, type=click.IntRange(min=1), help="Total node count (resizes the last node group).")
 def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float, seed: int, nodes: int | None) -> None:
     """Serve a simulated cluster on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM)."""
-    from .sim.cluster import SimCluster
-
     scenario = _load(scenario_name, nodes)
-    with console.status(f"building scenario [bold]{scenario.name}[/bold] ({scenario.node_count} nodes)"):
+    with console.status(f"building scenario [bold]{escape(scenario.name)}[/bold] ({scenario.node_count} nodes)"):
         started = time.monotonic()
-        cluster = SimCluster(scenario, time_scale=time_scale, seed=seed)
+        cluster = _build(scenario, time_scale=time_scale, seed=seed)
         built = time.monotonic() - started
     try:
         server = cluster.serve(port)
     except PortInUse as exc:
-        raise UserError(str(exc).split(";")[0], "choose another with --port, or --port 0 for a free one")
-    path = cluster.write_kubeconfig(Path(kubeconfig_out))
+        cluster.stop()
+        raise UserError(f"port {exc.port} on 127.0.0.1 is already in use",
+                        "choose another with --port, or --port 0 for a free one")
+    except OSError as exc:
+        cluster.stop()
+        raise UserError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})",
+                        "choose another with --port, or --port 0 for a free one")
+    try:
+        path = cluster.write_kubeconfig(Path(kubeconfig_out))
+    except OSError as exc:
+        cluster.stop()
+        raise UserError(f"cannot write the kubeconfig to {kubeconfig_out} ({exc.strerror})",
+                        "give a writable path with --kubeconfig-out")
     pods = len(cluster.store.items(cluster.ctx.pods))
-    console.print(f"[green]serving[/green] scenario [bold]{scenario.name}[/bold]: {scenario.node_count} nodes, "
-                  f"{pods} pods (built in {built:.1f}s)")
-    console.print(f"  API         {server.url}")
-    console.print(f"  kubeconfig  {path.resolve()}   (export KUBECONFIG={path.resolve()})")
-    console.print(f"  clock       {time_scale:g} simulated s per real s, seed {seed}")
-    console.print(f"  admin       {server.url}/admin/probe, /admin/faults, /admin/hosts/NODE, /admin/requests")
-    console.print("Press Ctrl-C to stop.")
+    lines = [f"[green]serving[/green] scenario [bold]{escape(scenario.name)}[/bold]: {scenario.node_count} nodes, "
+             f"{pods} pods (built in {built:.1f}s)",
+             f"  API         {server.url}",
+             f"  kubeconfig  {escape(str(path.resolve()))}   (export KUBECONFIG={escape(str(path.resolve()))})",
+             f"  clock       {time_scale:g} simulated s per real s, seed {seed}",
+             f"  admin       {server.url}/admin/probe, /admin/faults, /admin/hosts/NODE, /admin/requests",
+             "Press Ctrl-C to stop."]
+    for line in lines:
+        console.print(line, soft_wrap=True)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -103,17 +118,21 @@ def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float,
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--observe", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Simulated seconds of traffic to probe before the summary.")
-def demo(scenario_name: str, seed: int, observe: float) -> None:
+@click.option("--nodes", default=None, type=click.IntRange(min=1), help="Total node count (resizes the last node group).")
+def demo(scenario_name: str, seed: int, observe: float, nodes: int | None) -> None:
     """Start a simulated cluster, show it through the Kubernetes API, and probe its pod network."""
-    from .sim.cluster import running_cluster
+    from .sim.cluster import RunningCluster
     from .sim_view import render_cluster
 
-    scenario = _load(scenario_name, None)
-    with console.status(f"starting simulated cluster [bold]{scenario.name}[/bold]"):
-        handle = running_cluster(scenario, seed=seed)
-        running = handle.__enter__()
+    scenario = _load(scenario_name, nodes)
+    with console.status(f"starting simulated cluster [bold]{escape(scenario.name)}[/bold]"):
+        cluster = _build(scenario, seed=seed)
     try:
-        running.cluster.advance(observe)
-        render_cluster(console, running)
+        with tempfile.TemporaryDirectory(prefix="migrate-demo-") as tmp:
+            cluster.serve(0)
+            path = cluster.write_kubeconfig(Path(tmp) / "kubeconfig")
+            running = RunningCluster(cluster, path, Path(tmp))
+            cluster.advance(observe)
+            render_cluster(console, running)
     finally:
-        handle.__exit__(None, None, None)
+        cluster.stop()

@@ -5,6 +5,7 @@ Only rules that a client can trip over are here; each error reads like the real 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 from . import errors
@@ -13,7 +14,7 @@ from .selectors import SelectorError, selector_from_label_selector_object
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME_KINDS = {"Namespace", "Service"}
+_LABEL_NAME_KINDS = {"Namespace"}
 _WORKLOAD_KINDS = {"DaemonSet", "Deployment", "ReplicaSet", "StatefulSet", "Job"}
 _POD_MUTABLE_SPEC_FIELDS = {"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"}
 
@@ -36,6 +37,87 @@ def default_pod_spec(spec: dict) -> None:
         container.setdefault("resources", {})
 
 
+# The noun in "empty selector is invalid for ..." (ValidateReplicaSetSpec says "deployment" too).
+_EMPTY_SELECTOR_NOUN = {"Deployment": "deployment", "ReplicaSet": "deployment", "StatefulSet": "statefulset",
+                        "DaemonSet": "daemonset"}
+
+
+def _go_string_map(values: dict | None) -> str:
+    """A map[string]string as Go's %#v prints it in a field error."""
+    if values is None:
+        return "map[string]string(nil)"
+    return "map[string]string{" + ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(values.items())) + "}"
+
+
+def _go_label_selector(selector: dict | None) -> str:
+    """A *metav1.LabelSelector as its generated String() prints it."""
+    if selector is None:
+        return "null"
+    labels = ",".join(f"{k}: {v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+    expressions = ",".join(f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+                           f"Values:[{' '.join(e.get('values') or [])}],}}"
+                           for e in selector.get("matchExpressions") or [])
+    return (f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+            f"MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}")
+
+
+def _regex_error(message: str, fmt: str, *examples: str) -> str:
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
+
+
+_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + r"(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL = re.compile(f"^{_DNS1035_LABEL_FMT}$")
+
+
+def _name_problems(kind: str, name: str) -> list[str]:
+    """What apimachinery's IsDNS1123Subdomain / IsDNS1123Label / IsDNS1035Label say of a name: Namespaces
+    are DNS-1123 labels, Services DNS-1035 labels, the rest DNS-1123 subdomains."""
+    problems = []
+    if kind == "Service":
+        if len(name) > 63:
+            problems.append("must be no more than 63 characters")
+        if not _DNS1035_LABEL.match(name):
+            problems.append(_regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or "
+                                         "'-', start with an alphabetic character, and end with an alphanumeric "
+                                         "character", _DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    elif kind in _LABEL_NAME_KINDS:
+        if len(name) > 63:
+            problems.append("must be no more than 63 characters")
+        if not _DNS1123_LABEL.match(name):
+            problems.append(_regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                                         "characters or '-', and must start and end with an alphanumeric character",
+                                         _DNS1123_LABEL_FMT, "my-name", "123-abc"))
+    else:
+        if len(name) > 253:
+            problems.append("must be no more than 253 characters")
+        if not _DNS1123_SUBDOMAIN.match(name):
+            problems.append(_regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                                         "characters, '-' or '.', and must start and end with an alphanumeric "
+                                         "character", _DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return problems
+
+
+def _qos_class(spec: dict) -> str:
+    """The pod's QoS class: Guaranteed when every container has CPU and memory limits and its
+    requests (defaulted from the limits) equal them, BestEffort when none asks for either, else
+    Burstable. Quantities compare as written."""
+    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    guaranteed, any_set = True, False
+    for container in containers:
+        resources = container.get("resources") or {}
+        limits = {k: v for k, v in (resources.get("limits") or {}).items() if k in ("cpu", "memory")}
+        requests = {**limits, **{k: v for k, v in (resources.get("requests") or {}).items() if k in ("cpu", "memory")}}
+        any_set = any_set or bool(limits or requests)
+        if set(limits) != {"cpu", "memory"} or requests != limits:
+            guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
 class Admission:
     """Callable hook for Store.admission."""
 
@@ -54,12 +136,9 @@ class Admission:
             causes.append(("metadata.name", "Required value: name or generateName is required"))
         elif rtype.group in ("", "apps", "batch", "policy", "networking.k8s.io", "coordination.k8s.io",
                              "apiextensions.k8s.io", "scheduling.k8s.io") or rtype.group.endswith("projectcalico.org"):
-            pattern = _DNS1123_LABEL if rtype.kind in _LABEL_NAME_KINDS else _DNS1123_SUBDOMAIN
-            if rtype.kind not in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding") and (
-                    len(name) > 253 or not pattern.match(name)):
-                causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
-                               f'{"label" if pattern is _DNS1123_LABEL else "subdomain"} must consist of lower case '
-                               "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
+            if rtype.kind not in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+                causes.extend(("metadata.name", f"Invalid value: {json.dumps(name)}: {problem}")
+                              for problem in _name_problems(rtype.kind, name))
         for field in ("labels", "annotations"):
             values = meta.get(field) or {}
             if not isinstance(values, dict) or any(not isinstance(v, str) for v in values.values()):
@@ -97,9 +176,8 @@ class Admission:
             for default in DEFAULT_TOLERATIONS:
                 if not any(t.get("key") == default["key"] for t in tolerations):
                     tolerations.append(dict(default))
-            status = obj.setdefault("status", {})
-            status.setdefault("phase", "Pending")
-            status.setdefault("qosClass", "BestEffort")
+            # PrepareForCreate: a new pod's status is the server's, whatever the request carried
+            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
             return []
         if sub == "binding":
             return []
@@ -133,32 +211,46 @@ class Admission:
                 return [("spec.podCIDRs", f'Invalid value: "{cidr}": must be a valid CIDR')]
         return []
 
-    def _workload(self, obj, old, *, needs_selector=True):
+    def _workload(self, kind, obj, old):
+        """The selector rules of apps/v1 and batch/v1 validation (ValidateDeploymentSpec,
+        ValidateReplicaSetSpec, ValidateStatefulSetSpec, ValidateDaemonSetSpec, ValidateJobSpec)."""
         spec = obj.setdefault("spec", {})
         template = spec.setdefault("template", {})
-        template_labels = (template.get("metadata") or {}).get("labels") or {}
+        template_labels = (template.get("metadata") or {}).get("labels")
         selector = spec.get("selector")
-        if needs_selector and not selector:
-            return [("spec.selector", "Required value")]
+        causes = []
+        # ValidateDaemonSetSpec has no Required check: a nil selector matches nothing, so only the
+        # template-labels error below reports it.
+        if selector is None and kind != "DaemonSet":
+            causes.append(("spec.selector", "Required value"))
+        matcher = None
         try:
             matcher = selector_from_label_selector_object(selector)
         except SelectorError as exc:
-            return [("spec.selector", f"Invalid value: {exc}")]
-        if not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            return [("spec.selector", "Invalid value: empty selector is invalid for deployment")]
-        if not matcher.matches(template_labels):
-            return [("spec.template.metadata.labels",
-                     f"Invalid value: {template_labels!r}: `selector` does not match template `labels`")]
-        if old is not None and old.get("spec", {}).get("selector") != selector:
-            return [("spec.selector", "Invalid value: field is immutable")]
+            causes.append(("spec.selector", f"Invalid value: {exc}"))
+        empty = selector is not None and not (selector.get("matchLabels") or selector.get("matchExpressions"))
+        if empty and kind in _EMPTY_SELECTOR_NOUN and kind != "DaemonSet":
+            causes.append(("spec.selector", f"Invalid value: {_go_label_selector(selector)}: empty selector is "
+                                            f"invalid for {_EMPTY_SELECTOR_NOUN[kind]}"))
+        # The ReplicaSet-style template check skips an empty selector; the DaemonSet and Job ones do not
+        # (an empty selector matches every label set anyway).
+        if matcher is not None and not matcher.matches(template_labels or {}):
+            causes.append(("spec.template.metadata.labels", f"Invalid value: {_go_string_map(template_labels)}: "
+                                                            "`selector` does not match template `labels`"))
+        if empty and kind == "DaemonSet":
+            causes.append(("spec.selector", f"Invalid value: {_go_label_selector(selector)}: empty selector is "
+                                            "invalid for daemonset"))
         pod_spec = template.setdefault("spec", {})
         if not pod_spec.get("containers"):
-            return [("spec.template.spec.containers", "Required value")]
-        default_pod_spec(pod_spec)
-        return []
+            causes.append(("spec.template.spec.containers", "Required value"))
+        else:
+            default_pod_spec(pod_spec)
+        if not causes and old is not None and (old.get("spec") or {}).get("selector") != selector:
+            causes.append(("spec.selector", f"Invalid value: {_go_label_selector(selector)}: field is immutable"))
+        return causes
 
     def _admit_daemonset(self, obj, old, sub):
-        causes = self._workload(obj, old)
+        causes = self._workload("DaemonSet", obj, old)
         spec = obj["spec"]
         spec.setdefault("revisionHistoryLimit", 10)
         strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
@@ -168,7 +260,7 @@ class Admission:
         return causes
 
     def _admit_deployment(self, obj, old, sub):
-        causes = self._workload(obj, old)
+        causes = self._workload("Deployment", obj, old)
         spec = obj["spec"]
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
@@ -179,12 +271,12 @@ class Admission:
         return causes
 
     def _admit_replicaset(self, obj, old, sub):
-        causes = self._workload(obj, old)
+        causes = self._workload("ReplicaSet", obj, old)
         obj["spec"].setdefault("replicas", 1)
         return causes
 
     def _admit_statefulset(self, obj, old, sub):
-        causes = self._workload(obj, old)
+        causes = self._workload("StatefulSet", obj, old)
         spec = obj["spec"]
         spec.setdefault("replicas", 1)
         spec.setdefault("podManagementPolicy", "OrderedReady")
@@ -201,10 +293,11 @@ class Admission:
             labels.setdefault("batch.kubernetes.io/job-name", obj["metadata"]["name"])
             labels.setdefault("job-name", obj["metadata"]["name"])
             spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": marker}})
-        causes = self._workload(obj, old)
-        if template.get("spec", {}).get("restartPolicy") not in ("Never", "OnFailure"):
+        causes = self._workload("Job", obj, old)
+        restart_policy = template.get("spec", {}).get("restartPolicy")
+        if restart_policy not in ("Never", "OnFailure"):
             causes.append(("spec.template.spec.restartPolicy",
-                           'Unsupported value: "Always": supported values: "OnFailure", "Never"'))
+                           f'Unsupported value: "{restart_policy}": supported values: "OnFailure", "Never"'))
         spec.setdefault("backoffLimit", 6)
         spec.setdefault("completions", 1)
         spec.setdefault("parallelism", 1)

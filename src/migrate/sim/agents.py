@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV
-from .container import image_name, image_repository
+from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
+from .container import image_name, image_repository, image_tag
 from .context import SimContext
 from .host import HostState, Interface, run_shell
 from .network import CalicoIpam, Network, Peer, PeerTable
@@ -23,6 +23,7 @@ from .network import CalicoIpam, Network, Peer, PeerTable
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
 CALICO_TUNNEL_ADDR = "projectcalico.org/IPv4VXLANTunnelAddr"
 CALICO_TUNNEL_MAC = "projectcalico.org/VXLANTunnelMACAddr"
+CALICO_IPIP_ADDR = "projectcalico.org/IPv4IPIPTunnelAddr"
 CALICO_GROUP = "crd.projectcalico.org"
 SHELLS = {"sh", "bash", "ash", "dash"}
 # General-purpose images whose commands the shell subset runs (binaries of app images are opaque).
@@ -77,6 +78,7 @@ class ContainerRun:
 class Outcome:
     exit_code: int | None     # None: keeps running
     duration: float = 0.0     # simulated seconds until it exits
+    start_error: str = ""     # the runtime could not start the process (exit 128, StartError)
 
 
 class Program:
@@ -91,6 +93,10 @@ class Program:
 
     def stop(self, run: ContainerRun) -> None:
         """SIGTERM: what the process does on its way out."""
+
+    def handles_sigterm(self) -> bool:
+        """Whether the process exits on SIGTERM; if not, only the grace period's SIGKILL ends it."""
+        return True
 
 
 class Server(Program):
@@ -111,11 +117,20 @@ class Shell(Program):
         key = (run.pod["metadata"]["namespace"], run.pod["metadata"]["name"])
         result = run_shell(run.view, run.args, http_get=lambda url, timeout=None: run.network.http_get(key, url),
                            env=run.env)
+        if result.start_error:
+            return Outcome(128, 0.0, start_error=(
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create "
+                f"failed: unable to start container process: {result.start_error}: unknown"))
         if result.log:
             run.log.append(result.log)
         if result.still_running:
             return Outcome(None)
         return Outcome(result.exit_code, max(0.1, result.sleep_seconds))
+
+    def handles_sigterm(self) -> bool:
+        # The shell (or sleep, tail) is PID 1 and installs no SIGTERM handler; the kernel does not
+        # apply the default action to PID 1, so the signal is ignored.
+        return False
 
 
 class InstallConf(Program):
@@ -297,112 +312,240 @@ def flannel_peers(nodes: list[dict]) -> list[Peer]:
     return peers
 
 
+CALICO_VERSION = "v3.32.1"
+CALICO_IPV4_ADDRESS = "projectcalico.org/IPv4Address"
+_FALLBACK_POOLS = ["192.168.0.0/16"] + [f"172.{i}.0.0/16" for i in range(16, 32)]
+
+
 class CalicoNode(Program):
-    """calico-node: startup (nodename, default pool, tunnel address) and Felix (VXLAN device, routes, policy)."""
+    """calico-node: startup (nodename, datastore defaults, default pool, node address), the tunnel
+    address allocator, and Felix (VXLAN device, routes, policy).
+
+    Readiness is Felix's (`calico-node -felix-ready`): Felix is ready once it runs and has synced,
+    whatever the pools cover and whether or not its VXLAN device could be created; a device it
+    cannot create is retried and logged (which is why Calico's own migration controller checks for
+    vxlan.calico separately after waiting for the pod to be Ready)."""
 
     def __init__(self):
         self.ready_at: float | None = None
-        self.problem = ""
+        self.device_problem = ""
 
     def start(self, run: ContainerRun) -> Outcome:
+        ctx = run.ctx
+        if ctx.registry.lookup(CALICO_GROUP, "v1", "ippools") is None or \
+                ctx.registry.lookup(CALICO_GROUP, "v1", "clusterinformations") is None:
+            # startup cannot initialise the datastore and exits; the kubelet restarts it.
+            run.say("[ERROR][1] startup/startup.go: Unable to set global default configuration "
+                    "error=the server could not find the requested resource (post "
+                    "clusterinformations.crd.projectcalico.org)")
+            return Outcome(1, 1.0)
         run.host.write_file(CALICO_NODENAME, run.node_name)
+        self._annotate_address(run)
+        self._ensure_default_config(run)
         self._ensure_default_pool(run)
-        self.ready_at = run.started + run.ctx.timings.calico_ready
+        self.ready_at = run.started + ctx.timings.calico_ready
         run.network.felix_nodes.add(run.node_name)
         self.refresh(run)
         run.say(f"Calico node started successfully on {run.node_name}")
         return Outcome(None)
 
-    def _ensure_default_pool(self, run: ContainerRun) -> None:
-        """calico-node creates a default pool when none exists, unless told not to (real behaviour)."""
-        pools_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
-        if pools_type is None or run.ctx.store.items(pools_type) or run.env.get("NO_DEFAULT_POOLS") == "true":
-            return
+    @staticmethod
+    def _annotate_address(run: ContainerRun) -> None:
+        """IP autodetection: the Calico Node's IPv4 address (a node annotation in KDD)."""
         if run.env.get("CALICO_NETWORKING_BACKEND") == "none":
             return
-        cidr = run.env.get("CALICO_IPV4POOL_CIDR", "192.168.0.0/16")
-        mode = lambda key: "Always" if run.env.get(key, "Never") == "Always" else (
-            "CrossSubnet" if run.env.get(key) == "CrossSubnet" else "Never")
-        run.ctx.store.create(pools_type, {
-            "apiVersion": f"{CALICO_GROUP}/v1", "kind": "IPPool", "metadata": {"name": "default-ipv4-ippool"},
-            "spec": {"cidr": cidr, "blockSize": int(run.env.get("CALICO_IPV4POOL_BLOCK_SIZE", 26)),
-                     "ipipMode": mode("CALICO_IPV4POOL_IPIP"), "vxlanMode": mode("CALICO_IPV4POOL_VXLAN"),
-                     "natOutgoing": True, "nodeSelector": "all()"}})
+        address = run.host.interfaces["eth0"].addresses[0]
+        if (run.node()["metadata"].get("annotations") or {}).get(CALICO_IPV4_ADDRESS) != address:
+            run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda node: node["metadata"].setdefault(
+                "annotations", {}).__setitem__(CALICO_IPV4_ADDRESS, address))
+
+    @staticmethod
+    def _ensure_default_config(run: ContainerRun) -> None:
+        """ensureDefaultConfig: ClusterInformation, the global FelixConfiguration, BGPConfiguration."""
+        ctx, store = run.ctx, run.ctx.store
+        kubeadm = store.find(ctx.rtype("", "configmaps"), "kube-system", "kubeadm-config")
+        cluster_type = ",".join(t for t in (run.env.get("CLUSTER_TYPE", ""), "kubeadm" if kubeadm else "") if t)
+        cluster_type = f"{cluster_type},kdd" if cluster_type else "kdd"
+
+        def ensure(plural: str, kind: str, spec: dict, fill: dict | None = None) -> None:
+            rtype = ctx.registry.lookup(CALICO_GROUP, "v1", plural)
+            if rtype is None:
+                return
+            current = store.find(rtype, None, "default")
+            if current is None:
+                store.create(rtype, {"apiVersion": f"{CALICO_GROUP}/v1", "kind": kind,
+                                     "metadata": {"name": "default"}, "spec": spec})
+            elif fill and any(k not in (current.get("spec") or {}) for k in fill):
+                def complete(obj: dict) -> None:
+                    for k, v in fill.items():
+                        obj.setdefault("spec", {}).setdefault(k, v)
+                store.mutate(rtype, None, "default", complete)
+        tag = image_tag(run.container.get("image", "")) or CALICO_VERSION
+        ensure("clusterinformations", "ClusterInformation", {
+            "calicoVersion": tag, "clusterType": cluster_type, "datastoreReady": True,
+            "clusterGUID": hashlib.sha1(ctx.cluster_cidr.encode()).hexdigest()[:32]})
+        felix_defaults = {"logSeverityScreen": "Info", "reportingInterval": "0s"}
+        ensure("felixconfigurations", "FelixConfiguration", dict(felix_defaults), felix_defaults)
+        ensure("bgpconfigurations", "BGPConfiguration", {})
+
+    def _ensure_default_pool(self, run: ContainerRun) -> None:
+        """configureIPPools: with no IPv4 pool, create default-ipv4-ippool (unless NO_DEFAULT_POOLS).
+        Its CIDR is CALICO_IPV4POOL_CIDR, else kubeadm's podSubnet, else 192.168.0.0/16 unless that
+        overlaps a host address (then the first free 172.16-31.0.0/16)."""
+        ctx, env = run.ctx, run.env
+        pools_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
+        if env.get("NO_DEFAULT_POOLS", "").lower() == "true" or env.get("CALICO_IPV4POOL_CIDR") == "none":
+            return
+        if any(":" not in p["spec"].get("cidr", ":") for p in ctx.store.items(pools_type)):
+            return
+        cidr = env.get("CALICO_IPV4POOL_CIDR") or self._kubeadm_pod_subnet(run) or self._free_default(run)
+        modes = {}
+        for key, field in (("CALICO_IPV4POOL_IPIP", "ipipMode"), ("CALICO_IPV4POOL_VXLAN", "vxlanMode")):
+            value = env.get(key, "").lower()
+            modes[field] = {"": "Never", "off": "Never", "never": "Never", "always": "Always",
+                            "crosssubnet": "CrossSubnet", "cross-subnet": "CrossSubnet"}.get(value, "Never")
+        nat = env.get("CALICO_IPV4POOL_NAT_OUTGOING", "true").lower() not in ("false", "0", "no", "n", "f")
+        spec = {"cidr": str(ipaddress.ip_network(cidr, strict=False)),
+                "blockSize": int(env.get("CALICO_IPV4POOL_BLOCK_SIZE") or 26), **modes, "natOutgoing": nat,
+                "nodeSelector": env.get("CALICO_IPV4POOL_NODE_SELECTOR") or "all()"}
+        ctx.store.create(pools_type, {"apiVersion": f"{CALICO_GROUP}/v1", "kind": "IPPool",
+                                      "metadata": {"name": "default-ipv4-ippool"}, "spec": spec})
+        run.say(f"Created default IPv4 pool ({spec['cidr']}) with NAT outgoing {str(nat).lower()}. "
+                f"IPIP mode: {modes['ipipMode']}, VXLAN mode: {modes['vxlanMode']}")
+
+    @staticmethod
+    def _kubeadm_pod_subnet(run: ContainerRun) -> str | None:
+        cm = run.ctx.store.find(run.ctx.rtype("", "configmaps"), "kube-system", "kubeadm-config")
+        for text in ((cm or {}).get("data") or {}).values():
+            for line in text.splitlines():
+                if "podSubnet:" in line:
+                    for cidr in line.split("podSubnet:", 1)[1].strip().split(","):
+                        if ":" not in cidr:
+                            return cidr.strip()
+        return None
+
+    @staticmethod
+    def _free_default(run: ContainerRun) -> str:
+        used = [ipaddress.ip_interface(a).network for i in run.host.interfaces.values() for a in i.addresses
+                if ":" not in a]
+        return next((c for c in _FALLBACK_POOLS if not any(ipaddress.ip_network(c).overlaps(u) for u in used)),
+                    _FALLBACK_POOLS[-1])
 
     def refresh(self, run: ContainerRun) -> None:
-        self.problem = self._program(run)
+        problem = self._program(run)
+        if problem and problem != self.device_problem:
+            run.say(f"[WARNING][1] felix/route_mgr.go: Failed to configure tunnel device, retrying... "
+                    f"device=\"vxlan.calico\" error={problem}")
+        self.device_problem = problem
 
     def _program(self, run: ContainerRun) -> str:
-        """Felix's view of the configuration; returns why it cannot be ready, or ''."""
+        """What Felix and the tunnel address allocator do with the current configuration; returns
+        why the VXLAN device could not be set up, or ''."""
         ctx, env = run.ctx, run.env
         if env.get("CALICO_NETWORKING_BACKEND") == "none":
             return ""  # policy only (Canal): Flannel moves the packets
-        pools_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
-        if pools_type is None:
-            return "the Calico CRDs are not installed"
-        pools = [p for p in ctx.store.items(pools_type) if not p["spec"].get("disabled")
-                 and ":" not in p["spec"].get("cidr", "")]
-        if not pools:
-            return "no enabled IPv4 IPPool"
+        ipam = CalicoIpam(ctx)
+        try:
+            vxlan_pools = [p for p in ipam.pools_for(run.node_name) if p["spec"].get("vxlanMode", "Never") != "Never"]
+        except Exception:  # the CRDs went away under a running calico-node
+            return "the server could not find the requested resource (get ippools.crd.projectcalico.org)"
+        for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
+            run.host.ensure_chain(table, chain)
+        self._program_ipip(run, ipam)
+        if not vxlan_pools:
+            return ""  # VXLAN is off: no tunnel address, no vxlan.calico
         node = run.node()
-        cidr = node["spec"].get("podCIDR")
-        if cidr and not any(ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(p["spec"]["cidr"])) for p in pools):
-            return f"no IPPool covers this node's podCIDR {cidr}"
-        if not any(p["spec"].get("vxlanMode", "Never") != "Never" for p in pools):
-            return ""
-        felix = self._felix_config(run)
-        vni, port, mtu = felix["vni"], felix["port"], felix["mtu"]
-        clash = next((d for d in run.host.interfaces.values() if d.kind == "vxlan" and d.name != "vxlan.calico"
-                      and d.port == port and d.vni == vni), None)
-        if clash is not None:
-            return (f'failed to create vxlan.calico: a VXLAN device with VNI {vni} and port {port} already exists '
-                    f'({clash.name})')
         annotations = node["metadata"].get("annotations") or {}
-        address = annotations.get(CALICO_TUNNEL_ADDR)
-        mac = annotations.get(CALICO_TUNNEL_MAC)
-        if not address:
-            try:
-                address, _block = CalicoIpam(ctx).allocate(run.node_name, f"vxlan-tunnel-addr-{run.node_name}")
-            except Exception as exc:  # an IPAM failure keeps calico-node unready, as it would
-                return f"failed to assign a VXLAN tunnel address: {exc}"
-        if not mac:
-            mac = stable_mac(f"calico/{run.node_name}")
+        address = self._tunnel_address(ipam, run.node_name, annotations.get(CALICO_TUNNEL_ADDR), vxlan_pools,
+                                       "vxlan-tunnel-addr", "vxlanTunnelAddress")
+        if address is None:
+            return "Missing local address information (no VXLAN tunnel address could be assigned)"
+        mac = annotations.get(CALICO_TUNNEL_MAC) or stable_mac(f"calico/{run.node_name}")
         if annotations.get(CALICO_TUNNEL_ADDR) != address or annotations.get(CALICO_TUNNEL_MAC) != mac:
             def put(obj: dict) -> None:
                 obj["metadata"].setdefault("annotations", {}).update({CALICO_TUNNEL_ADDR: address, CALICO_TUNNEL_MAC: mac})
             ctx.store.mutate(ctx.nodes, None, run.node_name, put)
+        felix = self._felix_config(run)
+        vni, port, mtu = felix["vni"], felix["port"], felix["mtu"]
         device = run.host.interfaces.get("vxlan.calico")
         if device is not None and (device.vni, device.port, device.mac) != (vni, port, mac):
-            run.host.delete_interface("vxlan.calico")
+            run.host.delete_interface("vxlan.calico")  # incompatible configuration: recreate it
             device = None
         if device is None:
+            clash = next((d for d in run.host.interfaces.values() if d.kind == "vxlan" and d.port == port
+                          and d.vni == vni), None)
+            if clash is not None:
+                # The kernel refuses a second VXLAN device on the same VNI and port (EEXIST), which
+                # Felix reads as a creation race and then cannot find its device.
+                return "can't locate created tunnel device vxlan.calico"
             device = Interface(name="vxlan.calico", kind="vxlan", mac=mac, mtu=mtu, addresses=[f"{address}/32"],
                                vni=vni, port=port, local_ip=run.node_ip())
             run.host.add_interface(device)
+        elif device.addresses != [f"{address}/32"]:
+            device.addresses = [f"{address}/32"]
         device.peers = run.network.calico_table
-        for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
-            run.host.ensure_chain(table, chain)
         return ""
+
+    def _program_ipip(self, run: ContainerRun, ipam: CalicoIpam) -> None:
+        """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it.
+        (The simulated data plane carries no IPIP: its routes come from BGP, which is not modelled.)"""
+        pools = [p for p in ipam.pools_for(run.node_name) if p["spec"].get("ipipMode", "Never") != "Never"]
+        if not pools:
+            return
+        annotations = run.node()["metadata"].get("annotations") or {}
+        address = self._tunnel_address(ipam, run.node_name, annotations.get(CALICO_IPIP_ADDR), pools,
+                                       "ipip-tunnel-addr", "ipipTunnelAddress")
+        if address is None:
+            return
+        if annotations.get(CALICO_IPIP_ADDR) != address:
+            run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
+                "annotations", {}).__setitem__(CALICO_IPIP_ADDR, address))
+        device = run.host.interfaces.get("tunl0")
+        if device is None:
+            run.host.add_interface(Interface(name="tunl0", kind="ipip", mac="", addresses=[f"{address}/32"],
+                                             mtu=run.host.interfaces["eth0"].mtu - 20))
+        elif device.addresses != [f"{address}/32"]:
+            device.addresses = [f"{address}/32"]
+
+    @staticmethod
+    def _tunnel_address(ipam: CalicoIpam, node_name: str, current: str | None, pools: list[dict],
+                        handle_prefix: str, kind: str) -> str | None:
+        """ensureHostTunnelAddress: keep an address IPAM holds for this node's tunnel handle in a
+        pool of the right mode; otherwise release that handle and auto-assign a new one."""
+        handle = f"{handle_prefix}-{node_name}"
+        if current:
+            held = ipam.assignment(current)
+            in_pool = any(ipaddress.ip_address(current) in ipaddress.ip_network(p["spec"]["cidr"]) for p in pools)
+            if held is not None and held.get("handle_id") == handle and in_pool:
+                return current
+            if held is None or held.get("handle_id") == handle:
+                ipam.release_handle(handle)
+        try:
+            address, _block = ipam.allocate(node_name, handle, pools=pools, attrs={"node": node_name, "type": kind})
+        except CniError:
+            return None
+        return address
 
     @staticmethod
     def _felix_config(run: ContainerRun) -> dict:
+        """Felix's VXLAN settings: environment over the global FelixConfiguration over defaults
+        (MTU 0 means auto-detect: the host MTU less the VXLAN overhead)."""
         felix_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "felixconfigurations")
         spec = {}
         if felix_type is not None:
             default = run.ctx.store.find(felix_type, None, "default")
             spec = (default or {}).get("spec") or {}
         env = run.env
-        return {"vni": int(env.get("FELIX_VXLANVNI", spec.get("vxlanVNI", 4096))),
-                "port": int(env.get("FELIX_VXLANPORT", spec.get("vxlanPort", 4789))),
-                "mtu": int(env.get("FELIX_VXLANMTU", spec.get("vxlanMTU", run.host.interfaces["eth0"].mtu - 50)))}
+        mtu = int(env.get("FELIX_VXLANMTU") or spec.get("vxlanMTU") or 0)
+        return {"vni": int(env.get("FELIX_VXLANVNI") or spec.get("vxlanVNI") or 4096),
+                "port": int(env.get("FELIX_VXLANPORT") or spec.get("vxlanPort") or 4789),
+                "mtu": mtu or run.host.interfaces["eth0"].mtu - 50}
 
     def ready(self, run: ContainerRun, now: float) -> tuple[bool, str]:
         if run.node_name in run.ctx.faults.settings.calico_never_ready:
             return False, "calico/node is not ready: BIRD is not ready: BGP not established (injected fault)"
-        if self.problem:
-            return False, f"calico/node is not ready: felix is not ready: {self.problem}"
         if self.ready_at is None or now < self.ready_at:
-            return False, "calico/node is not ready: felix is not ready: starting"
+            return False, "calico/node is not ready: felix is not ready: readiness probe reporting 503"
         return True, ""
 
     def stop(self, run: ContainerRun) -> None:

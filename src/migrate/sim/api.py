@@ -7,11 +7,12 @@ server-side printing.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 
 from . import errors, rbac
 from .clock import rfc3339
-from .patch import PatchError, UnsupportedPatchType, apply_patch
+from .patch import PatchError, apply_patch
 from .resources import ResourceRegistry, ResourceType
 from .selectors import selector_from_label_selector_object
 from .store import Store, clone
@@ -20,6 +21,8 @@ from .tables import to_table
 POD = ("", "pods")
 PDB = ("policy", "poddisruptionbudgets")
 _STRATEGIC = "application/strategic-merge-patch+json"
+_JSON_PATCH = "application/json-patch+json"
+_MERGE_PATCH = "application/merge-patch+json"
 
 
 @dataclass
@@ -44,6 +47,16 @@ class ApiService:
         self.store = store
         self.registry = registry
         self.pod_logs = pod_logs or (lambda namespace, name, container: "")
+        self._bootstrap_policy()
+
+    def _bootstrap_policy(self) -> None:
+        """What kube-apiserver's rbac/bootstrap-roles hook ensures: every authenticated user may ask
+        what it may do (system:basic-user). The rest of the cluster's RBAC comes from the scenario."""
+        for obj in _BOOTSTRAP_POLICY:
+            rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
+            if self.store.find(rtype, None, obj["metadata"]["name"]) is None:
+                self.store.create(rtype, obj, uid=str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                                  f"sim:{obj['kind']}/{obj['metadata']['name']}")))
 
     # ---- authorization -----------------------------------------------------------
     def authorize(self, req: Request) -> None:
@@ -52,23 +65,25 @@ class ApiService:
                                 subresource=req.subresource or "", namespace=req.namespace or "",
                                 name=req.name or "")
         if not self.allowed(req.user, attrs):
-            scope = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
+            # responsewriters.Forbidden: NewForbidden(group/resource, name, forbiddenMessage(attributes))
             resource = f"{req.rtype.plural}/{req.subresource}" if req.subresource else req.rtype.plural
-            group = f' in API group "{req.rtype.group}"'
-            named = f' "{req.name}"' if req.name else ""
-            raise errors.forbidden(f'{req.rtype.plural}{named} is forbidden: User "{req.user.name}" cannot '
-                                   f'{verb} resource "{resource}"{group}{scope}')
+            scope = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
+            raise errors.forbidden(f'User "{req.user.name}" cannot {verb} resource "{resource}" in API group '
+                                   f'"{req.rtype.group}"{scope}', req.rtype.plural, req.name or "", req.rtype.group)
 
     def allowed(self, user: rbac.User, attrs: rbac.Attributes) -> bool:
+        return self.decide(user, attrs)[0]
+
+    def decide(self, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
         if user.is_superuser:
-            return True
+            return True, ""
         find = self.registry.lookup
         cluster_roles = {o["metadata"]["name"]: o for o in self.store.items(find("rbac.authorization.k8s.io", "v1", "clusterroles"))}
         roles = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
                  for o in self.store.items(find("rbac.authorization.k8s.io", "v1", "roles"))}
-        return rbac.is_allowed(user, attrs, cluster_roles, roles,
-                               self.store.items(find("rbac.authorization.k8s.io", "v1", "clusterrolebindings")),
-                               self.store.items(find("rbac.authorization.k8s.io", "v1", "rolebindings")))
+        return rbac.decide(user, attrs, cluster_roles, roles,
+                           self.store.items(find("rbac.authorization.k8s.io", "v1", "clusterrolebindings")),
+                           self.store.items(find("rbac.authorization.k8s.io", "v1", "rolebindings")))
 
     # ---- reads -------------------------------------------------------------------
     def get(self, req: Request) -> dict:
@@ -95,14 +110,23 @@ class ApiService:
 
     def log(self, req: Request) -> str:
         pod = self.store.get(req.rtype, req.namespace, req.name)
-        containers = [c["name"] for c in pod["spec"].get("containers", [])]
-        container = req.params.get("container") or (containers[0] if len(containers) == 1 else None)
-        if container is None:
-            raise errors.bad_request(f"a container name must be specified for pod {req.name}, choose one of: {containers}")
+        spec = pod.get("spec") or {}
+        # validateContainer in the pod registry
+        everything = [c["name"] for key in ("initContainers", "containers", "ephemeralContainers")
+                      for c in spec.get(key) or []]
+        main = [c["name"] for c in spec.get("containers") or []]
+        container = req.params.get("container")
+        if not container:
+            if len(main) != 1:
+                raise errors.bad_request(f"a container name must be specified for pod {req.name}" + (
+                    f", choose one of: [{' '.join(everything)}]" if main else ""))
+            container = main[0]
+        elif container not in everything:
+            raise errors.bad_request(f"container {container} is not valid for pod {req.name}")
         text = self.pod_logs(req.namespace, req.name, container)
         tail = req.params.get("tailLines")
         if tail:
-            text = "".join(text.splitlines(keepends=True)[-int(tail):])
+            text = "".join(text.splitlines(keepends=True)[-int(tail):]) if int(tail) > 0 else ""
         return text
 
     # ---- writes ------------------------------------------------------------------
@@ -138,33 +162,48 @@ class ApiService:
     def update(self, req: Request) -> dict:
         body = self._decode(req)
         meta = body.setdefault("metadata", {})
-        if meta.get("name") and meta["name"] != req.name:
-            raise errors.bad_request("the name of the object does not match the name on the URL")
-        meta["name"] = req.name
+        # The update handler: EnsureObjectNamespaceMatchesRequestNamespace, then checkName
         if req.rtype.namespaced:
+            if meta.get("namespace") and meta["namespace"] != req.namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on "
+                                         "the request")
             meta["namespace"] = req.namespace
+        if meta.get("name", "") != req.name:
+            raise errors.bad_request(f"the name of the object ({meta.get('name', '')}) does not match the name on "
+                                     f"the URL ({req.name})")
         if req.subresource == "scale":
             return self._update_scale(req, body)
+        if not meta.get("resourceVersion") and not _allows_unconditional_update(req.rtype):
+            self.store.get(req.rtype, req.namespace, req.name)  # a missing object is 404 first
+            raise errors.invalid(req.rtype.plural, req.name or "", [
+                ("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")], req.rtype.group)
         return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run)
 
     def patch(self, req: Request) -> dict:
         content_type = req.content_type.split(";")[0].strip()
-        is_custom = req.rtype.group not in _BUILTIN_GROUPS
-        if is_custom and content_type == _STRATEGIC:
+        # The content type is checked before anything else, so a missing object with a wrong one is 415.
+        accepted = [_JSON_PATCH, _MERGE_PATCH] + ([] if req.rtype.group not in _BUILTIN_GROUPS else [_STRATEGIC])
+        if content_type == "application/apply-patch+yaml":
+            raise errors.unsupported_media_type("server-side apply (application/apply-patch+yaml) is not implemented "
+                                                "by the simulated API server")
+        if content_type not in accepted:
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+                + ", ".join(accepted + ["application/apply-patch+yaml"]))
         with self.store.lock:
             current = self.store.get(req.rtype, req.namespace, req.name)
             if req.subresource == "scale":
                 current = _scale_of(current)
             try:
                 patched = apply_patch(current, req.body, content_type)
-            except UnsupportedPatchType:
-                raise errors.unsupported_media_type(
-                    f"the body of the request was in an unknown format - accepted media types include: "
-                    f"application/json-patch+json, application/merge-patch+json, {_STRATEGIC}")
             except PatchError as exc:
+                if exc.code == 400:
+                    raise errors.bad_request(exc.message)
+                if content_type == _JSON_PATCH:
+                    # A JSON patch that does not apply: the handler answers with a generic 422 that
+                    # drops jsonpatch's own text (NewGenericServerResponse).
+                    raise errors.ApiError(422, "Invalid", "the server rejected our request due to an error in our "
+                                                          "request")
                 raise errors.ApiError(422, "Invalid", str(exc))
             if req.subresource == "scale":
                 return self._update_scale(req, patched)
@@ -180,9 +219,20 @@ class ApiService:
         if propagation not in (None, "Foreground", "Background", "Orphan"):
             raise errors.bad_request(f'propagationPolicy: Unsupported value: "{propagation}"')
         dry_run = req.dry_run or options.get("dryRun") == ["All"]
-        return self.store.delete(req.rtype, req.namespace, req.name,
-                                 grace_period=None if grace is None else int(grace), propagation=propagation,
-                                 preconditions=options.get("preconditions"), dry_run=dry_run)
+        result = self.store.delete(req.rtype, req.namespace, req.name,
+                                   grace_period=None if grace is None else int(grace), propagation=propagation,
+                                   preconditions=options.get("preconditions"), dry_run=dry_run)
+        if dry_run:
+            gone = not result["metadata"].get("deletionTimestamp")
+        else:
+            gone = self.store.find(req.rtype, req.namespace, req.name) is None
+        if not gone or req.rtype.key in _RETURNS_DELETED_OBJECT:
+            return result
+        # What the generic registry answers for an object deleted at once (finalizeDelete): a
+        # Status whose details name the resource in `kind`.
+        details = {"name": req.name, **({"group": req.rtype.group} if req.rtype.group else {}),
+                   "kind": req.rtype.plural, "uid": result["metadata"].get("uid", "")}
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
     def delete_collection(self, req: Request) -> dict:
         listing = self.list(req)
@@ -277,30 +327,73 @@ class ApiService:
             attrs = rbac.Attributes(verb=nra.get("verb", ""), path=nra.get("path", ""))
         else:
             raise errors.invalid("SelfSubjectAccessReview", "", [
-                ("spec.resourceAttributes", "Invalid value: exactly one of nonResourceAttributes or "
+                ("spec.resourceAttributes", "Invalid value: null: exactly one of nonResourceAttributes or "
                  "resourceAttributes must be specified")], "authorization.k8s.io")
-        allowed = self.allowed(req.user, attrs)
+        allowed, reason = self.decide(req.user, attrs)
         status = {"allowed": allowed}
-        if allowed:
-            status["reason"] = "allowed by RBAC" if not req.user.is_superuser else "superuser"
+        if reason:
+            status["reason"] = reason
         return {**body, "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                 "metadata": {"creationTimestamp": None}, "status": status}
 
     def _update_scale(self, req: Request, scale: dict) -> dict:
         replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise errors.invalid("Scale", req.name or "", [("spec.replicas", "Invalid value: must be a non-negative integer")],
-                                 "autoscaling")
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            # what decoding into ScaleSpec.Replicas (int32) refuses
+            raise errors.bad_request('Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal '
+                                     f"{_json_type(replicas)} into Go struct field ScaleSpec.spec.replicas "
+                                     "of type int32")
+        if replicas < 0:
+            raise errors.invalid("Scale", req.name or "", [
+                ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")], "autoscaling")
+        sent_rv = (scale.get("metadata") or {}).get("resourceVersion")
 
         def set_replicas(obj: dict) -> None:
             obj["spec"]["replicas"] = replicas
 
-        updated = self.store.mutate(req.rtype, req.namespace, req.name, set_replicas, dry_run=req.dry_run)
+        with self.store.lock:
+            current = self.store.get(req.rtype, req.namespace, req.name)
+            # A Scale's resourceVersion is a precondition on its owner's
+            if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(req.rtype.plural, req.name or "", req.rtype.group)
+            updated = self.store.mutate(req.rtype, req.namespace, req.name, set_replicas, dry_run=req.dry_run)
         return _scale_of(updated)
 
 
+_BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+_BOOTSTRAP_ANNOTATIONS = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+_BOOTSTRAP_POLICY = (
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+     "metadata": {"name": "system:basic-user", "labels": _BOOTSTRAP_LABELS, "annotations": _BOOTSTRAP_ANNOTATIONS},
+     "rules": [{"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews",
+                                                                    "selfsubjectrulesreviews"], "verbs": ["create"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+     "metadata": {"name": "system:basic-user", "labels": _BOOTSTRAP_LABELS, "annotations": _BOOTSTRAP_ANNOTATIONS},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:basic-user"},
+     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]},
+)
+
+# Registries with ReturnDeletedObject: deleting one at once answers with the object, not a Status.
+_RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "namespaces")}
+
 _BUILTIN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "coordination.k8s.io",
                    "rbac.authorization.k8s.io", "apiextensions.k8s.io", "authorization.k8s.io", "scheduling.k8s.io"}
+
+
+def _allows_unconditional_update(rtype: ResourceType) -> bool:
+    """A PUT without metadata.resourceVersion: built-in registries allow it; custom resources and
+    CustomResourceDefinitions (AllowUnconditionalUpdate false) do not."""
+    return rtype.group in _BUILTIN_GROUPS and rtype.key != ("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return f"number {json.dumps(value)}"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "value")
 
 
 def _pod_is_ready(pod: dict) -> bool:
@@ -314,5 +407,4 @@ def _scale_of(obj: dict) -> dict:
                                                           "creationTimestamp") if k in obj["metadata"]},
             "spec": {"replicas": obj["spec"].get("replicas", 0)},
             "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in
-                                            (obj["spec"].get("selector", {}).get("matchLabels") or {}).items())}}
+                       "selector": str(selector_from_label_selector_object(obj["spec"].get("selector")))}}

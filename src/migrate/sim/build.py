@@ -12,8 +12,8 @@ import json
 import uuid
 
 from .agents import stable_mac
+from .clock import rfc3339
 from .cni import BIN_DIR, STANDARD_PLUGINS
-from .flannel_install import flannel_objects
 from .host import HostState
 from .scenario import Scenario
 
@@ -21,8 +21,9 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
-def node_objects(scenario: Scenario) -> list[tuple[dict, str]]:
-    """(Node object, host address with prefix) for every node of every group."""
+def node_objects(scenario: Scenario, now: float = 0.0) -> list[tuple[dict, str]]:
+    """(Node object, host address with prefix) for every node of every group, registered at `now`."""
+    stamp = rfc3339(now)
     result = []
     for group in scenario.node_groups:
         subnet = ipaddress.ip_network(group.subnet)
@@ -56,11 +57,15 @@ def node_objects(scenario: Scenario) -> list[tuple[dict, str]]:
                                  "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux", "architecture": "amd64"},
                     "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                     "allocatable": {"cpu": "7800m", "memory": "31Gi", "pods": "110"},
-                    "conditions": [{"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": ""}
-                                   for t, r in (("MemoryPressure", "SufficientMemory"), ("DiskPressure", "NoDiskPressure"),
-                                                ("PIDPressure", "SufficientPID"))]
-                    + [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
-                        "message": "container runtime network not ready"}],
+                    # as the kubelet registers: every condition stamped, the pressures with their messages
+                    "conditions": [{"type": t, "status": "False", "lastHeartbeatTime": stamp,
+                                    "lastTransitionTime": stamp, "reason": f"KubeletHas{r}", "message": m}
+                                   for t, r, m in (("MemoryPressure", "SufficientMemory",
+                                                    "kubelet has sufficient memory available"),
+                                                   ("DiskPressure", "NoDiskPressure", "kubelet has no disk pressure"),
+                                                   ("PIDPressure", "SufficientPID", "kubelet has sufficient PID available"))]
+                    + [{"type": "Ready", "status": "False", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp,
+                        "reason": "KubeletNotReady", "message": "container runtime network not ready"}],
                 },
             }
             if taints:
@@ -85,6 +90,8 @@ def new_host(name: str, address: str, mtu: int) -> HostState:
     for plugin in STANDARD_PLUGINS:
         host.write_file(f"{BIN_DIR}/{plugin}", f"\x7fELF {plugin}")
     host.write_file("/proc/sys/net/ipv4/ip_forward", "1\n")
+    # containerd's CRI plugin creates its CNI conf dir when it starts (to watch it), before any pod runs
+    host.make_dir("/etc/cni/net.d")
     return host
 
 

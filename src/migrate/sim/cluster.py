@@ -20,13 +20,14 @@ from .clock import SimClock
 from .context import SimContext, Timings
 from .controllers import (DisruptionController, GarbageCollector, NamespaceController, NodeIpam, NodeLifecycle,
                           PodGarbageCollector, Scheduler)
+from .errors import ApiError
 from .faults import Faults
 from .kubelet import Kubelets
 from .loop import Controller, ControlLoop
 from .network import Network
 from .rbac import User
 from .resources import ResourceRegistry, types_from_crd
-from .scenario import Scenario, load_scenario
+from .scenario import Scenario, ScenarioError, load_scenario
 from .server import RequestLog, SimHTTPServer
 from .store import Store, WatchEvent
 from .workloads import (DaemonSetController, DeploymentController, JobController, ReplicaSetController,
@@ -122,10 +123,11 @@ class SimCluster:
         self.network = Network(self.ctx)
         self.kubelets = Kubelets(self.ctx, self.network)
         self.probe = ProbeSampler(self.ctx, self.network)
+        self.disruption = DisruptionController(self.ctx)
         self.loop.controllers = [
             CustomResources(self.ctx), NodeIpam(self.ctx), Scheduler(self.ctx), DaemonSetController(self.ctx),
             DeploymentController(self.ctx), ReplicaSetController(self.ctx), StatefulSetController(self.ctx),
-            JobController(self.ctx), DisruptionController(self.ctx), NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
+            JobController(self.ctx), self.disruption, NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
             NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe,
         ]
         self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs)
@@ -149,26 +151,37 @@ class SimCluster:
         self.probe.enabled = False
         workloads = list(scenario.workloads) + build.generated_workloads(scenario)
         for ns in build.namespaces_for(scenario, workloads):
-            self.create(ns)
-        nodes = build.node_objects(scenario)
+            self._create_for_scenario(ns)
+        nodes = build.node_objects(scenario, self.clock.now())
         for node, address in nodes:
             self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu)
-            self.create(node)
+            self._create_for_scenario(node)
         control_plane = [n["metadata"]["name"] for n, _ in nodes
                          if any(k.startswith("node-role.kubernetes.io/") for k in n["metadata"]["labels"])]
         for obj in build.system_objects(scenario, control_plane) + flannel_objects_for(scenario):
-            self.create(obj)
+            self._create_for_scenario(obj)
         self.settle()
         for workload in workloads:
             for obj in build.workload_objects(workload):
-                self.create(obj)
+                self._create_for_scenario(obj)
         for obj in build.policy_objects(scenario):
-            self.create(obj)
+            self._create_for_scenario(obj)
         self.settle()
         self.ctx.timings = wanted_timings
         self.ctx.quiet = self.kubelets.quiet = False
         self.probe.enabled = True
         self.store.compact_history()
+
+    def _create_for_scenario(self, obj: dict) -> dict:
+        """Create one object of the scenario; the API refusing it is the scenario's fault, said in one line."""
+        try:
+            return self.create(obj)
+        except ApiError as exc:
+            meta = obj.get("metadata") or {}
+            what = f"{obj.get('kind')} {meta['namespace'] + '/' if meta.get('namespace') else ''}{meta.get('name')}"
+            raise ScenarioError(self.scenario.source, what, "", message=f"scenario file {self.scenario.source}: "
+                                f"the API refused {what}, which the scenario describes: {exc.message}",
+                                hint="fix the scenario field it comes from") from None
 
     def create(self, obj: dict) -> dict:
         rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
@@ -243,6 +256,11 @@ class SimCluster:
                     settings = self.faults.update(payload)
                     self.kubelets.dirty_nodes.update(self.ctx.hosts)
                     self.kubelets.agents_dirty = True
+                    # A budget's disruptionsAllowed must reflect pdb_never_allows before the next
+                    # eviction arrives, not whenever its namespace next changes.
+                    self.disruption.dirty_namespaces.update(
+                        pdb["metadata"]["namespace"] for pdb in self.store.items(self.disruption.rtype))
+                    self.disruption.sync(self.clock.now())
                     return 200, settings.as_dict()
                 return 200, self.faults.settings.as_dict()
             if what == "probe":

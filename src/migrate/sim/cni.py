@@ -20,6 +20,7 @@ CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 STANDARD_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth", "tuning", "ptp", "static")
 FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
 CALICO_NODENAME = "/var/lib/calico/nodename"
+CNI_NOT_INITIALIZED = "cni plugin not initialized"  # go-cni's ErrCNINotInitialized
 
 
 class CniError(Exception):
@@ -62,10 +63,12 @@ def active_config(host: HostState) -> tuple[str | None, dict | None, str | None]
 
 def network_ready(host: HostState) -> tuple[bool, str]:
     """The runtime's NetworkReady: a loadable config exists (plugins may still fail per pod)."""
-    _name, config, error = active_config(host)
+    _name, config, _error = active_config(host)
     if config is None:
+        # containerd's go-cni resets its networks when a load fails, so a missing and an unloadable
+        # config read the same: the runtime only says the plugin is not initialized.
         return False, ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
-                       f"message:Network plugin returns error: {error}")
+                       f"message:Network plugin returns error: {CNI_NOT_INITIALIZED}")
     return True, ""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import MutableMapping
 
-from .host import HostState
+from .host import HostState, normpath
 
 # Files that matter inside the images the simulator knows (their binaries, by path).
 IMAGE_FILES: dict[str, dict[str, str]] = {
@@ -27,11 +27,24 @@ def image_name(image: str) -> str:
     return last.split(":", 1)[0]
 
 
+def image_tag(image: str) -> str:
+    """'quay.io/calico/node:v3.32.1' -> 'v3.32.1'; '' when the image has no tag."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
 def image_repository(image: str) -> str:
     path = image.split("@", 1)[0]
     if ":" in path.rsplit("/", 1)[-1]:
         path = path.rsplit(":", 1)[0]
     return path
+
+
+class ReadOnlyFileSystem(PermissionError):
+    """EROFS: a write or unlink under a read-only mount (the shell reports it as the tools do)."""
+
+    def __init__(self, path: str):
+        super().__init__(30, "Read-only file system", path)
 
 
 class MountedFiles(MutableMapping):
@@ -42,16 +55,29 @@ class MountedFiles(MutableMapping):
         self._mounts = sorted(mounts, key=lambda m: -len(m[0]))
         self._private = private
 
-    def _resolve(self, path: str):
+    def mount_of(self, path: str):
+        """(mountPath, backing, read_only, path relative to the mount) of the mount holding path, or None."""
         path = posixpath.normpath(path)
         for mount_path, backing, read_only in self._mounts:
             if path == mount_path or path.startswith(mount_path.rstrip("/") + "/"):
                 rel = path[len(mount_path.rstrip("/")):].lstrip("/")
                 if isinstance(backing, tuple):
-                    host, host_path = backing
-                    return host.files, posixpath.join(host_path, rel) if rel else host_path, read_only
-                return backing, rel, True
-        return self._private, path, False
+                    return mount_path, backing, read_only, rel
+                return mount_path, backing, True, rel
+        return None
+
+    def mount_points(self) -> list[str]:
+        return [m[0] for m in self._mounts]
+
+    def _resolve(self, path: str):
+        mount = self.mount_of(path)
+        if mount is None:
+            return self._private, posixpath.normpath(path), False
+        _mount_path, backing, read_only, rel = mount
+        if isinstance(backing, tuple):
+            host, host_path = backing
+            return host.files, posixpath.join(host_path, rel) if rel else host_path, read_only
+        return backing, rel, read_only
 
     def __getitem__(self, path: str) -> str:
         files, key, _ = self._resolve(path)
@@ -60,13 +86,13 @@ class MountedFiles(MutableMapping):
     def __setitem__(self, path: str, value: str) -> None:
         files, key, read_only = self._resolve(path)
         if read_only:
-            raise PermissionError(f"{path}: Read-only file system")
+            raise ReadOnlyFileSystem(path)
         files[key] = value
 
     def __delitem__(self, path: str) -> None:
         files, key, read_only = self._resolve(path)
         if read_only:
-            raise PermissionError(f"{path}: Read-only file system")
+            raise ReadOnlyFileSystem(path)
         del files[key]
 
     def __iter__(self):
@@ -104,7 +130,7 @@ class ContainerView(HostState):
     _NET_STATE = ("interfaces", "routes", "iptables", "ip6tables", "iptables_policies", "ip6tables_policies",
                   "nftables", "_next_ifindex")
 
-    def __init__(self, host: HostState, mounted: MountedFiles, host_network: bool):
+    def __init__(self, host: HostState, mounted: MountedFiles, host_network: bool, net_admin: bool = True):
         own = HostState(host.node_name, host_ip=host.interfaces["eth0"].addresses[0],
                         mac=host.interfaces["eth0"].mac)
         if not host_network:
@@ -114,6 +140,69 @@ class ContainerView(HostState):
         object.__setattr__(self, "_mounted", mounted)
         self.node_name = host.node_name
         self.directories = set(own.directories)
+        self.net_admin = net_admin  # CAP_NET_ADMIN: may change links, addresses, routes, netfilter
+
+    # ---- directories: a mount point exists, and a hostPath mount shows the node's directories
+    def is_dir(self, path: str) -> bool:
+        path = normpath(path)
+        if path == "/" or any(m == path or m.startswith(path + "/") for m in self._mounted.mount_points()):
+            return True
+        mount = self._mounted.mount_of(path)
+        if mount is None:
+            return HostState.is_dir(self, path)
+        _mount_path, backing, _read_only, rel = mount
+        if isinstance(backing, tuple):
+            return backing[0].is_dir(posixpath.join(backing[1], rel))
+        return any(key.startswith(rel + "/") for key in backing)
+
+    def list_dir(self, path: str) -> list[str]:
+        path = normpath(path)
+        prefix = path.rstrip("/") + "/"
+        mount = self._mounted.mount_of(path)
+        if mount is None:
+            names = set(HostState.list_dir(self, path))
+        else:
+            _mount_path, backing, _read_only, rel = mount
+            if isinstance(backing, tuple):
+                names = set(backing[0].list_dir(posixpath.join(backing[1], rel) if rel else backing[1]))
+            else:
+                inner = rel + "/" if rel else ""
+                names = {key[len(inner):].split("/", 1)[0] for key in backing if key.startswith(inner)}
+        names.update(m[len(prefix):].split("/", 1)[0] for m in self._mounted.mount_points() if m.startswith(prefix))
+        return sorted(n for n in names if n)
+
+    def make_dir(self, path: str) -> None:
+        self._keep_directory(normpath(path), created=True)
+
+    def _keep_directory(self, path: str, created: bool = False) -> None:
+        mount = self._mounted.mount_of(path)
+        if mount is None:
+            HostState._keep_directory(self, path)
+            return
+        _mount_path, backing, read_only, rel = mount
+        if not rel:
+            return  # the mount point itself always exists
+        if read_only and created:
+            raise ReadOnlyFileSystem(path)
+        if isinstance(backing, tuple):
+            backing[0].make_dir(posixpath.join(backing[1], rel))
+
+    def remove_tree(self, path: str) -> None:
+        path = normpath(path)
+        mount = self._mounted.mount_of(path)
+        if mount is not None and isinstance(mount[1], tuple):
+            _mount_path, (host, host_path), read_only, rel = mount
+            target = posixpath.join(host_path, rel) if rel else host_path
+            if read_only and host.exists(target):
+                raise ReadOnlyFileSystem(path)
+            if rel:
+                host.remove_tree(target)
+                return
+            for name in host.list_dir(target):  # the contents go; the mount point itself is busy
+                host.remove_tree(posixpath.join(target, name))
+            raise OSError(16, "Device or resource busy", path)
+        HostState.remove_tree(self, path)
+        self.directories.difference_update([d for d in self.directories if d == path or d.startswith(path + "/")])
 
     def __getattribute__(self, name):
         if name in ContainerView._NET_STATE:
@@ -163,7 +252,16 @@ def container_view(host: HostState, pod: dict, container: dict, configmaps: dict
             mounts.append((path, {}, read_only))
     for path, content in IMAGE_FILES.get(image_name(container.get("image", "")), {}).items():
         private.setdefault(path, content)
-    return ContainerView(host, MountedFiles(mounts, private), bool(pod["spec"].get("hostNetwork")))
+    return ContainerView(host, MountedFiles(mounts, private), bool(pod["spec"].get("hostNetwork")),
+                         net_admin=has_net_admin(container))
+
+
+def has_net_admin(container: dict) -> bool:
+    """The runtime's default capability set lacks NET_ADMIN; privileged or an added NET_ADMIN
+    (or ALL) grants it."""
+    security = container.get("securityContext") or {}
+    added = {c.upper().removeprefix("CAP_") for c in (security.get("capabilities") or {}).get("add") or []}
+    return bool(security.get("privileged")) or bool(added & {"NET_ADMIN", "ALL"})
 
 
 def resolve_env(pod: dict, container: dict, configmaps: dict[str, dict], node_ip: str) -> dict[str, str]:

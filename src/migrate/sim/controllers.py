@@ -93,8 +93,12 @@ class Scheduler(Controller):
     def _mark_unschedulable(self, pod: dict, total: int, reasons: dict[str, int], now: float) -> None:
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
         self.unschedulable.add(key)
-        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-        message = f"0/{total} nodes are available: {detail}." if total else "no nodes available to schedule pods"
+        # FitError.Error(): the "<count> <reason>" strings sorted as strings, then DefaultPreemption's
+        # verdict; every filter simulated here fails as UnschedulableAndUnresolvable, where preemption
+        # cannot help.
+        detail = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
+        message = (f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are available: "
+                   f"{total} Preemption is not helpful for scheduling.") if total else "no nodes available to schedule pods"
         current = next((c for c in pod.get("status", {}).get("conditions") or [] if c["type"] == "PodScheduled"), {})
         if current.get("message") == message:
             return
@@ -171,12 +175,16 @@ class NodeIpam(Controller):
 
 
 class NodeLifecycle(Controller):
-    """Turns a node's Ready condition into the not-ready/unreachable taints, and evicts
-    pods that do not tolerate a NoExecute taint once their toleration runs out."""
+    """The node lifecycle controller: a node whose kubelet stopped posting status goes Unknown
+    after the monitor grace period (its pods marked not ready), Ready turns into the not-ready /
+    unreachable taints, and pods that do not tolerate a NoExecute taint are evicted once their
+    toleration runs out."""
 
     def __init__(self, ctx: SimContext):
         super().__init__(ctx)
         self.dirty: set[str] = set()
+        self.silent_since: dict[str, float] = {}  # nodes whose kubelet stopped posting, and since when
+        self._settings = None
 
     def on_event(self, event: WatchEvent) -> None:
         if event.key == ("", "nodes") and event.type != "DELETED":
@@ -185,11 +193,61 @@ class NodeLifecycle(Controller):
             self.dirty.add(event.obj["spec"]["nodeName"])
 
     def sync(self, now: float) -> None:
+        self._watch_kubelets(now)
         while self.dirty:
             node = self.ctx.store.find(self.ctx.nodes, None, self.dirty.pop())
             if node is not None:
+                node = self._monitor(node, now)
                 self._taint(node, now)
                 self._evict_intolerant(node, now)
+
+    def _watch_kubelets(self, now: float) -> None:
+        settings = self.ctx.faults.settings
+        if settings is self._settings:
+            return
+        self._settings = settings
+        down = set(settings.nodes_not_ready)
+        for name in down - set(self.silent_since):
+            self.silent_since[name] = now
+            self.ctx.timers.call_at(now + self.ctx.timings.node_monitor_grace, lambda _now, n=name: self.dirty.add(n))
+        for name in set(self.silent_since) - down:
+            del self.silent_since[name]
+
+    def _monitor(self, node: dict, now: float) -> dict:
+        """After node-monitor-grace-period without a status, every condition goes Unknown."""
+        name = node["metadata"]["name"]
+        since = self.silent_since.get(name)
+        conditions = node.get("status", {}).get("conditions") or []
+        if since is None or now < since + self.ctx.timings.node_monitor_grace or all(
+                c.get("reason") == "NodeStatusUnknown" for c in conditions):
+            return node
+        stamp = rfc3339(now)
+
+        def silence(obj: dict) -> None:
+            conditions = []
+            for cond in (obj.get("status") or {}).get("conditions") or []:
+                cond = dict(cond)
+                if cond.get("status") != "Unknown":
+                    cond["lastTransitionTime"] = stamp
+                cond.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+                conditions.append(cond)
+            obj.setdefault("status", {})["conditions"] = conditions
+        node = self.ctx.store.mutate(self.ctx.nodes, None, name, silence, subresource="status")
+        self._mark_pods_not_ready(name, stamp)
+        return node
+
+    def _mark_pods_not_ready(self, node_name: str, stamp: str) -> None:
+        """MarkPodsNotReady: the kubelet cannot say, so its pods stop counting as ready."""
+        for namespace, name in list(self.ctx.index.pods_by_node.get(node_name, ())):
+            pod = self.ctx.store.find(self.ctx.pods, namespace, name)
+            if pod is None or not is_pod_ready(pod):
+                continue
+
+            def unready(obj: dict) -> None:
+                status = obj.setdefault("status", {})
+                status["conditions"] = [dict(c, status="False", lastTransitionTime=stamp) if c.get("type") == "Ready"
+                                        else c for c in status.get("conditions") or []]
+            self.ctx.store.mutate(self.ctx.pods, namespace, name, unready, subresource="status")
 
     def _taint(self, node: dict, now: float) -> None:
         ready = node_ready_status(node)
@@ -255,6 +313,7 @@ class DisruptionController(Controller):
         super().__init__(ctx)
         self.dirty_namespaces: set[str] = set()
         self.rtype = ctx.rtype("policy", "poddisruptionbudgets")
+        self._settings = None
 
     def on_event(self, event: WatchEvent) -> None:
         if event.key in (("", "pods"), ("policy", "poddisruptionbudgets"), ("apps", "deployments"),
@@ -262,6 +321,9 @@ class DisruptionController(Controller):
             self.dirty_namespaces.add(event.obj["metadata"].get("namespace", ""))
 
     def sync(self, now: float) -> None:
+        if self.ctx.faults.settings is not self._settings:  # pdb_never_allows switched on or off
+            self._settings = self.ctx.faults.settings
+            self.dirty_namespaces.update(p["metadata"]["namespace"] for p in self.ctx.store.items(self.rtype))
         while self.dirty_namespaces:
             namespace = self.dirty_namespaces.pop()
             for pdb in self.ctx.store.items(self.rtype, namespace):

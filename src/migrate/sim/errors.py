@@ -4,8 +4,9 @@ from __future__ import annotations
 
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict | None = None,
-                 retry_after: int | None = None):
+                 retry_after: int | None = None, list_meta: dict | None = None):
         super().__init__(message)
+        self.list_meta = list_meta or {}
         self.code = code
         self.reason = reason
         self.message = message
@@ -13,7 +14,7 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
     def status(self) -> dict:
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
         if self.details:
             body["details"] = self.details
@@ -46,11 +47,26 @@ def conflict(plural: str, name: str, group: str = "", why: str = "") -> ApiError
                     _details(plural, name, group))
 
 
+# field.ErrorType: the text that opens an error's body, and the cause reason it is reported with.
+_FIELD_ERROR_TYPES = (
+    ("Required value", "FieldValueRequired"), ("Invalid value", "FieldValueInvalid"),
+    ("Unsupported value", "FieldValueNotSupported"), ("Forbidden", "FieldValueForbidden"),
+    ("Duplicate value", "FieldValueDuplicate"), ("Not found", "FieldValueNotFound"),
+    ("Too long", "FieldValueTooLong"), ("Too many", "FieldValueTooMany"), ("Internal error", "InternalError"),
+)
+
+
+def _cause_reason(body: str) -> str:
+    return next((reason for text, reason in _FIELD_ERROR_TYPES if body.startswith(text)), "FieldValueInvalid")
+
+
 def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
-    """causes: (field, message) pairs, as field.ErrorList renders them."""
-    text = "; ".join(f"{f}: {m}" for f, m in causes)
-    details = {"name": name, "group": group, "kind": kind,
-               "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]}
+    """causes: (field, error body) pairs, the body as field.Error.ErrorBody renders it ("Required value",
+    'Invalid value: "x": detail'). The message is NewInvalid's: one error as is, several as "[a, b]"."""
+    errors = list(dict.fromkeys(f"{f}: {m}" for f, m in causes))
+    text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+    details = {"name": name, **({"group": group} if group else {}), "kind": kind,
+               "causes": [{"reason": _cause_reason(m), "message": m, "field": f} for f, m in causes]}
     return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}', details)
 
 
@@ -58,8 +74,13 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "Forbidden", message)
+def forbidden(reason: str, plural: str = "", name: str = "", group: str = "") -> ApiError:
+    """NewForbidden: `<resource>[.group] ["name"] is forbidden: <reason>`, or `forbidden: <reason>`."""
+    if not plural:
+        return ApiError(403, "Forbidden", f"forbidden: {reason}")
+    named = f' "{name}"' if name else ""
+    details = {**({"name": name} if name else {}), **({"group": group} if group else {}), "kind": plural}
+    return ApiError(403, "Forbidden", f"{_qualified(plural, group)}{named} is forbidden: {reason}", details)
 
 
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:

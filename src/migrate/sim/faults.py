@@ -11,6 +11,19 @@ import threading
 from dataclasses import dataclass, field, fields
 
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+API_ERROR_CODES = (429, 500, 502, 503, 504)
+
+
+class FaultError(ValueError):
+    """A fault setting of the wrong type or out of range; `field` names it."""
+
+    def __init__(self, field_name: str, expected: str):
+        super().__init__(f"faults.{field_name}: expected {expected}")
+        self.field, self.expected = field_name, expected
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -26,17 +39,30 @@ class FaultSettings:
     nodes_not_ready: list[str] = field(default_factory=list)      # node names
 
     def validate(self) -> None:
+        """Raise FaultError naming the first setting that is of the wrong type or out of range."""
         for name in ("api_error_rate", "drop_rate"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"faults.{name} must be between 0 and 1, got {value}")
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                raise FaultError(name, f"a number from 0 to 1, got {value!r}")
+        if not isinstance(self.api_error_codes, list) or not self.api_error_codes or any(
+                isinstance(c, bool) or c not in API_ERROR_CODES for c in self.api_error_codes):
+            raise FaultError("api_error_codes", f"a non-empty list of {', '.join(map(str, API_ERROR_CODES))}, "
+                                                f"got {self.api_error_codes!r}")
+        if isinstance(self.retry_after_seconds, bool) or not isinstance(self.retry_after_seconds, int) \
+                or self.retry_after_seconds < 0:
+            raise FaultError("retry_after_seconds", f"a whole number of seconds, 0 or more, got {self.retry_after_seconds!r}")
+        if not _is_number(self.latency_ms) or self.latency_ms < 0:
+            raise FaultError("latency_ms", f"a number of milliseconds, 0 or more, got {self.latency_ms!r}")
         if self.applies_to not in ("all", "reads", "writes"):
-            raise ValueError(f"faults.applies_to must be all, reads or writes, got {self.applies_to!r}")
-        bad = [c for c in self.api_error_codes if c not in (429, 500, 502, 503, 504)]
+            raise FaultError("applies_to", f"all, reads or writes, got {self.applies_to!r}")
+        for name, what in (("calico_never_ready", "node names"), ("pdb_never_allows", "NAMESPACE/NAME strings"),
+                           ("nodes_not_ready", "node names")):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise FaultError(name, f"a list of {what}, got {value!r}")
+        bad = [v for v in self.pdb_never_allows if v.count("/") != 1 or "" in v.split("/")]
         if bad:
-            raise ValueError(f"faults.api_error_codes may hold 429, 500, 502, 503, 504; got {bad}")
-        if self.latency_ms < 0 or self.retry_after_seconds < 0:
-            raise ValueError("faults.latency_ms and faults.retry_after_seconds cannot be negative")
+            raise FaultError("pdb_never_allows", f"a list of NAMESPACE/NAME strings, got {bad[0]!r}")
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -60,6 +86,9 @@ class Faults:
         return self._settings
 
     def update(self, changes: dict) -> FaultSettings:
+        """Merge `changes` into the settings; nothing changes when any of them is unknown or invalid."""
+        if not isinstance(changes, dict):
+            raise ValueError(f"the faults body must be a JSON object of settings, got {type(changes).__name__}")
         known = {f.name for f in fields(FaultSettings)}
         unknown = sorted(set(changes) - known)
         if unknown:

@@ -88,13 +88,18 @@ def manifest_objects(spec: FlannelSpec) -> list[dict]:
                      "name": "kube-flannel", "image": flannel_image, "command": ["/opt/bin/flanneld"],
                      "args": ["--ip-masq", "--kube-subnet-mgr", "--healthz-port=8081"] if spec.ip_masq
                      else ["--kube-subnet-mgr", "--healthz-port=8081"],
+                     # the probes name this port: without it they could not resolve "healthz"
+                     "ports": [{"name": "healthz", "containerPort": 8081, "protocol": "TCP"}],
+                     "livenessProbe": {"httpGet": {"path": "/healthz", "port": "healthz"}, "initialDelaySeconds": 10,
+                                       "periodSeconds": 30},
                      "readinessProbe": {"httpGet": {"path": "/readyz", "port": "healthz"}, "initialDelaySeconds": 5,
                                         "periodSeconds": 10},
                      "resources": {"requests": {"cpu": "100m", "memory": "50Mi"}},
                      "securityContext": {"privileged": False, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
                      "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                              {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                             {"name": "EVENT_QUEUE_DEPTH", "value": "5000"}],
+                             {"name": "EVENT_QUEUE_DEPTH", "value": "5000"},
+                             {"name": "CONT_WHEN_CACHE_NOT_READY", "value": "false"}],
                      "volumeMounts": [{"name": "run", "mountPath": "/run/flannel"},
                                       {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"},
                                       {"name": "xtables-lock", "mountPath": "/run/xtables.lock"}]}],
@@ -131,12 +136,37 @@ def legacy_objects(spec: FlannelSpec) -> list[dict]:
     ]
 
 
-CANAL_CNI = {"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [
-    {"type": "calico", "log_level": "info", "datastore_type": "kubernetes", "nodename": "__KUBERNETES_NODE_NAME__",
-     "mtu": "__CNI_MTU__", "ipam": {"type": "host-local", "subnet": "usePodCidr"},
-     "policy": {"type": "k8s"}, "kubernetes": {"kubeconfig": "__KUBECONFIG_FILEPATH__"}},
-    {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
-    {"type": "bandwidth", "capabilities": {"bandwidth": True}}]}
+# canal.yaml's cni_network_config, verbatim: __CNI_MTU__ is a bare token that install-cni replaces
+# with a number, so the template is not JSON until then.
+CANAL_CNI_TEMPLATE = """{
+  "name": "k8s-pod-network",
+  "cniVersion": "0.3.1",
+  "plugins": [
+    {
+      "type": "calico",
+      "log_level": "info",
+      "log_file_path": "/var/log/calico/cni/cni.log",
+      "datastore_type": "kubernetes",
+      "nodename": "__KUBERNETES_NODE_NAME__",
+      "mtu": __CNI_MTU__,
+      "ipam": {
+          "type": "host-local",
+          "subnet": "usePodCidr"
+      },
+      "policy": {
+          "type": "k8s"
+      },
+      "kubernetes": {
+          "kubeconfig": "__KUBECONFIG_FILEPATH__"
+      }
+    },
+    {
+      "type": "portmap",
+      "snat": true,
+      "capabilities": {"portMappings": true}
+    }
+  ]
+}"""
 
 # kind -> plural, as Calico's CRDs name them
 CALICO_CRD_KINDS = {
@@ -166,7 +196,11 @@ def calico_crds() -> list[dict]:
 def canal_objects(spec: FlannelSpec) -> list[dict]:
     """Canal: Calico for policy, Flannel for the network, one DaemonSet `canal` in kube-system."""
     ns = "kube-system"
-    calico_image, flannel_image = "docker.io/calico/node:v3.32.1", "ghcr.io/flannel-io/flannel:v0.28.9"
+    # the images canal.yaml of Calico v3.32.1 ships (its Flannel is v0.24.4, which predates EnableNFTables)
+    calico_image, flannel_image = "quay.io/calico/node:v3.32.1", "docker.io/flannel/flannel:v0.24.4"
+    canal_net_conf = json.loads(net_conf(spec))
+    if not canal_net_conf.get("EnableNFTables"):
+        del canal_net_conf["EnableNFTables"]
     cni_env = [{"name": "CNI_CONF_NAME", "value": "10-canal.conflist"},
                {"name": "CNI_NETWORK_CONFIG", "valueFrom": {"configMapKeyRef": {"name": "canal-config", "key": "cni_network_config"}}},
                {"name": "KUBERNETES_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -176,7 +210,8 @@ def canal_objects(spec: FlannelSpec) -> list[dict]:
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "canal", "namespace": ns}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "canal-config", "namespace": ns},
          "data": {"typha_service_name": "none", "canal_iface": "", "masquerade": "true", "veth_mtu": "0",
-                  "cni_network_config": json.dumps(CANAL_CNI, indent=2), "net-conf.json": net_conf(spec)}},
+                  "cni_network_config": CANAL_CNI_TEMPLATE,
+                  "net-conf.json": json.dumps(canal_net_conf, indent=2) + "\n"}},
         {"apiVersion": "apps/v1", "kind": "DaemonSet",
          "metadata": {"name": "canal", "namespace": ns, "labels": {"k8s-app": "canal"}},
          "spec": {"selector": {"matchLabels": {"k8s-app": "canal"}}, "template": {
@@ -186,7 +221,7 @@ def canal_objects(spec: FlannelSpec) -> list[dict]:
                  "tolerations": [{"effect": "NoSchedule", "operator": "Exists"}, {"key": "CriticalAddonsOnly", "operator": "Exists"},
                                  {"effect": "NoExecute", "operator": "Exists"}],
                  "serviceAccountName": "canal", "priorityClassName": "system-node-critical",
-                 "initContainers": [{"name": "install-cni", "image": "docker.io/calico/cni:v3.32.1",
+                 "initContainers": [{"name": "install-cni", "image": "quay.io/calico/cni:v3.32.1",
                                      "command": ["/opt/cni/bin/install"], "env": cni_env,
                                      "volumeMounts": [{"mountPath": "/host/opt/cni/bin", "name": "cni-bin-dir"},
                                                       {"mountPath": "/host/etc/cni/net.d", "name": "cni-net-dir"}]}],

@@ -2,6 +2,7 @@
 and the node's Ready condition. Also keeps the agents' programmed routes current."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from .agents import CALICO_GROUP, CalicoNode, ContainerRun, Flanneld, Program, calico_peers, flannel_peers, program_for
@@ -14,6 +15,11 @@ from .network import Network
 from .store import WatchEvent
 
 POD_KEY = ("", "pods")
+_PROBE_PENDING = "readiness probe has not passed yet"  # no probe has run yet: no event
+# The node pressure conditions and the reason a healthy kubelet posts for each.
+_PRESSURE = {"MemoryPressure": ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+             "DiskPressure": ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+             "PIDPressure": ("KubeletHasSufficientPID", "kubelet has sufficient PID available")}
 _AGENT_INPUTS = {("", "nodes"), (CALICO_GROUP, "ippools"), (CALICO_GROUP, "felixconfigurations"),
                  (CALICO_GROUP, "blockaffinities")}
 
@@ -34,6 +40,9 @@ class ContainerState:
     not_ready_reason: str = ""
     next_start: float = 0.0
     pending_exit: int | None = None  # the exit code the running program will end with
+    start_error: str = ""            # the runtime failed to start the process
+    message: str = ""
+    last_terminated: dict | None = None  # how the previous run ended (lastState)
     private_files: dict = field(default_factory=dict)
 
     @property
@@ -51,6 +60,7 @@ class PodRuntime:
     due: float = 0.0
     ip: str | None = None
     sandbox_error: str = ""
+    sandbox_reported: str = ""      # the cause last reported as an Event
     stop_at: float | None = None
     started_at: float | None = None
     phase: str = "Pending"
@@ -65,6 +75,7 @@ class Kubelets(Controller):
         self.dirty_nodes: set[str] = set()
         self.agents_dirty = False
         self.quiet = False  # no Events while a scenario is being built
+        self._settings = None
 
     # ---- event intake ------------------------------------------------------------
     def on_event(self, event: WatchEvent) -> None:
@@ -84,6 +95,13 @@ class Kubelets(Controller):
 
     # ---- passes ------------------------------------------------------------------
     def sync(self, now: float) -> None:
+        if self.ctx.faults.settings is not self._settings:
+            # Faults switched on or off: a kubelet that comes back resyncs its node and pods,
+            # and agents re-read what they watch.
+            self._settings = self.ctx.faults.settings
+            self.dirty_nodes.update(self.ctx.hosts)
+            self.work.update(self.runtimes)
+            self.agents_dirty = True
         if self.agents_dirty:
             self.agents_dirty = False
             self._refresh_agents()
@@ -91,7 +109,9 @@ class Kubelets(Controller):
         for key in sorted(batch):
             self._sync_pod(key, now)
         while self.dirty_nodes:
-            self._sync_node(self.dirty_nodes.pop(), now)
+            name = self.dirty_nodes.pop()
+            self._refresh_felix(name)
+            self._sync_node(name, now)
 
     def _refresh_agents(self) -> None:
         store = self.ctx.store
@@ -107,25 +127,38 @@ class Kubelets(Controller):
                     self.work.add(key)
                     self.dirty_nodes.add(runtime.node)
 
+    def _refresh_felix(self, node_name: str) -> None:
+        """Felix keeps retrying its device: a change on the host (a device deleted) is seen."""
+        for runtime in self.runtimes.values():
+            if runtime.node != node_name:
+                continue
+            for container in runtime.containers:
+                if container.state == "running" and isinstance(container.program, CalicoNode):
+                    container.program.refresh(container.run)
+
     def _sync_node(self, name: str, now: float) -> None:
         node = self.ctx.store.find(self.ctx.nodes, None, name)
         host = self.ctx.hosts.get(name)
         if node is None or host is None:
             return
         if name in self.ctx.faults.settings.nodes_not_ready:
-            status, reason, message = "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
-        else:
-            ok, why = network_ready(host)
-            status, reason, message = ("True", "KubeletReady", "kubelet is posting ready status") if ok else (
-                "False", "KubeletNotReady", why)
-        current = next((c for c in node.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
-        if (current.get("status"), current.get("message")) == (status, message):
+            return  # this kubelet is down: it posts nothing (the node lifecycle controller notices)
+        ok, why = network_ready(host)
+        status, reason, message = ("True", "KubeletReady", "kubelet is posting ready status") if ok else (
+            "False", "KubeletNotReady", why)
+        conditions = node.get("status", {}).get("conditions") or []
+        current = next((c for c in conditions if c["type"] == "Ready"), {})
+        stale = [c["type"] for c in conditions if c["type"] in _PRESSURE and c.get("status") != "False"]
+        if (current.get("status"), current.get("message")) == (status, message) and not stale:
             return
         stamp = rfc3339(now)
 
         def put(obj: dict) -> None:
             st = obj.setdefault("status", {})
-            st["conditions"] = set_condition(st.get("conditions") or [], "Ready", status, stamp, reason, message)
+            conditions = st.get("conditions") or []
+            for type_ in stale:  # back from silence: the kubelet reports its pressures again
+                conditions = set_condition(conditions, type_, "False", stamp, *_PRESSURE[type_])
+            st["conditions"] = set_condition(conditions, "Ready", status, stamp, reason, message)
         self.ctx.store.mutate(self.ctx.nodes, None, name, put, subresource="status")
 
     # ---- pods --------------------------------------------------------------------
@@ -173,7 +206,8 @@ class Kubelets(Controller):
                 break
             if runtime.stage == "scheduled":
                 if not self._create_sandbox(pod, runtime, now):
-                    runtime.due = now + timings.sandbox_retry
+                    network_wait = runtime.sandbox_error.startswith("network is not ready")
+                    runtime.due = now + (min(1.0, timings.sandbox_retry) if network_wait else timings.sandbox_retry)
                     break
                 runtime.started_at = now
                 runtime.stage = "init" if runtime.init_containers else "running"
@@ -190,7 +224,7 @@ class Kubelets(Controller):
         for c in runtime.containers + runtime.init_containers:
             if c.state == "running" and c.finishes_at is not None:
                 upcoming.append(c.finishes_at)
-            if c.state == "waiting" and c.next_start > now:
+            if c.state in ("waiting", "terminated") and c.next_start > now:
                 upcoming.append(c.next_start)
             if c.state == "running" and not c.ready:
                 upcoming.append(now + 1.0)
@@ -205,41 +239,60 @@ class Kubelets(Controller):
         if pod["spec"].get("hostNetwork"):
             runtime.ip = self.network.node_ip(node_name)
             return True
+        ok, why = network_ready(self.ctx.hosts[node_name])
+        if not ok:
+            # syncPod refuses to start a pod that needs the pod network while the runtime reports
+            # NetworkReady=false, and retries it shortly.
+            message = f"network is not ready: {why}"
+            self._report_sandbox(pod, runtime, message, "NetworkNotReady", message)
+            return False
         try:
             attachment = self.network.cni_add(node_name, pod)
         except CniError as exc:
+            sandbox = hashlib.sha256(f"{runtime.uid}/{now}".encode()).hexdigest()
             message = (f"Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for "
-                       f'sandbox "{runtime.uid[:12]}": {exc}')
-            if message != runtime.sandbox_error and not self.quiet:
-                self.ctx.record_event(pod, "FailedCreatePodSandBox", message, "Warning")
-            runtime.sandbox_error = message
+                       f'sandbox "{sandbox}": {exc}')
+            self._report_sandbox(pod, runtime, str(exc), "FailedCreatePodSandBox", message)
             return False
         finally:
             self.node_changed(node_name)
-        runtime.sandbox_error = ""
+        runtime.sandbox_error = runtime.sandbox_reported = ""
         runtime.ip = attachment.ip
         return True
+
+    def _report_sandbox(self, pod: dict, runtime: PodRuntime, cause: str, reason: str, message: str) -> None:
+        """One Event per distinct cause (the recorder aggregates the repeats)."""
+        runtime.sandbox_error = cause
+        if cause != runtime.sandbox_reported and not self.quiet:
+            self.ctx.record_event(pod, reason, message, "Warning")
+            runtime.sandbox_reported = cause
 
     def _launch(self, pod: dict, runtime: PodRuntime, container: ContainerState, now: float) -> None:
         host = self.ctx.hosts[runtime.node]
         node_ip = self.network.node_ip(runtime.node)
         spec, private = container.spec, container.private_files
-        if container.run is None or container.restarts:
+        if container.run is not None:  # a restart: a new process of a fresh program
+            container.restarts += 1
+            container.last_terminated = _ended(container)
             container.program = program_for(pod, container.spec, container.init)
+        # Each start writes a fresh log; `kubectl logs` shows the current one.
         container.run = ContainerRun(
             self.ctx, self.network, runtime.node, host,
             lambda: container_view(host, pod, spec, self._configmaps(pod), private), pod, spec,
-            lambda: resolve_env(pod, spec, self._configmaps(pod), node_ip), now,
-            log=container.run.log if container.run else [])
+            lambda: resolve_env(pod, spec, self._configmaps(pod), node_ip), now)
         outcome = container.program.start(container.run)
         self.node_changed(runtime.node)
-        container.state, container.reason = "running", ""
+        container.state, container.reason, container.message = "running", "", ""
         container.started_at = now
         container.exit_code = None
         container.finishes_at = None if outcome.exit_code is None else now + outcome.duration
         container.pending_exit = outcome.exit_code
+        container.start_error = outcome.start_error
         if not self.quiet:
-            self.ctx.record_event(pod, "Started", f"Started container {container.name}")
+            if outcome.start_error:
+                self.ctx.record_event(pod, "Failed", f"Error: {outcome.start_error}", "Warning")
+            else:
+                self.ctx.record_event(pod, "Started", f"Started container {container.name}")
 
     def _configmaps(self, pod: dict) -> dict[str, dict]:
         cm_type = self.ctx.rtype("", "configmaps")
@@ -265,7 +318,7 @@ class Kubelets(Controller):
                 if pod["spec"].get("restartPolicy", "Always") == "Never":
                     runtime.stage, runtime.phase = "finished", "Failed"
                     return False
-                self._back_off(container, now)
+                self._back_off(pod, container, now)
                 runtime.due = container.next_start
                 return False
         runtime.stage = "running"
@@ -279,7 +332,7 @@ class Kubelets(Controller):
                 self._terminate(container, now)
                 failed = container.exit_code != 0
                 if policy == "Always" or (policy == "OnFailure" and failed):
-                    self._back_off(container, now)
+                    self._back_off(pod, container, now)
             if container.state in ("waiting", "terminated") and now >= container.next_start and not (
                     container.state == "terminated" and (policy == "Never" or (policy == "OnFailure" and container.exit_code == 0))):
                 self._launch(pod, runtime, container, now)
@@ -297,14 +350,21 @@ class Kubelets(Controller):
         container.state = "terminated"
         container.exit_code = container.pending_exit or 0
         container.reason = "Completed" if container.exit_code == 0 else "Error"
+        if container.start_error:
+            container.reason, container.message = "StartError", container.start_error
         container.ready = False
         container.finishes_at = now
 
-    def _back_off(self, container: ContainerState, now: float) -> None:
-        delay = min(300.0, self.ctx.timings.crash_backoff * (2 ** container.restarts))
-        container.restarts += 1
+    def _back_off(self, pod: dict, container: ContainerState, now: float) -> None:
+        """doBackOff: the first restart is immediate, then 10 s doubling up to 5 min."""
+        restarts = container.restarts
+        delay = 0.0 if restarts == 0 else min(300.0, self.ctx.timings.crash_backoff * (2 ** (restarts - 1)))
         container.next_start = now + delay
-        container.reason = "CrashLoopBackOff" if container.restarts > 1 else container.reason
+        if delay:
+            meta = pod["metadata"]
+            container.reason = "CrashLoopBackOff"
+            container.message = (f"back-off {_go_duration(delay)} restarting failed container={container.name} "
+                                 f"pod={meta['name']}_{meta['namespace']}({meta['uid']})")
 
     def _update_readiness(self, pod: dict, runtime: PodRuntime, now: float) -> None:
         for container in runtime.containers:
@@ -314,8 +374,9 @@ class Kubelets(Controller):
             ok, reason = container.program.ready(container.run, now)
             delay = self.ctx.timings.ready_after if container.spec.get("readinessProbe") else 0.0
             if ok and now < (container.started_at or now) + delay:
-                ok, reason = False, "readiness probe has not passed yet"
-            if not ok and reason != container.not_ready_reason and not self.quiet and container.not_ready_reason != "":
+                ok, reason = False, _PROBE_PENDING
+            if (not ok and reason != container.not_ready_reason and reason != _PROBE_PENDING and not self.quiet
+                    and container.spec.get("readinessProbe")):
                 self.ctx.record_event(pod, "Unhealthy", f"Readiness probe failed: {reason}", "Warning")
             container.ready, container.not_ready_reason = ok, ("" if ok else reason)
 
@@ -323,9 +384,12 @@ class Kubelets(Controller):
     def _begin_stop(self, pod: dict, runtime: PodRuntime, now: float) -> None:
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = float(grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds", 30))
-        running = any(c.state == "running" for c in runtime.containers + runtime.init_containers)
+        running = [c for c in runtime.containers + runtime.init_containers if c.state == "running"]
+        # SIGTERM to every container; the pod is gone when the last one exits, or at the grace
+        # period's SIGKILL for a process that ignores the signal.
+        exits = [self.ctx.timings.pod_stop if c.program.handles_sigterm() else grace for c in running]
         runtime.stage = "stopping"
-        runtime.stop_at = now + (min(grace, self.ctx.timings.pod_stop) if running else 0.0)
+        runtime.stop_at = now + (min(grace, max(exits)) if running else 0.0)
         if running and not self.quiet:
             for c in runtime.containers:
                 if c.state == "running":
@@ -389,13 +453,19 @@ class Kubelets(Controller):
         elif c.state == "terminated" and c.next_start <= (c.finishes_at or 0):
             status["state"] = {"terminated": {"exitCode": c.exit_code, "reason": c.reason,
                                               "startedAt": rfc3339(c.started_at or 0), "finishedAt": rfc3339(c.finishes_at or 0)}}
+            if c.message:
+                status["state"]["terminated"]["message"] = c.message
         else:
             reason = c.reason or "ContainerCreating"
             if runtime.stage == "init" and not c.init:
                 reason = "PodInitializing"
             status["state"] = {"waiting": {"reason": reason}}
+            if reason == "CrashLoopBackOff" and c.message:
+                status["state"]["waiting"]["message"] = c.message
             if c.exit_code is not None:
-                status["lastState"] = {"terminated": {"exitCode": c.exit_code, "reason": "Error" if c.exit_code else "Completed"}}
+                status["lastState"] = {"terminated": _ended(c)}
+        if c.state == "running" and c.last_terminated:
+            status["lastState"] = {"terminated": c.last_terminated}
         return status
 
     # ---- logs --------------------------------------------------------------------
@@ -407,3 +477,16 @@ class Kubelets(Controller):
             if c.name == container and c.run is not None:
                 return "".join(c.run.log)
         return ""
+
+
+def _go_duration(seconds: float) -> str:
+    """time.Duration.String() for whole seconds: 10s, 1m20s, 5m0s."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def _ended(c: ContainerState) -> dict:
+    """The terminated state of a container's latest run."""
+    reason = "StartError" if c.start_error else ("Completed" if c.exit_code == 0 else "Error")
+    return {"exitCode": c.exit_code, "reason": reason, "startedAt": rfc3339(c.started_at or 0),
+            "finishedAt": rfc3339(c.finishes_at or 0)}

@@ -10,7 +10,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 
-from .cni import (BIN_DIR, CALICO_NODENAME, Attachment, CniError, active_config, ensure_bridge, host_local_allocate,
+from .cni import (BIN_DIR, CALICO_NODENAME, CNI_NOT_INITIALIZED, Attachment, CniError, active_config, ensure_bridge, host_local_allocate,
                   plugin_chain, read_subnet_env, veth_name)
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface
@@ -100,8 +100,7 @@ class Network:
         host = self.hosts[node_name]
         name, config, error = active_config(host)
         if config is None:
-            raise CniError(f"network is not ready: container runtime network not ready: NetworkReady=false "
-                           f"reason:NetworkPluginNotReady message:Network plugin returns error: {error}")
+            raise CniError(CNI_NOT_INITIALIZED)
         attachment = None
         for plugin in plugin_chain(config):
             kind = plugin.get("type", "")
@@ -464,32 +463,66 @@ class CalicoIpam:
                 if not p["spec"].get("disabled") and ":" not in p["spec"].get("cidr", ":")
                 and calico_selector_matches(p["spec"].get("nodeSelector", "all()"), node["metadata"].get("labels") or {})]
 
-    def allocate(self, node_name: str, handle: str) -> tuple[str, tuple[str, str]]:
-        blocks_type = self._type("ipamblocks")
-        for affinity in self.store.items(self._type("blockaffinities")):
+    def allocate(self, node_name: str, handle: str, *, pools: list[dict] | None = None,
+                 attrs: dict | None = None) -> tuple[str, tuple[str, str]]:
+        """AutoAssign one IPv4 address: from a block affine to the node inside the usable pools,
+        else from a newly claimed free block of one of those pools."""
+        pools = self.pools_for(node_name) if pools is None else pools
+        if not pools:
+            raise CniError(f'plugin type="calico" failed (add): no configured Calico pools for node {node_name}')
+        networks = [ipaddress.ip_network(p["spec"]["cidr"]) for p in pools]
+        affinities = self.store.items(self._type("blockaffinities"))
+        for affinity in affinities:
             spec = affinity["spec"]
             if spec.get("node") != node_name or spec.get("state") != "confirmed" or spec.get("deleted") == "true":
                 continue
+            cidr = ipaddress.ip_network(spec["cidr"])
+            if not any(cidr.version == n.version and cidr.subnet_of(n) for n in networks):
+                continue  # a block whose pool is gone or disabled takes no new assignments
             block = self._ensure_block(spec["cidr"], node_name)
-            ip = self._take(block, handle)
+            ip = self._take(block, handle, attrs)
             if ip:
                 return ip, (block["metadata"]["name"], ip)
-        pools = self.pools_for(node_name)
-        if not pools:
-            raise CniError(f'plugin type="calico" failed (add): no configured Calico pools for node {node_name}')
-        taken = {b["spec"]["cidr"] for b in self.store.items(blocks_type)}
+        occupied = [ipaddress.ip_network(b["spec"]["cidr"]) for b in self.store.items(self._type("ipamblocks"))]
+        occupied += [ipaddress.ip_network(a["spec"]["cidr"]) for a in affinities]
         for pool in pools:
-            network = ipaddress.ip_network(pool["spec"]["cidr"])
-            for candidate in network.subnets(new_prefix=int(pool["spec"].get("blockSize", 26))):
-                if str(candidate) in taken:
+            for candidate in _blocks_from(ipaddress.ip_network(pool["spec"]["cidr"]),
+                                          int(pool["spec"].get("blockSize", 26)), node_name):
+                if any(candidate.overlaps(o) for o in occupied):
                     continue
                 self._claim(str(candidate), node_name)
                 block = self._ensure_block(str(candidate), node_name)
-                ip = self._take(block, handle)
+                ip = self._take(block, handle, attrs)
                 if ip:
                     return ip, (block["metadata"]["name"], ip)
         raise CniError('plugin type="calico" failed (add): failed to request IPv4 addresses: no more free affine '
                        "blocks and no free blocks in any pool")
+
+    def assignment(self, ip: str) -> dict | None:
+        """The allocation attribute ({handle_id, secondary}) of an address, or None when unassigned."""
+        addr = ipaddress.ip_address(ip)
+        for block in self.store.items(self._type("ipamblocks")):
+            network = ipaddress.ip_network(block["spec"]["cidr"])
+            if addr in network:
+                index = block["spec"]["allocations"][int(addr) - int(network.network_address)]
+                return None if index is None else block["spec"]["attributes"][index]
+        return None
+
+    def release_handle(self, handle: str) -> None:
+        """ReleaseByHandle: free every address allocated under a handle."""
+        rtype = self._type("ipamblocks")
+        for block in self.store.items(rtype):
+            spec = block["spec"]
+            mine = [o for o, index in enumerate(spec["allocations"])
+                    if index is not None and spec["attributes"][index].get("handle_id") == handle]
+            if not mine:
+                continue
+
+            def free(obj: dict, mine=mine) -> None:
+                for ordinal in mine:
+                    obj["spec"]["allocations"][ordinal] = None
+                    obj["spec"]["unallocated"].append(ordinal)
+            self.store.mutate(rtype, None, block["metadata"]["name"], free)
 
     def _claim(self, cidr: str, node_name: str) -> None:
         self.store.create(self._type("blockaffinities"), {
@@ -510,7 +543,7 @@ class CalicoIpam:
                          "deleted": False}})
         return block
 
-    def _take(self, block: dict, handle: str) -> str | None:
+    def _take(self, block: dict, handle: str, attrs: dict | None = None) -> str | None:
         spec = block["spec"]
         if not spec.get("unallocated"):
             return None
@@ -520,25 +553,10 @@ class CalicoIpam:
         def take(obj: dict) -> None:
             s = obj["spec"]
             s["unallocated"] = [o for o in s["unallocated"] if o != ordinal]
-            s["attributes"].append({"handle_id": handle, "secondary": {}})
+            s["attributes"].append({"handle_id": handle, "secondary": dict(attrs or {})})
             s["allocations"][ordinal] = len(s["attributes"]) - 1
         self.store.mutate(self._type("ipamblocks"), None, block["metadata"]["name"], take)
         return str(network.network_address + ordinal)
-
-    def mark_allocated(self, cidr: str, ip: str, handle: str) -> None:
-        block = self.store.find(self._type("ipamblocks"), None, self.block_name(cidr))
-        if block is None:
-            return
-        ordinal = int(ipaddress.ip_address(ip)) - int(ipaddress.ip_network(cidr).network_address)
-        if ordinal not in block["spec"].get("unallocated", []):
-            return
-
-        def take(obj: dict) -> None:
-            s = obj["spec"]
-            s["unallocated"] = [o for o in s["unallocated"] if o != ordinal]
-            s["attributes"].append({"handle_id": handle, "secondary": {}})
-            s["allocations"][ordinal] = len(s["attributes"]) - 1
-        self.store.mutate(self._type("ipamblocks"), None, block["metadata"]["name"], take)
 
     def release(self, block_name: str, ip: str) -> None:
         rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", "ipamblocks")
@@ -553,6 +571,22 @@ class CalicoIpam:
                 s["allocations"][ordinal] = None
                 s["unallocated"].append(ordinal)
         self.store.mutate(rtype, None, block_name, free)
+
+
+def _blocks_from(pool: ipaddress.IPv4Network, block_size: int, node_name: str):
+    """randomBlockGenerator: the pool's blocks walked from a starting block chosen by a generator
+    seeded with the FNV-1 hash of the host name, wrapping round (so nodes spread over the pool
+    instead of all taking its first block). The start is derived from the same seed, not Go's
+    exact math/rand sequence."""
+    count = 1 << max(0, block_size - pool.prefixlen)
+    size = 1 << (32 - block_size)
+    seed = 0x811C9DC5
+    for byte in node_name.encode():
+        seed = ((seed * 0x01000193) & 0xFFFFFFFF) ^ byte
+    start = seed % count
+    base = int(pool.network_address)
+    for step in range(count):
+        yield ipaddress.ip_network((base + ((start + step) % count) * size, block_size))
 
 
 def calico_selector_matches(selector: str, labels: dict) -> bool:

@@ -44,21 +44,31 @@ def _rule_allows(rule: dict, attrs: Attributes) -> bool:
             and resource_ok and (not names or attrs.name in names))
 
 
-def _subject_matches(subject: dict, user: User) -> bool:
+def _subject_matches(subject: dict, user: User, binding_namespace: str = "") -> bool:
     kind = subject.get("kind")
     if kind == "User":
         return subject.get("name") == user.name
     if kind == "Group":
         return subject.get("name") in user.groups
     if kind == "ServiceAccount":
-        return user.name == f"system:serviceaccount:{subject.get('namespace')}:{subject.get('name')}"
+        namespace = subject.get("namespace") or binding_namespace
+        return user.name == f"system:serviceaccount:{namespace}:{subject.get('name')}"
     return False
 
 
-def is_allowed(user: User, attrs: Attributes, cluster_roles: dict[str, dict], roles: dict[tuple[str, str], dict],
-               cluster_bindings: list[dict], bindings: list[dict]) -> bool:
+def _describe_subject(subject: dict, binding_namespace: str) -> str:
+    if subject.get("kind") == "ServiceAccount":
+        return f'ServiceAccount "{subject.get("name")}/{subject.get("namespace") or binding_namespace}"'
+    return f'{subject.get("kind")} "{subject.get("name")}"'
+
+
+def decide(user: User, attrs: Attributes, cluster_roles: dict[str, dict], roles: dict[tuple[str, str], dict],
+           cluster_bindings: list[dict], bindings: list[dict]) -> tuple[bool, str]:
+    """(allowed, reason) as the RBAC authorizer gives them: the reason names the binding that allowed
+    the request ("RBAC: allowed by ClusterRoleBinding ..."). Members of system:masters are allowed
+    before RBAC is asked, with no reason."""
     if user.is_superuser:
-        return True
+        return True, ""
 
     def role_rules(binding: dict, namespace: str) -> list[dict]:
         ref = binding.get("roleRef", {})
@@ -67,15 +77,24 @@ def is_allowed(user: User, attrs: Attributes, cluster_roles: dict[str, dict], ro
         return (roles.get((namespace, ref.get("name"))) or {}).get("rules") or []
 
     for binding in cluster_bindings:
-        if any(_subject_matches(s, user) for s in binding.get("subjects") or []):
-            if any(_rule_allows(r, attrs) for r in role_rules(binding, "")):
-                return True
+        for subject in binding.get("subjects") or []:
+            if _subject_matches(subject, user) and any(_rule_allows(r, attrs) for r in role_rules(binding, "")):
+                ref = binding.get("roleRef", {})
+                return True, (f'RBAC: allowed by ClusterRoleBinding "{binding["metadata"]["name"]}" of '
+                              f'{ref.get("kind")} "{ref.get("name")}" to {_describe_subject(subject, "")}')
     if attrs.namespace:
         for binding in bindings:
             ns = binding["metadata"].get("namespace")
             if ns != attrs.namespace:
                 continue
-            if any(_subject_matches(s, user) for s in binding.get("subjects") or []):
-                if any(_rule_allows(r, attrs) for r in role_rules(binding, ns)):
-                    return True
-    return False
+            for subject in binding.get("subjects") or []:
+                if _subject_matches(subject, user, ns) and any(_rule_allows(r, attrs) for r in role_rules(binding, ns)):
+                    ref = binding.get("roleRef", {})
+                    return True, (f'RBAC: allowed by RoleBinding "{binding["metadata"]["name"]}/{ns}" of '
+                                  f'{ref.get("kind")} "{ref.get("name")}" to {_describe_subject(subject, ns)}')
+    return False, ""
+
+
+def is_allowed(user: User, attrs: Attributes, cluster_roles: dict[str, dict], roles: dict[tuple[str, str], dict],
+               cluster_bindings: list[dict], bindings: list[dict]) -> bool:
+    return decide(user, attrs, cluster_roles, roles, cluster_bindings, bindings)[0]

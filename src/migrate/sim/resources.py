@@ -22,6 +22,10 @@ class ResourceType:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     categories: tuple[str, ...] = ()
+    # Whether the registry keeps metadata.generation (its strategy sets it on create and bumps it on
+    # spec changes): workloads, Pods, PDBs, NetworkPolicies, CRDs and custom resources do; ConfigMaps,
+    # Secrets, Services, Nodes, Namespaces, RBAC objects and the like do not.
+    has_generation: bool = True
 
     @property
     def key(self) -> tuple[str, str]:
@@ -43,8 +47,14 @@ class ResourceType:
         return f"{base}/{name}" if name else base
 
 
+_WITHOUT_GENERATION = {"Namespace", "Node", "ConfigMap", "Secret", "ServiceAccount", "Service", "Endpoints", "Event",
+                       "ControllerRevision", "Lease", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
+                       "SelfSubjectAccessReview", "PriorityClass"}
+
+
 def _rt(group, version, kind, plural, namespaced, short=(), sub=(), verbs=ALL_VERBS, cats=()):
-    return ResourceType(group, version, kind, plural, namespaced, tuple(short), tuple(sub), tuple(verbs), tuple(cats))
+    return ResourceType(group, version, kind, plural, namespaced, tuple(short), tuple(sub), tuple(verbs), tuple(cats),
+                        has_generation=kind not in _WITHOUT_GENERATION)
 
 
 _CREATE_ONLY = ("create",)

@@ -97,6 +97,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     # ---- plumbing ----------------------------------------------------------------
+    _pending: dict | None = None  # this request's log record, until the response goes out
+    _response_code = 0
+
+    def send_response(self, code, message=None):
+        self._response_code = code
+        super().send_response(code, message)
+
+    def end_headers(self):
+        # Log the request before the client can see the answer, so whoever reads the request
+        # log right after a call finds the call in it.
+        self._commit_record(self._response_code)
+        super().end_headers()
+
+    def _commit_record(self, status: int) -> None:
+        record, self._pending = self._pending, None
+        if record is not None:
+            record["status"] = status
+            self.server.sim.request_log.add(RequestRecord(**record))
+
     def _send_json(self, code: int, body, extra_headers: dict | None = None) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
@@ -143,6 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         user = self._user()
         record = {"method": method, "path": url.path, "verb": "", "resource": "", "status": 0,
                   "user": user.name if user else "", "dry_run": params.get("dryRun") == "All"}
+        self._pending = record
         try:
             if user is None:
                 raise errors.ApiError(401, "Unauthorized", "Unauthorized")
@@ -184,7 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
             record["status"] = 500
             self._send_error(errors.ApiError(500, "InternalError", f"simulator error: {exc!r}"))
         finally:
-            sim.request_log.add(RequestRecord(**record))
+            if self._pending is not None:  # no response went out (a dropped connection)
+                self._commit_record(record["status"])
 
     def _discovery(self, method: str, path: str, parts: list[str]) -> bool:
         sim = self.server.sim
@@ -194,7 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/healthz", "/livez", "/readyz"):
             self._send_text(200, "ok")
             return True
-        if path == "/version":
+        # The official Python client asks for "/version/"; go-restful serves the WebService
+        # root with or without the slash.
+        if path in ("/version", "/version/"):
             self._send_json(200, discovery.SERVER_VERSION)
             return True
         body = None
@@ -336,6 +359,24 @@ class _Handler(BaseHTTPRequestHandler):
                     last_rv = int(rv_param)
                 except ValueError:
                     raise errors.bad_request(f'invalid resource version "{rv_param}"')
+        as_table = "as=Table" in self.headers.get("Accept", "")
+        headers_sent = False
+
+        def shown(obj: dict) -> dict:
+            """The event's object; as a one-row Table when kubectl asks for Tables (get -w). Only the
+            first Table carries the column definitions (watchEmbeddedEncoder sets NoHeaders after it)."""
+            nonlocal headers_sent
+            if not as_table:
+                return obj
+            from .tables import to_table
+            table = to_table(req.rtype.kind, [obj], sim.clock.now(),
+                             {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                             req.params.get("includeObject", "Metadata"))
+            if headers_sent:
+                table["columnDefinitions"] = None
+            headers_sent = True
+            return table
+
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -343,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         try:
             for obj in initial:
-                self._write_chunk({"type": "ADDED", "object": obj})
+                self._write_chunk({"type": "ADDED", "object": shown(obj)})
             while time.monotonic() < deadline and not store.closed and not self.server.stopping:
                 try:
                     events, reached = store.events_since(last_rv, req.rtype.key)
@@ -353,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for event in events:
                     kind = _filtered_event_type(event, flt)
                     if kind:
-                        self._write_chunk({"type": kind, "object": event.obj})
+                        self._write_chunk({"type": kind, "object": shown(event.obj)})
                 last_rv = reached
                 store.wait_for_change(last_rv, min(1.0, max(0.0, deadline - time.monotonic())))
             self.wfile.write(b"0\r\n\r\n")
@@ -420,7 +461,8 @@ class SimHTTPServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.port}"
 
     def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+        # A short poll interval: stop() waits for the loop to notice, once per served cluster.
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02},
                                   name="sim-api", daemon=True)
         thread.start()
         return thread

@@ -169,6 +169,13 @@ class Store:
             list_rv = str(self._rv)
             if continue_token:
                 list_rv, after = _decode_continue(continue_token)
+                if int(list_rv) < 0:  # the token of a 410: go on at the latest resourceVersion
+                    list_rv = str(self._rv)
+                elif int(list_rv) < self._rv:
+                    # Every page of a chunked list shows the objects as they were when the first page was
+                    # served (etcd reads at that revision), or 410 once that revision is compacted away.
+                    bucket = self._view_at(rtype, int(list_rv), after)
+                    keys = sorted(bucket)
                 start = bisect.bisect_right(keys, after)
             elif flt.namespace:
                 start = bisect.bisect_left(keys, (flt.namespace, ""))
@@ -188,7 +195,8 @@ class Store:
                         break
             else:
                 index = len(keys)
-            more = limit and len(result) >= limit and index + 1 < len(keys)
+            more = (limit and len(result) >= limit and index + 1 < len(keys)
+                    and (not flt.namespace or keys[index + 1][0] == flt.namespace))
             if more:
                 last = result[-1]["metadata"]
                 token = _encode_continue(list_rv, self._obj_key(rtype, last.get("namespace"), last["name"]))
@@ -198,11 +206,33 @@ class Store:
                 return result, list_rv, token, remaining
             return result, list_rv, None, None
 
+    def _view_at(self, rtype: ResourceType, rv: int, after: tuple[str, str]) -> dict[tuple[str, str], dict]:
+        """The objects of a type as they were at resourceVersion `rv`, rebuilt by undoing later events."""
+        bucket = self._bucket(rtype)
+        history = self._history
+        if not history or history[0].rv > rv + 1:
+            raise errors.ApiError(410, "Expired", _INCONSISTENT_CONTINUE,
+                                  list_meta={"continue": _encode_continue("-1", after)})
+        view = dict(bucket)
+        for event in reversed(history[bisect.bisect_right(history, rv, key=lambda e: e.rv):]):
+            if event.key != rtype.key:
+                continue
+            meta = event.obj["metadata"]
+            key = self._obj_key(rtype, meta.get("namespace"), meta["name"])
+            if event.type == "ADDED":
+                view.pop(key, None)
+            else:
+                view[key] = event.old
+        return view
+
     # ---- writes ------------------------------------------------------------------
-    def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False, owned: bool = False) -> dict:
-        """`owned`: the caller hands over a fresh object nobody else holds, so it is not copied."""
+    def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False, owned: bool = False,
+               uid: str | None = None) -> dict:
+        """`owned`: the caller hands over a fresh object nobody else holds, so it is not copied.
+        `uid`: a fixed uid (for objects the server itself makes), leaving the seeded sequence alone."""
         obj = obj if owned else clone(obj)
         meta = obj.setdefault("metadata", {})
+        requested_name = meta.get("name") or ""
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(
                 self._random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
@@ -212,14 +242,17 @@ class Store:
             if rtype.namespaced:
                 namespace = meta.get("namespace") or "default"
                 meta["namespace"] = namespace
-                self._require_namespace(namespace)
+                self._require_namespace(namespace, rtype, requested_name)
             else:
                 meta.pop("namespace", None)
             meta.pop("resourceVersion", None)
             meta.pop("deletionTimestamp", None)
-            meta["uid"] = self.new_uid()
+            meta["uid"] = uid or self.new_uid()
             meta["creationTimestamp"] = rfc3339(self.clock.now())
-            meta["generation"] = 1
+            if rtype.has_generation:
+                meta["generation"] = 1
+            else:
+                meta.pop("generation", None)
             self._run_admission("CREATE", rtype, obj, None)
             key = self._obj_key(rtype, meta.get("namespace"), meta.get("name") or "")
             if key in self._bucket(rtype):
@@ -232,14 +265,20 @@ class Store:
             self._record(rtype, "ADDED", obj, None)
             return obj
 
-    def _require_namespace(self, namespace: str) -> None:
+    def _require_namespace(self, namespace: str, rtype: ResourceType, name: str) -> None:
+        """The NamespaceLifecycle admission plugin (it runs before defaulting and validation)."""
         ns_bucket = self._objects.get(("", "namespaces"), {})
         ns = ns_bucket.get(("", namespace))
         if ns is None:
             raise errors.not_found("namespaces", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(
-                f'unable to create new content in namespace {namespace} because it is being terminated')
+            error = errors.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                rtype.plural, name, rtype.group)
+            error.details.setdefault("causes", []).append(
+                {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                 "field": "metadata.namespace"})
+            raise error
 
     def update(self, rtype: ResourceType, obj: dict, *, subresource: str | None = None,
                dry_run: bool = False, check_rv: bool = True, owned: bool = False) -> dict:
@@ -253,10 +292,17 @@ class Store:
             old = self._bucket(rtype).get(key)
             if old is None:
                 raise errors.not_found(rtype.plural, meta.get("name", ""), rtype.group)
+            # A uid in the object is a precondition (DefaultUpdatedObjectInfo.Preconditions), checked
+            # before the resourceVersion
+            sent_uid, old_uid = meta.get("uid"), old["metadata"].get("uid")
+            if check_rv and sent_uid and sent_uid != old_uid:
+                raise errors.conflict(rtype.plural, key[1], rtype.group, f"Precondition failed: UID in precondition: "
+                                                                         f"{sent_uid}, UID in object meta: {old_uid}")
             sent_rv = meta.get("resourceVersion")
             if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rtype.plural, key[1], rtype.group)
             new = self._merge_update(rtype, old, new, subresource)
+            _check_no_new_finalizers(rtype, old, new)
             self._run_admission("UPDATE", rtype, new, old, subresource)
             return self._store_update(rtype, key, old, new, dry_run)
 
@@ -280,8 +326,12 @@ class Store:
                 meta[immutable] = old_meta[immutable]
             else:
                 meta.pop(immutable, None)
+        if not rtype.has_generation:
+            meta.pop("generation", None)
+            return new
         meta["generation"] = old_meta.get("generation", 1)
-        if subresource is None and _spec_of(new) != _spec_of(old):
+        # Any change outside metadata counts, status too unless it is a subresource of its own.
+        if subresource is None and _spec_of(new, has_status) != _spec_of(old, has_status):
             meta["generation"] += 1
         return new
 
@@ -420,8 +470,10 @@ class Store:
         Raises 410 Gone when the history no longer reaches back to `rv`."""
         with self._lock:
             history = self._history
-            if history and rv < history[0].rv - 1 and rv < self._rv:
-                raise errors.gone(f"too old resource version: {rv} ({history[0].rv - 1})")
+            # Compaction (or the scenario build) dropped what came before the oldest event kept.
+            if rv < self._rv and (not history or rv < history[0].rv - 1):
+                oldest = history[0].rv - 1 if history else self._rv
+                raise errors.gone(f"too old resource version: {rv} ({oldest})")
             start = bisect.bisect_right(history, rv, key=lambda e: e.rv)
             return [e for e in history[start:] if key is None or e.key == key], max(rv, self._rv)
 
@@ -438,17 +490,37 @@ class Store:
             self._changed.notify_all()
 
 
+def _check_no_new_finalizers(rtype: ResourceType, old: dict, new: dict) -> None:
+    """ValidateObjectMetaUpdate: an object being deleted may lose finalizers but gain none."""
+    if not old["metadata"].get("deletionTimestamp"):
+        return
+    extra = sorted(set(new["metadata"].get("finalizers") or []) - set(old["metadata"].get("finalizers") or []))
+    if extra:
+        listed = ", ".join(json.dumps(f) for f in extra)
+        raise errors.invalid(rtype.kind, new["metadata"].get("name", ""), [(
+            "metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted, "
+                                   f"found new finalizers []string{{{listed}}}")], rtype.group)
+
+
 def already_terminating_ns(obj: dict) -> bool:
     return bool(obj["metadata"].get("deletionTimestamp"))
 
 
-def _spec_of(obj: dict) -> dict:
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+def _spec_of(obj: dict, has_status: bool = True) -> dict:
+    ignored = ("metadata", "status", "apiVersion", "kind") if has_status else ("metadata", "apiVersion", "kind")
+    return {k: v for k, v in obj.items() if k not in ignored}
 
 
 def _awaits_kubelet(rtype: ResourceType, obj: dict) -> bool:
     """A terminating pod bound to a node stays until its kubelet confirms it stopped."""
     return rtype.key == ("", "pods") and (obj["metadata"].get("deletionGracePeriodSeconds") or 0) > 0
+
+
+_INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "without the continue parameter, or use the continue token in this response to retrieve the remainder of the "
+    "results. Continuing with the provided token results in an inconsistent list - objects that were created, "
+    "modified, or deleted between the time the first chunk was returned and now may show up in the list.")
 
 
 def _encode_continue(rv: str, after: tuple[str, str]) -> str:
@@ -459,6 +531,6 @@ def _encode_continue(rv: str, after: tuple[str, str]) -> str:
 def _decode_continue(token: str) -> tuple[str, tuple[str, str]]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(data["rv"]), tuple(data["start"])
+        return str(int(data["rv"])), tuple(data["start"])
     except Exception:
         raise errors.bad_request("continue key is not valid: the format of the continue token is not recognised")

@@ -54,11 +54,44 @@ def _node_address(node: dict, kind: str) -> str:
     return next((a["address"] for a in node.get("status", {}).get("addresses", []) if a.get("type") == kind), "<none>")
 
 
+def _node_info(node: dict, field: str) -> str:
+    return node.get("status", {}).get("nodeInfo", {}).get(field) or "<unknown>"
+
+
+def _template_containers(obj: dict) -> list[dict]:
+    return ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+
+
+def _selector_string(obj: dict) -> str:
+    """metav1.LabelSelectorAsSelector(spec.selector).String()"""
+    from .selectors import SelectorError, selector_from_label_selector_object
+    try:
+        return str(selector_from_label_selector_object((obj.get("spec") or {}).get("selector")))
+    except SelectorError:
+        return ""
+
+
+def _format_labels(labels: dict | None) -> str:
+    """labels.FormatLabels: sorted k=v pairs, or <none>."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
+
+
+# The priority-1 ("wide") columns that workload tables end with (layoutContainerCells).
+_WORKLOAD_WIDE: list = [
+    ("Containers", "string", 1, lambda o, n: ",".join(c.get("name", "") for c in _template_containers(o))),
+    ("Images", "string", 1, lambda o, n: ",".join(c.get("image", "") for c in _template_containers(o))),
+    ("Selector", "string", 1, lambda o, n: _selector_string(o)),
+]
+
+
 def pod_status_reason(pod: dict) -> str:
     """The STATUS column, as kubectl computes it from phase, init and container states."""
     status = pod.get("status", {})
     if pod["metadata"].get("deletionTimestamp"):
-        return "Terminating"
+        if status.get("reason") == "NodeLost":
+            return "Unknown"
+        if status.get("phase") not in ("Succeeded", "Failed"):
+            return "Terminating"
     init_statuses = status.get("initContainerStatuses") or []
     init_total = len(pod.get("spec", {}).get("initContainers") or [])
     for i, cs in enumerate(init_statuses):
@@ -87,8 +120,23 @@ def _pod_ready(pod: dict) -> str:
     return f"{sum(1 for c in statuses if c.get('ready'))}/{total}"
 
 
-def _restarts(pod: dict) -> int:
-    return sum(c.get("restartCount", 0) for c in pod.get("status", {}).get("containerStatuses") or [])
+def _restarts(pod: dict, now: float) -> str:
+    """printPod's RESTARTS: the count, and how long ago the last restart was ("3 (5m ago)")."""
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    restarts = sum(c.get("restartCount", 0) for c in statuses)
+    finished = [parse_rfc3339(c["lastState"]["terminated"]["finishedAt"]) for c in statuses
+                if ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt")]
+    if restarts and finished:
+        return f"{restarts} ({human_age(now - max(finished))} ago)"
+    return str(restarts)
+
+
+def _readiness_gates(pod: dict) -> str:
+    gates = pod.get("spec", {}).get("readinessGates") or []
+    if not gates:
+        return "<none>"
+    conditions = {c.get("type"): c.get("status") for c in pod.get("status", {}).get("conditions") or []}
+    return f"{sum(1 for g in gates if conditions.get(g.get('conditionType')) == 'True')}/{len(gates)}"
 
 
 Column = tuple[str, str, int, Callable[[dict, float], object]]  # name, type, priority, value
@@ -102,15 +150,21 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Version", "string", 0, lambda o, n: o.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")),
         ("Internal-IP", "string", 1, lambda o, n: _node_address(o, "InternalIP")),
         ("External-IP", "string", 1, lambda o, n: _node_address(o, "ExternalIP")),
+        ("OS-Image", "string", 1, lambda o, n: _node_info(o, "osImage")),
+        ("Kernel-Version", "string", 1, lambda o, n: _node_info(o, "kernelVersion")),
+        ("Container-Runtime", "string", 1, lambda o, n: _node_info(o, "containerRuntimeVersion")),
     ],
     "Pod": [
         ("Name", "string", 0, lambda o, n: o["metadata"]["name"]),
         ("Ready", "string", 0, lambda o, n: _pod_ready(o)),
         ("Status", "string", 0, lambda o, n: pod_status_reason(o)),
-        ("Restarts", "integer", 0, lambda o, n: _restarts(o)),
+        ("Restarts", "string", 0, _restarts),
         ("Age", "string", 0, _age),
-        ("IP", "string", 1, lambda o, n: o.get("status", {}).get("podIP") or "<none>"),
+        ("IP", "string", 1, lambda o, n: ((o.get("status", {}).get("podIPs") or [{}])[0].get("ip")
+                                          or o.get("status", {}).get("podIP") or "<none>")),
         ("Node", "string", 1, lambda o, n: o.get("spec", {}).get("nodeName") or "<none>"),
+        ("Nominated Node", "string", 1, lambda o, n: o.get("status", {}).get("nominatedNodeName") or "<none>"),
+        ("Readiness Gates", "string", 1, lambda o, n: _readiness_gates(o)),
     ],
     "DaemonSet": [
         ("Name", "string", 0, lambda o, n: o["metadata"]["name"]),
@@ -119,15 +173,26 @@ _COLUMNS: dict[str, list[Column]] = {
         ("Ready", "integer", 0, lambda o, n: o.get("status", {}).get("numberReady", 0)),
         ("Up-to-date", "integer", 0, lambda o, n: o.get("status", {}).get("updatedNumberScheduled", 0)),
         ("Available", "integer", 0, lambda o, n: o.get("status", {}).get("numberAvailable", 0)),
-        ("Node Selector", "string", 0, lambda o, n: ",".join(
-            f"{k}={v}" for k, v in (o["spec"]["template"]["spec"].get("nodeSelector") or {}).items()) or "<none>"),
+        ("Node Selector", "string", 0, lambda o, n: _format_labels(o["spec"]["template"]["spec"].get("nodeSelector"))),
         ("Age", "string", 0, _age),
+        *_WORKLOAD_WIDE,
     ],
     "Deployment": [
         ("Name", "string", 0, lambda o, n: o["metadata"]["name"]),
         ("Ready", "string", 0, lambda o, n: f"{o.get('status', {}).get('readyReplicas', 0)}/{o['spec'].get('replicas', 1)}"),
-        ("Up-to-date", "integer", 0, lambda o, n: o.get("status", {}).get("updatedReplicas", 0)),
-        ("Available", "integer", 0, lambda o, n: o.get("status", {}).get("availableReplicas", 0)),
+        ("Up-to-date", "string", 0, lambda o, n: o.get("status", {}).get("updatedReplicas", 0)),
+        ("Available", "string", 0, lambda o, n: o.get("status", {}).get("availableReplicas", 0)),
+        ("Age", "string", 0, _age),
+        *_WORKLOAD_WIDE,
+    ],
+    "Namespace": [
+        ("Name", "string", 0, lambda o, n: o["metadata"]["name"]),
+        ("Status", "string", 0, lambda o, n: o.get("status", {}).get("phase", "")),
+        ("Age", "string", 0, _age),
+    ],
+    "ConfigMap": [
+        ("Name", "string", 0, lambda o, n: o["metadata"]["name"]),
+        ("Data", "string", 0, lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
         ("Age", "string", 0, _age),
     ],
     "PodDisruptionBudget": [

@@ -167,27 +167,7 @@ class DeploymentController(WorkloadController):
             if all(rs.get("status", {}).get("replicas", 0) == 0 for rs in old_sets):
                 self._scale(new_rs, desired)
         else:
-            rolling = strategy.get("rollingUpdate") or {}
-            surge = resolve_int_or_percent(rolling.get("maxSurge", "25%"), desired, True)
-            unavailable = resolve_int_or_percent(rolling.get("maxUnavailable", "25%"), desired, False)
-            if surge == 0 and unavailable == 0:
-                unavailable = 1
-            total = sum(rs["spec"].get("replicas", 0) for rs in sets if rs is not new_rs) + new_rs["spec"].get("replicas", 0)
-            room = desired + surge - total
-            if room > 0:
-                self._scale(new_rs, min(desired, new_rs["spec"].get("replicas", 0) + room))
-            available = sum(rs.get("status", {}).get("availableReplicas", 0) for rs in sets)
-            removable = available - (desired - unavailable)
-            for rs in old_sets:
-                current = rs["spec"].get("replicas", 0)
-                unhealthy = current - rs.get("status", {}).get("availableReplicas", 0)
-                cut = min(current, max(0, removable) + max(0, unhealthy))
-                if cut > 0:
-                    self._scale(rs, current - cut)
-                    removable -= max(0, cut - max(0, unhealthy))
-            for rs in old_sets:
-                if rs["spec"].get("replicas", 0) == 0 and rs.get("status", {}).get("replicas", 0) == 0:
-                    pass  # history kept, as revisionHistoryLimit does
+            self._roll(new_rs, old_sets, desired, strategy.get("rollingUpdate") or {})
         sets = self.owned(deploy, ("apps", "replicasets"))
         new_rs = store.find(rs_type, new_rs["metadata"]["namespace"], new_rs["metadata"]["name"]) or new_rs
         status_of = [rs.get("status", {}) for rs in sets]
@@ -207,6 +187,49 @@ class DeploymentController(WorkloadController):
             "unavailableReplicas": max(0, desired - available),
             "conditions": conditions,
         })
+
+    def _roll(self, new_rs: dict, old_sets: list[dict], desired: int, rolling: dict) -> None:
+        """RollingUpdate as the deployment controller does it (rolling.go): scale the new set up
+        within maxSurge, then scale old sets down by what maxUnavailable allows, counting the new
+        set's not-yet-available pods against it so stale status never over-cuts."""
+        surge = resolve_int_or_percent(rolling.get("maxSurge", "25%"), desired, True)
+        max_unavailable = resolve_int_or_percent(rolling.get("maxUnavailable", "25%"), desired, False)
+        if surge == 0 and max_unavailable == 0:
+            max_unavailable = 1
+        spec = lambda rs: rs["spec"].get("replicas", 0)
+        available_of = lambda rs: (rs.get("status") or {}).get("availableReplicas", 0)
+        old_sets = sorted(old_sets, key=lambda rs: rs["metadata"]["creationTimestamp"])
+        new_count = spec(new_rs)
+        current = new_count + sum(spec(rs) for rs in old_sets)
+        if current < desired + surge:
+            new_count += max(0, min(desired + surge - current, desired - new_count))
+            self._scale(new_rs, new_count)
+        old_counts = [spec(rs) for rs in old_sets]
+        if not sum(old_counts):
+            return
+        min_available = desired - max_unavailable
+        max_scaled_down = new_count + sum(old_counts) - min_available - (new_count - available_of(new_rs))
+        if max_scaled_down <= 0:
+            return
+        cleaned = 0  # unhealthy old replicas go first: they would block the rollout
+        for i, rs in enumerate(old_sets):
+            if cleaned >= max_scaled_down:
+                break
+            unhealthy = old_counts[i] - available_of(rs)
+            if old_counts[i] and unhealthy > 0:
+                cut = min(max_scaled_down - cleaned, unhealthy)
+                old_counts[i] -= cut
+                cleaned += cut
+        available = available_of(new_rs) + sum(min(available_of(rs), old_counts[i]) for i, rs in enumerate(old_sets))
+        budget = max(0, available - min_available)
+        for i in range(len(old_sets)):
+            if budget <= 0:
+                break
+            cut = min(old_counts[i], budget)
+            old_counts[i] -= cut
+            budget -= cut
+        for rs, count in zip(old_sets, old_counts):
+            self._scale(rs, count)
 
     def _create_replica_set(self, deploy: dict, pod_hash: str, replicas: int) -> dict:
         template = clone(deploy["spec"]["template"])
@@ -321,6 +344,7 @@ class DaemonSetController(WorkloadController):
         for pod in self.owned(ds):
             by_node.setdefault(pod["spec"].get("nodeName") or _affinity_node(pod) or "", []).append(pod)
         desired = current = misscheduled = ready = updated = 0
+        wanted_nodes = []
         nodes = self.ctx.store.items(self.ctx.nodes)
         node_names = {n["metadata"]["name"] for n in nodes}
         for node in nodes:
@@ -333,6 +357,7 @@ class DaemonSetController(WorkloadController):
             live = [p for p in pods if not is_terminating(p)]
             if should_run:
                 desired += 1
+                wanted_nodes.append(node_name)
             if should_run and not pods:
                 self._create_daemon_pod(ds, node_name, revision)
             elif not may_continue and live:
@@ -351,29 +376,38 @@ class DaemonSetController(WorkloadController):
             if node_name not in node_names:
                 for pod in pods:
                     self.delete_pod(pod)
-        self._roll(ds, by_node, revision)
+        self._roll(ds, by_node, revision, wanted_nodes)
         self.write_status(ds, {"desiredNumberScheduled": desired, "currentNumberScheduled": current,
                                "numberMisscheduled": misscheduled, "numberReady": ready,
                                "numberAvailable": ready, "numberUnavailable": max(0, desired - ready),
                                "updatedNumberScheduled": updated})
 
-    def _roll(self, ds: dict, by_node: dict[str, list[dict]], revision: str) -> None:
-        """RollingUpdate: replace out-of-date daemon pods, at most maxUnavailable at a time."""
+    def _roll(self, ds: dict, by_node: dict[str, list[dict]], revision: str, wanted_nodes: list[str]) -> None:
+        """RollingUpdate with maxSurge 0 (rolling_update.go): a node whose daemon pod is missing,
+        terminating, doubled or new-but-unready counts as unavailable; old unready pods are replaced
+        at once, old ready ones only while fewer than maxUnavailable nodes are unavailable."""
         strategy = ds["spec"].get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return
-        live = [p for pods in by_node.values() for p in pods if is_active_pod(p)]
         limit = resolve_int_or_percent((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1),
-                                       max(1, len(live)), True) or 1
-        unavailable = sum(1 for pods in by_node.values() if not any(is_pod_ready(p) for p in pods if is_active_pod(p)))
-        unavailable += sum(1 for pods in by_node.values() for p in pods if is_terminating(p))
-        stale = [p for p in live if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision]
-        for pod in sorted(stale, key=is_pod_ready):
-            if not is_pod_ready(pod):
-                self.delete_pod(pod)
-            elif unavailable < limit:
-                self.delete_pod(pod)
-                unavailable += 1
+                                       len(wanted_nodes), True) or 1
+        unavailable = 0
+        replace, candidates = [], []
+        for node_name in wanted_nodes:
+            pods = [p for p in by_node.get(node_name, []) if is_active_pod(p)]
+            new = [p for p in pods if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision]
+            old = [p for p in pods if p not in new]
+            if bool(new) == bool(old) or len(pods) > 1:
+                unavailable += 1  # missing, terminating or doubled: the manage loop is still at it
+            elif new:
+                unavailable += 0 if is_pod_ready(new[0]) else 1
+            elif not is_pod_ready(old[0]):
+                replace.append(old[0])
+            else:
+                candidates.append(old[0])
+        room = max(0, limit - unavailable)
+        for pod in replace + candidates[:room]:
+            self.delete_pod(pod)
 
     def _create_daemon_pod(self, ds: dict, node_name: str, revision: str) -> None:
         template = ds["spec"]["template"]

@@ -90,7 +90,11 @@ def _cmd_rm(sh: Shell, io: IO, argv: list[str]) -> int:
 def _remove(sh: Shell, io: IO, operand: str, flags: set[str]) -> bool:
     host, path = sh.host, sh.path(operand)
     if host.is_file(path):
-        host.remove_file(path)
+        try:
+            host.remove_file(path)
+        except PermissionError:  # unlink(2) under a read-only mount: EROFS, even with -f
+            io.err(f"rm: cannot remove '{operand}': Read-only file system\n")
+            return False
         if "v" in flags:
             io.out(f"removed '{operand}'\n")
         return True
@@ -111,10 +115,35 @@ def _remove(sh: Shell, io: IO, operand: str, flags: set[str]) -> bool:
         if host.list_dir(path):
             io.err(f"rm: cannot remove '{operand}': Directory not empty\n")
             return False
-    host.remove_tree(path)
+    if not _remove_tree(host, io, operand, path):
+        return False
     if "v" in flags:
         io.out(f"removed directory '{operand}'\n")
     return True
+
+
+def _remove_tree(host: HostState, io: IO, operand: str, path: str) -> bool:
+    """rm -r: every entry it cannot unlink is reported, and the directories above it stay."""
+    try:
+        host.remove_tree(path)
+        return True
+    except PermissionError:
+        pass
+    except OSError as error:  # a mount point: its contents went, the directory itself cannot
+        io.err(f"rm: cannot remove '{operand}': {error.strerror}\n")
+        return False
+    ok = True
+    prefix = path.rstrip("/") + "/"
+    for doomed in sorted(p for p in list(host.files) if p.startswith(prefix)):
+        try:
+            host.remove_file(doomed)
+        except PermissionError:
+            shown = operand.rstrip("/") + "/" + doomed[len(prefix):]
+            io.err(f"rm: cannot remove '{shown}': Read-only file system\n")
+            ok = False
+    if ok:
+        host.remove_tree(path)
+    return ok
 
 
 @COMMANDS.register("mkdir")
@@ -178,7 +207,11 @@ def _cmd_touch(sh: Shell, io: IO, argv: list[str]) -> int:
             io.err(f"touch: cannot touch '{operand}': No such file or directory\n")
             status = 1
             continue
-        sh.host.write_file(path, "")
+        try:
+            sh.host.write_file(path, "")
+        except PermissionError:
+            io.err(f"touch: cannot touch '{operand}': Read-only file system\n")
+            status = 1
     return status
 
 
@@ -231,9 +264,18 @@ def _copy_one(sh, io, tool, source, destination, into_directory, recursive) -> b
         verb = "cannot create" if tool == "cp" else "cannot move"
         io.err(f"{tool}: {verb} {kind} '{target}': No such file or directory\n")
         return False
-    _copy_tree(host, source_path, target_path)
+    try:
+        _copy_tree(host, source_path, target_path)
+    except PermissionError:
+        kind = "regular file" if host.is_file(source_path) else "directory"
+        io.err(f"{tool}: cannot create {kind} '{target}': Read-only file system\n")
+        return False
     if tool == "mv":
-        host.remove_tree(source_path)
+        try:
+            host.remove_tree(source_path)
+        except PermissionError:
+            io.err(f"mv: cannot remove '{source}': Read-only file system\n")
+            return False
     return True
 
 

@@ -158,8 +158,9 @@ class Shell:
             reason = (f"stat {argv[0]}: no such file or directory" if "/" in argv[0]
                       else "executable file not found in $PATH")
             io.err(f'exec: "{argv[0]}": {reason}\n')
+            self.result.start_error = f'exec: "{argv[0]}": {reason}'
             return 128
-        return command(self, io, argv)
+        return self._run(command, io, argv)
 
     def run_script(self, text: str) -> int:
         try:
@@ -226,7 +227,15 @@ class Shell:
             else:
                 io.err(f"{self.name}: {argv[0]}: not found\n")
             return 127
-        return command(self, io, argv)
+        return self._run(command, io, argv)
+
+    def _run(self, command: CommandFunction, io: IO, argv: list[str]) -> int:
+        try:
+            return command(self, io, argv)
+        except PermissionError as error:  # a write no command-specific message covers
+            where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+            io.err(f"{posixpath.basename(argv[0])}: {where}Read-only file system\n")
+            return 1
 
     @staticmethod
     def find_builtin(name: str) -> CommandFunction | None:
@@ -291,7 +300,10 @@ class Shell:
         if not self.host.is_dir(posixpath.dirname(path)):
             raise _RedirectError(f"can't create {target}: nonexistent directory")
         if not append or not self.host.is_file(path):
-            self.host.write_file(path, "")
+            try:
+                self.host.write_file(path, "")
+            except PermissionError:
+                raise _RedirectError(f"can't create {target}: Read-only file system")
         return ("file", path)
 
     # ---------------------------------------------------------- expansion

@@ -39,12 +39,31 @@ def _cmd_ip(sh: Shell, io: IO, argv: list[str]) -> int:
     obj = args.pop(0)
     for keyword, handler in (("address", ip_addr), ("route", ip_route), ("link", ip_link)):
         if keyword_matches(obj, keyword):
+            if _needs_net_admin(sh, keyword, args) and not getattr(sh.host, "net_admin", True):
+                io.err("RTNETLINK answers: Operation not permitted\n")  # EPERM: no CAP_NET_ADMIN
+                return 2
             return handler(sh, io, options, args)
     if any(keyword_matches(obj, name) for name in _IP_UNMODELLED):
         io.err(f"ip: 'ip {obj}' is not modelled by the simulator\n")
         return 2
     io.err(f'Object "{obj}" is unknown, try "ip help".\n')
     return 1
+
+
+_CHANGES = {"link": ("add", "delete", "set", "change"),
+            "address": ("add", "delete", "change", "replace", "flush"),
+            "route": ("add", "delete", "change", "replace", "append", "flush")}
+
+
+def _needs_net_admin(sh: Shell, obj: str, args: list[str]) -> bool:
+    """A change the kernel allows only with CAP_NET_ADMIN; a device that does not exist is
+    reported as such first (iproute2 resolves the name before it asks the kernel)."""
+    if not args or not any(keyword_matches(args[0], verb) for verb in _CHANGES[obj]):
+        return False
+    if obj == "link" and not keyword_matches(args[0], "add"):
+        names = [a for a in args[1:] if a != "dev"]
+        return bool(names) and names[0] in sh.host.interfaces
+    return True
 
 
 def _apply_ip_option(options: IpOptions, name: str, args: list[str]) -> bool:

@@ -89,6 +89,9 @@ def _netfilter_for(host: HostState, program: str) -> _Netfilter:
 @COMMANDS.register("iptables", "ip6tables", "iptables-nft", "ip6tables-nft")
 def _cmd_iptables(sh: Shell, io: IO, argv: list[str]) -> int:
     netfilter = _netfilter_for(sh.host, posixpath.basename(argv[0]))
+    if not getattr(sh.host, "net_admin", True) and not _only_help(argv[1:]):
+        io.err(_permission_denied(netfilter))  # no CAP_NET_ADMIN: the kernel refuses the netlink socket
+        return 4
     try:
         request = _parse_iptables(netfilter, argv[1:])
         chains = _ipt_table(netfilter, request.table)
@@ -474,9 +477,21 @@ _IPT_ACTIONS: dict[str, Callable[[_Netfilter, _IptRequest, dict], str]] = {
 }
 
 
+def _permission_denied(netfilter: _Netfilter) -> str:
+    return (f"{netfilter.prog} {IPTABLES_VERSION} (nf_tables): Could not fetch rule set generation id: "
+            "Permission denied (you must be root)\n")
+
+
+def _only_help(args: list[str]) -> bool:
+    return bool(args) and all(a in ("-h", "--help", "-V", "--version") for a in args)
+
+
 @COMMANDS.register("iptables-save", "ip6tables-save", "iptables-nft-save", "ip6tables-nft-save")
 def _cmd_iptables_save(sh: Shell, io: IO, argv: list[str]) -> int:
     netfilter = _netfilter_for(sh.host, posixpath.basename(argv[0]))
+    if not getattr(sh.host, "net_admin", True):
+        io.err(_permission_denied(netfilter).replace(netfilter.prog, f"{netfilter.prog}-save", 1))
+        return 1
     only = None
     args = argv[1:]
     for index, arg in enumerate(args):

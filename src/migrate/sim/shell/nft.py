@@ -37,6 +37,9 @@ def _cmd_nft(sh: Shell, io: IO, argv: list[str]) -> int:
         return 1
     if not words:
         return 0
+    if not getattr(sh.host, "net_admin", True):
+        io.err("netlink: Error: cache initialization failed: Operation not permitted\n")  # no CAP_NET_ADMIN
+        return 1
     command = " ".join(words)
     handler = _NFT_HANDLERS.get(tuple(words[:2]))
     if handler is None:

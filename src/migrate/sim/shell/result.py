@@ -19,6 +19,7 @@ class ShellResult:
     stderr: str = ""
     sleep_seconds: float = 0.0
     still_running: bool = False
+    start_error: str = ""  # the runtime could not start the command at all (exit 128)
     chunks: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property

@@ -1,0 +1,102 @@
+"""Discovery of the simulated API server and its answer to unknown paths, through the official client."""
+import json
+
+from kubernetes import client
+
+
+def resources_by_name(resource_list):
+    return {r.name: r for r in resource_list.resources}
+
+
+def test_version_reports_a_kubernetes_release(admin_client):
+    info = client.VersionApi(admin_client).get_code()
+    assert info.major == "1"
+    assert info.minor.isdigit()
+    assert info.git_version.startswith(f"v1.{info.minor}.")
+
+
+def test_core_api_offers_v1(admin_client):
+    versions = client.CoreApi(admin_client).get_api_versions()
+    assert versions.kind == "APIVersions"
+    assert versions.versions == ["v1"]
+
+
+def test_apis_lists_the_builtin_groups_with_preferred_versions(admin_client):
+    groups = {g.name: g for g in client.ApisApi(admin_client).get_api_versions().groups}
+    for name in ("apps", "batch", "policy", "networking.k8s.io", "coordination.k8s.io", "rbac.authorization.k8s.io",
+                 "apiextensions.k8s.io", "authorization.k8s.io"):
+        assert name in groups
+    assert "" not in groups  # the core group is served under /api, not listed under /apis
+    assert groups["apps"].preferred_version.group_version == "apps/v1"
+    assert [v.group_version for v in groups["policy"].versions] == ["policy/v1"]
+
+
+def test_group_endpoint_describes_that_group(admin_client):
+    group = client.AppsApi(admin_client).get_api_group()
+    assert group.name == "apps"
+    assert group.preferred_version.version == "v1"
+
+
+def test_core_v1_lists_namespaced_and_cluster_scoped_resources(core_api):
+    resources = resources_by_name(core_api.get_api_resources())
+    assert resources["pods"].kind == "Pod"
+    assert resources["pods"].namespaced is True
+    assert "po" in resources["pods"].short_names
+    assert {"create", "delete", "get", "list", "patch", "update", "watch"} <= set(resources["pods"].verbs)
+    assert resources["nodes"].namespaced is False
+    assert resources["namespaces"].namespaced is False
+
+
+def test_pods_eviction_is_listed_as_policy_v1_eviction(core_api):
+    eviction = resources_by_name(core_api.get_api_resources())["pods/eviction"]
+    assert (eviction.group, eviction.version, eviction.kind) == ("policy", "v1", "Eviction")
+    assert eviction.verbs == ["create"]
+    assert eviction.namespaced is True
+
+
+def test_pods_log_and_status_subresources_are_listed(core_api):
+    resources = resources_by_name(core_api.get_api_resources())
+    assert resources["pods/log"].verbs == ["get"]
+    assert set(resources["pods/status"].verbs) == {"get", "patch", "update"}
+
+
+def test_deployments_scale_is_listed_as_autoscaling_v1_scale(apps_api):
+    scale = resources_by_name(apps_api.get_api_resources())["deployments/scale"]
+    assert (scale.group, scale.version, scale.kind) == ("autoscaling", "v1", "Scale")
+
+
+def test_apps_v1_lists_the_workload_kinds(apps_api):
+    resources = resources_by_name(apps_api.get_api_resources())
+    assert {"daemonsets", "deployments", "replicasets", "statefulsets"} <= set(resources)
+    assert resources["daemonsets"].kind == "DaemonSet"
+    assert resources["daemonsets"].short_names == ["ds"]
+
+
+def test_unknown_path_is_404_with_a_status_body(http):
+    status, headers, body = http("GET", "/no/such/path")
+    assert status == 404
+    assert headers["Content-Type"] == "application/json"
+    answer = json.loads(body)
+    assert answer["kind"] == "Status"
+    assert answer["status"] == "Failure"
+    assert answer["reason"] == "NotFound"
+    assert answer["code"] == 404
+    assert answer["message"] == "the server could not find the requested resource"
+
+
+def test_unknown_group_is_404_not_found(http):
+    status, _, body = http("GET", "/apis/widgets.example.com/v1")
+    assert status == 404
+    assert json.loads(body)["reason"] == "NotFound"
+
+
+def test_unknown_resource_in_a_known_group_version_is_404_not_found(http):
+    status, _, body = http("GET", "/api/v1/namespaces/default/widgets")
+    assert status == 404
+    assert json.loads(body)["reason"] == "NotFound"
+
+
+def test_health_endpoints_answer_ok(http):
+    for path in ("/healthz", "/livez", "/readyz"):
+        status, _, body = http("GET", path)
+        assert (status, body) == (200, b"ok")
