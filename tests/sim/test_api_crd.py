@@ -127,3 +127,34 @@ def test_deleting_a_crd_removes_its_objects(widget_crd, admin_client, served_sma
     crds(admin_client).create_custom_resource_definition(widget_crd_body)
     served_small.cluster.advance(1)
     assert list_widgets(custom_api)["items"] == []
+
+
+def test_a_new_crd_carries_the_cleanup_finalizer(widget_crd, admin_client):
+    crd = crds(admin_client).read_custom_resource_definition("widgets.example.com")
+    assert "customresourcecleanup.apiextensions.k8s.io" in crd.metadata.finalizers
+
+
+def test_deleting_a_crd_deletes_its_objects_one_by_one_for_watchers(widget_crd, admin_client, served_small, custom_api,
+                                                                    make_widget):
+    for name in ("w1", "w2"):
+        custom_api.create_namespaced_custom_object("example.com", "v1", "default", "widgets", make_widget(name))
+    since = served_small.cluster.store.resource_version
+    crds(admin_client).delete_custom_resource_definition("widgets.example.com")
+    served_small.cluster.advance(5)
+    events, _ = served_small.cluster.store.events_since(since, ("example.com", "widgets"))
+    assert sorted(e.obj["metadata"]["name"] for e in events if e.type == "DELETED") == ["w1", "w2"]
+
+
+def test_an_object_with_a_finalizer_holds_its_crd_in_terminating(widget_crd, admin_client, served_small, custom_api,
+                                                                 make_widget):
+    held = make_widget("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    custom_api.create_namespaced_custom_object("example.com", "v1", "default", "widgets", held)
+    crds(admin_client).delete_custom_resource_definition("widgets.example.com")
+    served_small.cluster.advance(5)
+    assert crds(admin_client).read_custom_resource_definition("widgets.example.com").metadata.deletion_timestamp
+    custom_api.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "held",
+                                              {"metadata": {"finalizers": None}})
+    served_small.cluster.advance(5)
+    names = [c.metadata.name for c in crds(admin_client).list_custom_resource_definition().items]
+    assert "widgets.example.com" not in names

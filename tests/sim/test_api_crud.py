@@ -324,3 +324,17 @@ def test_a_write_is_in_the_request_log_by_the_time_the_call_returns(core_api, se
         last = served_small.request_log.writes()[-1]
         assert (last.method, last.path, last.status) == ("POST", "/api/v1/namespaces/default/configmaps", 201)
         assert len(served_small.request_log.writes()) == i + 1
+
+
+def test_annotations_over_256_kib_are_422_too_long(core_api, api_error):
+    body = {"metadata": {"name": "big", "annotations": {"blob": "x" * (256 * 1024)}}, "data": {}}
+    status, answer = api_error(core_api.create_namespaced_config_map, "default", body)
+    assert status == 422
+    assert "metadata.annotations: Too long: must have at most 262144 bytes" in answer["message"]
+
+
+def test_a_label_value_over_63_characters_is_422(core_api, api_error):
+    body = {"metadata": {"name": "long-label", "labels": {"team": "x" * 64}}, "data": {}}
+    status, answer = api_error(core_api.create_namespaced_config_map, "default", body)
+    assert status == 422
+    assert "must be no more than 63 characters" in answer["message"]

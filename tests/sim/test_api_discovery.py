@@ -100,3 +100,29 @@ def test_health_endpoints_answer_ok(http):
     for path in ("/healthz", "/livez", "/readyz"):
         status, _, body = http("GET", path)
         assert (status, body) == (200, b"ok")
+
+
+def test_version_is_the_scenarios_kubernetes_version():
+    from kubernetes import client
+
+    from migrate.sim.cluster import running_cluster
+    with running_cluster("legacy") as running:
+        info = client.VersionApi(running.api_client()).get_code()
+    assert (info.git_version, info.major, info.minor) == ("v1.22.17", "1", "22")
+
+
+def test_openapi_v3_lists_every_group_version(http):
+    status, _, body = http("GET", "/openapi/v3")
+    paths = json.loads(body)["paths"]
+    assert status == 200
+    assert {"api/v1", "apis/apps/v1", "apis/policy/v1"} <= set(paths)
+    assert paths["apis/apps/v1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps/v1?hash=")
+
+
+def test_openapi_v3_says_patch_takes_field_validation_per_kind(http):
+    # kubectl apply/create decides server-side field validation from exactly this
+    status, _, body = http("GET", "/openapi/v3/apis/apps/v1")
+    patch = json.loads(body)["paths"]["/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"]["patch"]
+    assert status == 200
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "DaemonSet"}
+    assert "fieldValidation" in [p["name"] for p in patch["parameters"]]

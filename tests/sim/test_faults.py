@@ -167,3 +167,10 @@ def test_fault_changes_need_a_valid_token(served_small, served_http):
     answer = served_http(served_small, "PATCH", "/admin/faults", {"api_error_rate": 1.0}, token="not-a-token")
     assert answer.status == 401
     assert served_http(served_small, "GET", "/admin/faults").json["api_error_rate"] == 0
+
+
+def test_admin_endpoints_refuse_a_user_who_is_not_a_cluster_admin(served_small, served_http):
+    viewer = served_small.cluster.credentials.viewer_token
+    answer = served_http(served_small, "PATCH", "/admin/faults", {"api_error_rate": 1.0}, token=viewer)
+    assert answer.status == 403
+    assert served_small.cluster.faults.settings.api_error_rate == 0.0

@@ -110,3 +110,17 @@ def test_get_raw_version_answers_with_the_server_version(live_small, kubectl):
     version = json.loads(kubectl(live_small, "get", "--raw", "/version").stdout)
     assert (version["major"], version["minor"]) == ("1", "31")
     assert version["gitVersion"].startswith("v1.31.")
+
+
+def test_apply_of_the_upstream_calico_manifest_creates_it_with_server_side_validation(live_small, kubectl):
+    import pytest
+
+    from tests.conftest import UPSTREAM
+    manifest = UPSTREAM / "calico-v3.32.1" / "flannel-migration" / "calico.yaml"
+    if not manifest.exists():
+        pytest.skip(f"upstream manifests not available ({manifest} is absent)")
+    out = kubectl(live_small, "apply", "-f", str(manifest)).stdout
+    assert "daemonset.apps/calico-node created" in out
+    assert "customresourcedefinition.apiextensions.k8s.io/ippools.crd.projectcalico.org created" in out
+    requests = live_small.request_log.records()
+    assert any(r.path.startswith("/openapi/v3/apis/apps/v1") for r in requests)

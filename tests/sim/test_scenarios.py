@@ -12,10 +12,6 @@ from migrate.sim.scenario import (ScenarioError, UnknownScenario, bundled_scenar
                                   resize)
 
 BUNDLED = ["canal", "hostgw", "jdcloud-prod", "large", "legacy", "small"]
-LEGACY_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "src/migrate/sim/container.py: ContainerView.directories ignores volume mount points, so the legacy "
-    "install-cni `cp -f /etc/kube-flannel/cni-conf.json /etc/cni/net.d/10-flannel.conflist` fails with "
-    "'No such file or directory' and every node stays NotReady"))
 
 
 def _kind(cluster: SimCluster, group: str, plural: str) -> list[dict]:
@@ -38,7 +34,7 @@ def test_the_six_scenarios_are_bundled_each_with_a_description():
     assert all(description for _, description in describe_bundled())
 
 
-@pytest.mark.parametrize("name", [n if n != "legacy" else pytest.param(n, marks=LEGACY_XFAIL) for n in BUNDLED])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenario_runs_every_pod(name):
     cluster = _built(name)
     pods = cluster.store.items(cluster.ctx.pods)
@@ -46,7 +42,7 @@ def test_bundled_scenario_runs_every_pod(name):
     assert all(is_pod_ready(p) for p in pods)
 
 
-@pytest.mark.parametrize("name", [n if n != "legacy" else pytest.param(n, marks=LEGACY_XFAIL) for n in BUNDLED])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenario_carries_traffic_without_failed_flows(name):
     cluster = _built(name)
     probe = cluster.network.probe

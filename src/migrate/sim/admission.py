@@ -118,6 +118,25 @@ def _qos_class(spec: dict) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ANNOTATIONS_MAX_BYTES = 256 * 1024  # what `kubectl apply` of large CRDs runs into
+
+
+def _label_and_annotation_limits(meta: dict) -> list[tuple[str, str]]:
+    causes = []
+    for key, value in (meta.get("labels") or {}).items():
+        if isinstance(value, str) and (len(value) > 63 or not _LABEL_VALUE.match(value)):
+            causes.append(("metadata.labels", f'Invalid value: "{value}": a valid label must be an empty string or '
+                           "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                           "alphanumeric character (must be no more than 63 characters)"))
+    annotations = meta.get("annotations") or {}
+    if isinstance(annotations, dict):
+        size = sum(len(k) + len(v) for k, v in annotations.items() if isinstance(v, str))
+        if size > ANNOTATIONS_MAX_BYTES:
+            causes.append(("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes"))
+    return causes
+
+
 class Admission:
     """Callable hook for Store.admission."""
 
@@ -143,6 +162,7 @@ class Admission:
             values = meta.get(field) or {}
             if not isinstance(values, dict) or any(not isinstance(v, str) for v in values.values()):
                 causes.append((f"metadata.{field}", "Invalid value: values must be strings"))
+        causes.extend(_label_and_annotation_limits(meta))
         check = getattr(self, f"_admit_{rtype.kind.lower()}", None)
         if check and not causes:
             causes.extend(check(obj, old, subresource) or [])
@@ -174,7 +194,9 @@ class Admission:
             spec.setdefault("priority", 0)
             tolerations = spec.setdefault("tolerations", [])
             for default in DEFAULT_TOLERATIONS:
-                if not any(t.get("key") == default["key"] for t in tolerations):
+                # DefaultTolerationSeconds: an empty key or an empty effect already covers the taint
+                if not any(t.get("key", "") in (default["key"], "") and t.get("effect", "") in ("NoExecute", "")
+                           for t in tolerations):
                     tolerations.append(dict(default))
             # PrepareForCreate: a new pod's status is the server's, whatever the request carried
             obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
@@ -341,6 +363,10 @@ class Admission:
         return []
 
     def _admit_customresourcedefinition(self, obj, old, sub):
+        if old is None:  # the apiextensions server deletes a CRD's objects before the CRD itself
+            finalizers = obj["metadata"].setdefault("finalizers", [])
+            if "customresourcecleanup.apiextensions.k8s.io" not in finalizers:
+                finalizers.append("customresourcecleanup.apiextensions.k8s.io")
         spec = obj.get("spec") or {}
         names = spec.get("names") or {}
         causes = []

@@ -84,10 +84,17 @@ def _uuid_for(seed: str) -> str:
     return str(uuid.UUID(_hex_id(seed)))
 
 
-def new_host(name: str, address: str, mtu: int) -> HostState:
+def node_cni_plugins(kubernetes_version: str) -> tuple[str, ...]:
+    """What the kubernetes-cni package put in /opt/cni/bin: up to Kubernetes 1.22 (kubernetes-cni
+    0.8.x, CNI plugins < 1.0) that included `flannel`, which old Flannel manifests relied on."""
+    minor = int(kubernetes_version.lstrip("v").split(".")[1])
+    return STANDARD_PLUGINS + (("flannel",) if minor <= 22 else ())
+
+
+def new_host(name: str, address: str, mtu: int, plugins: tuple[str, ...] = STANDARD_PLUGINS) -> HostState:
     host = HostState(name, host_ip=address, mac=stable_mac(f"eth0/{name}"))
     host.interfaces["eth0"].mtu = mtu
-    for plugin in STANDARD_PLUGINS:
+    for plugin in plugins:
         host.write_file(f"{BIN_DIR}/{plugin}", f"\x7fELF {plugin}")
     host.write_file("/proc/sys/net/ipv4/ip_forward", "1\n")
     # containerd's CRI plugin creates its CNI conf dir when it starts (to watch it), before any pod runs
@@ -104,7 +111,7 @@ def system_objects(scenario: Scenario, control_plane: list[str]) -> list[dict]:
          "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "view"},
          "rules": [{"apiGroups": ["", "apps", "batch", "policy", "networking.k8s.io"],
-                    "resources": ["pods", "pods/log", "nodes", "services", "configmaps", "namespaces", "daemonsets",
+                    "resources": ["pods", "pods/log", "services", "configmaps", "namespaces", "daemonsets",
                                   "deployments", "replicasets", "statefulsets", "jobs", "poddisruptionbudgets",
                                   "networkpolicies", "events", "serviceaccounts"],
                     "verbs": ["get", "list", "watch"]}]},

@@ -34,27 +34,32 @@ from .workloads import (DaemonSetController, DeploymentController, JobController
                         StatefulSetController)
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 
 
 class CustomResources(Controller):
-    """Serves a CRD's kinds as soon as it exists, marks it Established, and drops its objects with it."""
+    """Serves a CRD's kinds as soon as it exists and marks it Established; on deletion, deletes
+    its objects one by one (watchers see each go), then lets the CRD go (its cleanup finalizer)."""
 
     def __init__(self, ctx: SimContext):
         super().__init__(ctx)
         self.pending: set[str] = set()
+        self.terminating: set[str] = set()
 
     def on_event(self, event: WatchEvent) -> None:
         if event.key != CRD_KEY:
             return
         registry = self.ctx.registry
+        spec = event.obj.get("spec") or {}
         if event.type == "DELETED":
-            spec = event.obj.get("spec") or {}
             registry.remove(spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
             self.ctx.store.drop_type((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")))
             return
         for rtype in types_from_crd(event.obj):
             registry.add(rtype)
-        if not any(c.get("type") == "Established" for c in (event.obj.get("status") or {}).get("conditions") or []):
+        if event.obj["metadata"].get("deletionTimestamp"):
+            self.terminating.add(event.obj["metadata"]["name"])
+        elif not any(c.get("type") == "Established" for c in (event.obj.get("status") or {}).get("conditions") or []):
             self.pending.add(event.obj["metadata"]["name"])
 
     def sync(self, now: float) -> None:
@@ -73,6 +78,24 @@ class CustomResources(Controller):
                     "acceptedNames": names, "storedVersions": [v["name"] for v in obj["spec"].get("versions", [])
                                                                if v.get("storage")]}
             self.ctx.store.mutate(crd_type, None, name, establish, subresource="status")
+        for name in list(self.terminating):
+            crd = self.ctx.store.find(crd_type, None, name)
+            if crd is None:
+                self.terminating.discard(name)
+                continue
+            served = [self.ctx.registry.lookup(t.group, t.version, t.plural) or t for t in types_from_crd(crd)[:1]]
+            for rtype in served:
+                for obj in self.ctx.store.items(rtype):
+                    if not obj["metadata"].get("deletionTimestamp"):
+                        self.ctx.store.delete(rtype, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            if not any(self.ctx.store.items(rtype) for rtype in served):  # objects with finalizers hold it
+                self._release(crd_type, name)
+
+    def _release(self, crd_type, name: str) -> None:
+        def drop(obj: dict) -> None:
+            obj["metadata"]["finalizers"] = [f for f in obj["metadata"].get("finalizers") or [] if f != CRD_CLEANUP]
+        self.ctx.store.mutate(crd_type, None, name, drop)
+        self.terminating.discard(name)
 
 
 class ProbeSampler(Controller):
@@ -154,7 +177,8 @@ class SimCluster:
             self._create_for_scenario(ns)
         nodes = build.node_objects(scenario, self.clock.now())
         for node, address in nodes:
-            self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu)
+            self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu,
+                                                                      build.node_cni_plugins(scenario.kubernetes_version))
             self._create_for_scenario(node)
         control_plane = [n["metadata"]["name"] for n, _ in nodes
                          if any(k.startswith("node-role.kubernetes.io/") for k in n["metadata"]["labels"])]

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from .resources import ResourceRegistry, ResourceType
 
-SERVER_VERSION = {
-    "major": "1", "minor": "31", "gitVersion": "v1.31.4-sim", "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.10",
-    "compiler": "gc", "platform": "linux/amd64",
-}
+def server_version(kubernetes_version: str) -> dict:
+    """/version for a cluster running `kubernetes_version` (e.g. "v1.31.4")."""
+    major, minor = kubernetes_version.lstrip("v").split(".")[:2]
+    return {"major": major, "minor": minor, "gitVersion": kubernetes_version,
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.10", "compiler": "gc",
+            "platform": "linux/amd64"}
+
 
 # Subresources with a kind of their own (kubectl drain looks for pods/eviction in policy/v1).
 _SUBRESOURCE_KINDS = {

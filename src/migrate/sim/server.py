@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from . import discovery, errors
+from . import discovery, errors, openapi
 from .api import ApiService, Request
 from .rbac import User
 
@@ -167,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             if user is None:
                 raise errors.ApiError(401, "Unauthorized", "Unauthorized")
             if url.path.startswith("/admin/"):
-                record["status"] = self._admin(method, url.path, params, body)
+                record["status"] = self._admin(method, url.path, params, body, user)
                 return
             parts = [p for p in url.path.split("/") if p]
             if self._discovery(method, url.path, parts):
@@ -218,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         # The official Python client asks for "/version/"; go-restful serves the WebService
         # root with or without the slash.
         if path in ("/version", "/version/"):
-            self._send_json(200, discovery.SERVER_VERSION)
+            self._send_json(200, discovery.server_version(sim.scenario.kubernetes_version))
             return True
         body = None
         if parts == ["api"]:
@@ -233,6 +233,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         elif len(parts) == 3 and parts[0] == "apis":
             body = discovery.api_resource_list(registry, parts[1], parts[2])
+            if body is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        elif parts == ["openapi", "v3"]:
+            body = openapi.root_document(registry)
+        elif len(parts) >= 4 and parts[:2] == ["openapi", "v3"]:
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) > 4 else "")
+            body = openapi.group_version_document(registry, group, version)
             if body is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         elif parts and parts[0] in ("openapi", "metrics"):
@@ -403,8 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     # ---- admin -------------------------------------------------------------------
-    def _admin(self, method: str, path: str, params: dict, body: bytes) -> int:
+    def _admin(self, method: str, path: str, params: dict, body: bytes, user: User) -> int:
         sim = self.server.sim
+        if not user.is_superuser:
+            raise errors.forbidden(f'User "{user.name}" cannot use the simulator\'s admin endpoints '
+                                   "(they need a system:masters user, such as the kubeconfig's)")
         parts = [p for p in path.split("/") if p][1:]
         try:
             payload = json.loads(body) if body else {}
