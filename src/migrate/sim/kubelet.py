@@ -24,6 +24,18 @@ _AGENT_INPUTS = {("", "nodes"), (CALICO_GROUP, "ippools"), (CALICO_GROUP, "felix
                  (CALICO_GROUP, "blockaffinities")}
 
 
+def _containers_signature(runtime) -> tuple:
+    return tuple((c.state, c.restarts, c.exit_code, c.finishes_at, c.next_start) for c in runtime.containers)
+
+
+def _status_only(event: WatchEvent) -> bool:
+    """A pod change that touched only its status (status writes keep the same spec object)."""
+    old = event.old
+    return (event.type == "MODIFIED" and old is not None and event.obj.get("spec") is old.get("spec")
+            and event.obj["metadata"].get("deletionTimestamp") == old["metadata"].get("deletionTimestamp")
+            and event.obj["metadata"].get("uid") == old["metadata"].get("uid"))
+
+
 @dataclass
 class ContainerState:
     spec: dict
@@ -71,6 +83,7 @@ class Kubelets(Controller):
         super().__init__(ctx)
         self.network = network
         self.runtimes: dict[tuple[str, str], PodRuntime] = {}
+        self.runtimes_by_node: dict[str, set[tuple[str, str]]] = {}
         self.work: set[tuple[str, str]] = set()
         self.dirty_nodes: set[str] = set()
         self.agents_dirty = False
@@ -82,7 +95,9 @@ class Kubelets(Controller):
         if event.key == POD_KEY:
             meta = event.obj["metadata"]
             key = (meta["namespace"], meta["name"])
-            if event.obj["spec"].get("nodeName") or key in self.runtimes:
+            if _status_only(event) and key in self.runtimes:
+                pass  # the kubelet's own status write (or another status writer): nothing to do
+            elif event.obj["spec"].get("nodeName") or key in self.runtimes:
                 self.work.add(key)
         if event.key == ("", "nodes"):
             self.dirty_nodes.add(event.obj["metadata"]["name"])
@@ -129,10 +144,8 @@ class Kubelets(Controller):
 
     def _refresh_felix(self, node_name: str) -> None:
         """Felix keeps retrying its device: a change on the host (a device deleted) is seen."""
-        for runtime in self.runtimes.values():
-            if runtime.node != node_name:
-                continue
-            for container in runtime.containers:
+        for key in self.runtimes_by_node.get(node_name, ()):
+            for container in self.runtimes[key].containers:
                 if container.state == "running" and isinstance(container.program, CalicoNode):
                     container.program.refresh(container.run)
 
@@ -178,6 +191,7 @@ class Kubelets(Controller):
                 return
             runtime = self._new_runtime(pod, node_name, now)
             self.runtimes[key] = runtime
+            self.runtimes_by_node.setdefault(node_name, set()).add(key)
         if is_terminating(pod) and runtime.stage != "stopping":
             self._begin_stop(pod, runtime, now)
         if runtime.stage == "stopping":
@@ -216,7 +230,13 @@ class Kubelets(Controller):
                 if not self._step_init(pod, runtime, now):
                     break
             elif runtime.stage == "running":
-                self._step_containers(pod, runtime, now)
+                # Everything due at this instant happens in this sync (a start that fails at once,
+                # an immediate restart), not in a later one triggered by our own status write.
+                for _ in range(8):
+                    before = _containers_signature(runtime)
+                    self._step_containers(pod, runtime, now)
+                    if runtime.stage != "running" or _containers_signature(runtime) == before:
+                        break
                 break
         if runtime.stage == "running":
             self._update_readiness(pod, runtime, now)
@@ -405,6 +425,7 @@ class Kubelets(Controller):
                 container.program.stop(container.run)
         self.network.cni_del(*key)
         self.runtimes.pop(key, None)
+        self.runtimes_by_node.get(runtime.node, set()).discard(key)
         self.node_changed(runtime.node)
 
     # ---- status ------------------------------------------------------------------
