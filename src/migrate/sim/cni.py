@@ -6,6 +6,7 @@ the runtime reports them, because that is what a user sees in `kubectl describe 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -21,6 +22,16 @@ STANDARD_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth", 
 FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
 CALICO_NODENAME = "/var/lib/calico/nodename"
 CNI_NOT_INITIALIZED = "cni plugin not initialized"  # go-cni's ErrCNINotInitialized
+
+
+@functools.lru_cache(maxsize=8192)  # the same few subnets are parsed for every pod
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_interface(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    return ipaddress.ip_interface(text)
 
 
 class CniError(Exception):
@@ -85,7 +96,7 @@ def veth_name(prefix: str, namespace: str, pod: str) -> str:
 def host_local_allocate(host: HostState, network_name: str, subnet: str, gateway: str | None,
                         container_id: str) -> tuple[str, str]:
     """Next free address after the last reserved one, as host-local does; (ip, state file)."""
-    net = ipaddress.ip_network(subnet, strict=False)
+    net = parse_network(subnet)
     state_dir = f"/var/lib/cni/networks/{network_name}"
     last_file = f"{state_dir}/last_reserved_ip.0"
     first, last_host = int(net.network_address) + 1, int(net.broadcast_address) - 1

@@ -10,8 +10,8 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 
-from .cni import (BIN_DIR, CALICO_NODENAME, CNI_NOT_INITIALIZED, Attachment, CniError, active_config, ensure_bridge, host_local_allocate,
-                  plugin_chain, read_subnet_env, veth_name)
+from .cni import (BIN_DIR, CALICO_NODENAME, CNI_NOT_INITIALIZED, Attachment, CniError, active_config, ensure_bridge,
+                  host_local_allocate, parse_interface, plugin_chain, read_subnet_env, veth_name)
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface
 from .selectors import selector_from_label_selector_object
@@ -120,7 +120,7 @@ class Network:
         container_id = pod["metadata"]["uid"]
         if kind == "flannel":
             env = read_subnet_env(host)
-            subnet = ipaddress.ip_interface(env["FLANNEL_SUBNET"])
+            subnet = parse_interface(env["FLANNEL_SUBNET"])
             delegate = plugin.get("delegate") or {}
             bridge_name = delegate.get("bridge", "cni0")
             bridge = ensure_bridge(host, bridge_name, str(subnet), int(env.get("FLANNEL_MTU", 1450)),
