@@ -482,3 +482,11 @@ def test_a_failing_init_container_keeps_the_pod_initializing(small_cluster):
     assert p["status"]["phase"] == "Pending"
     assert condition(p, "Initialized")["status"] == "False"
     assert p["status"]["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+
+
+def test_a_ready_pod_stays_ready_when_its_kubelet_resyncs(small_cluster):
+    # the readiness probe's initial delay applies to a container's first success only
+    small_cluster.kubelets.work.update(small_cluster.kubelets.runtimes)
+    small_cluster.loop.run_pass()
+    pods = small_cluster.store.items(small_cluster.ctx.pods, "demo")
+    assert all(c["status"] == "True" for p in pods for c in p["status"]["conditions"] if c["type"] == "Ready")

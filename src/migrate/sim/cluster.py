@@ -278,13 +278,9 @@ class SimCluster:
             if what == "faults":
                 if method in ("PUT", "PATCH", "POST"):
                     settings = self.faults.update(payload)
-                    self.kubelets.dirty_nodes.update(self.ctx.hosts)
-                    self.kubelets.agents_dirty = True
-                    # A budget's disruptionsAllowed must reflect pdb_never_allows before the next
-                    # eviction arrives, not whenever its namespace next changes.
-                    self.disruption.dirty_namespaces.update(
-                        pdb["metadata"]["namespace"] for pdb in self.store.items(self.disruption.rtype))
-                    self.disruption.sync(self.clock.now())
+                    # Controllers react before the answer goes out (e.g. a budget reflects
+                    # pdb_never_allows before the next eviction), even on a manual clock.
+                    self.loop.run_pass()
                     return 200, settings.as_dict()
                 return 200, self.faults.settings.as_dict()
             if what == "probe":

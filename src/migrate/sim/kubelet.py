@@ -51,7 +51,8 @@ class ContainerState:
     ready: bool = False
     not_ready_reason: str = ""
     next_start: float = 0.0
-    pending_exit: int | None = None  # the exit code the running program will end with
+    pending_exit: int | None = None
+    probe_passed: bool = False     # the readiness probe has succeeded since this run started  # the exit code the running program will end with
     start_error: str = ""            # the runtime failed to start the process
     message: str = ""
     last_terminated: dict | None = None  # how the previous run ended (lastState)
@@ -304,6 +305,7 @@ class Kubelets(Controller):
         self.node_changed(runtime.node)
         container.state, container.reason, container.message = "running", "", ""
         container.started_at = now
+        container.probe_passed = False
         container.exit_code = None
         container.finishes_at = None if outcome.exit_code is None else now + outcome.duration
         container.pending_exit = outcome.exit_code
@@ -393,8 +395,10 @@ class Kubelets(Controller):
                 continue
             ok, reason = container.program.ready(container.run, now)
             delay = self.ctx.timings.ready_after if container.spec.get("readinessProbe") else 0.0
-            if ok and now < (container.started_at or now) + delay:
+            # The probe's initial delay holds back only the first success of this container run.
+            if ok and not container.probe_passed and now < (container.started_at or now) + delay:
                 ok, reason = False, _PROBE_PENDING
+            container.probe_passed = container.probe_passed or ok
             if (not ok and reason != container.not_ready_reason and reason != _PROBE_PENDING and not self.quiet
                     and container.spec.get("readinessProbe")):
                 self.ctx.record_event(pod, "Unhealthy", f"Readiness probe failed: {reason}", "Warning")
