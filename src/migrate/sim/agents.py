@@ -276,7 +276,7 @@ def _flannel_iptables(host: HostState, network, subnet, ip_masq: bool) -> None:
     if not ip_masq:
         return
     host.ensure_chain("nat", "FLANNEL-POSTRTG")
-    for rule in (f'-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+    for rule in ('-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
                  f'-A FLANNEL-POSTRTG -s {subnet} -d {network} -m comment --comment "flanneld masq" -j RETURN',
                  f'-A FLANNEL-POSTRTG -s {network} -d {subnet} -m comment --comment "flanneld masq" -j RETURN',
                  f'-A FLANNEL-POSTRTG ! -s {network} -d {subnet} -m comment --comment "flanneld masq" -j RETURN',
@@ -400,9 +400,9 @@ class CalicoNode(Program):
             return
         cidr = env.get("CALICO_IPV4POOL_CIDR") or self._kubeadm_pod_subnet(run) or self._free_default(run)
         modes = {}
-        for key, field in (("CALICO_IPV4POOL_IPIP", "ipipMode"), ("CALICO_IPV4POOL_VXLAN", "vxlanMode")):
+        for key, mode_field in (("CALICO_IPV4POOL_IPIP", "ipipMode"), ("CALICO_IPV4POOL_VXLAN", "vxlanMode")):
             value = env.get(key, "").lower()
-            modes[field] = {"": "Never", "off": "Never", "never": "Never", "always": "Always",
+            modes[mode_field] = {"": "Never", "off": "Never", "never": "Never", "always": "Always",
                             "crosssubnet": "CrossSubnet", "cross-subnet": "CrossSubnet"}.get(value, "Never")
         nat = env.get("CALICO_IPV4POOL_NAT_OUTGOING", "true").lower() not in ("false", "0", "no", "n", "f")
         spec = {"cidr": str(ipaddress.ip_network(cidr, strict=False)),

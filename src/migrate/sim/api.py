@@ -15,7 +15,7 @@ from .clock import rfc3339
 from .patch import PatchError, apply_patch
 from .resources import ResourceRegistry, ResourceType
 from .selectors import selector_from_label_selector_object
-from .store import Store, clone
+from .store import Store
 from .tables import to_table
 
 POD = ("", "pods")

@@ -164,7 +164,7 @@ class SimCluster:
 
     # ---- building ------------------------------------------------------------------
     def _build(self) -> None:
-        scenario, store = self.scenario, self.store
+        scenario = self.scenario
         wanted_timings = self.ctx.timings
         # Build on a clock with no delays, but keep retries spaced so a failing pod cannot spin.
         self.ctx.timings = Timings(**{k: 0.0 for k in Timings.__dataclass_fields__})

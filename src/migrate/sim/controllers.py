@@ -7,10 +7,10 @@ import ipaddress
 import json
 
 from .clock import parse_rfc3339, rfc3339
-from .context import SimContext, is_active_pod, is_pod_ready, is_terminating, set_condition
+from .context import SimContext, is_pod_ready, is_terminating, set_condition
 from .loop import Controller
 from .selectors import pod_fits_node, selector_from_label_selector_object, untolerated_taint
-from .store import WatchEvent, clone
+from .store import WatchEvent
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"

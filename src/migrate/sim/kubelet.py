@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .agents import CALICO_GROUP, CalicoNode, ContainerRun, Flanneld, Program, calico_peers, flannel_peers, program_for
+from .agents import CALICO_GROUP, CalicoNode, ContainerRun, Program, calico_peers, flannel_peers, program_for
 from .clock import rfc3339
 from .cni import CniError, network_ready
 from .container import container_view, resolve_env
@@ -96,9 +96,9 @@ class Kubelets(Controller):
         if event.key == POD_KEY:
             meta = event.obj["metadata"]
             key = (meta["namespace"], meta["name"])
-            if _status_only(event) and key in self.runtimes:
-                pass  # the kubelet's own status write (or another status writer): nothing to do
-            elif event.obj["spec"].get("nodeName") or key in self.runtimes:
+            known = key in self.runtimes
+            # A status-only change to a pod it runs is the kubelet's own write echoing back.
+            if (event.obj["spec"].get("nodeName") or known) and not (known and _status_only(event)):
                 self.work.add(key)
         if event.key == ("", "nodes"):
             self.dirty_nodes.add(event.obj["metadata"]["name"])

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import discovery, errors, openapi
-from .api import ApiService, Request
+from .api import Request
 from .rbac import User
 
 INSECURE_PORT_USER = User("system:unsecured", ("system:masters", "system:authenticated"))

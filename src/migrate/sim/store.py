@@ -236,7 +236,6 @@ class Store:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(
                 self._random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-        name = meta.get("name") or ""
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         with self._lock:
             if rtype.namespaced:

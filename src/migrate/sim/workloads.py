@@ -15,7 +15,7 @@ from .clock import rfc3339
 from .context import (SimContext, controller_ref, is_active_pod, is_pod_ready, is_terminating, owner_reference,
                       set_condition)
 from .loop import Controller
-from .selectors import required_node_affinity_matches, node_selector_matches, selector_from_label_selector_object, untolerated_taint
+from .selectors import node_selector_matches, required_node_affinity_matches, untolerated_taint
 from .store import WatchEvent, clone
 
 _SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
