@@ -2,6 +2,7 @@
 import ipaddress
 import json
 import time
+from pathlib import Path
 
 
 def _rows(output: str) -> list[list[str]]:
@@ -115,8 +116,8 @@ def test_get_raw_version_answers_with_the_server_version(live_small, kubectl):
 def test_apply_of_the_upstream_calico_manifest_creates_it_with_server_side_validation(live_small, kubectl):
     import pytest
 
-    from tests.conftest import UPSTREAM
-    manifest = UPSTREAM / "calico-v3.32.1" / "flannel-migration" / "calico.yaml"
+    upstream = Path(__file__).resolve().parents[3] / "shared" / "upstream"
+    manifest = upstream / "calico-v3.32.1" / "flannel-migration" / "calico.yaml"
     if not manifest.exists():
         pytest.skip(f"upstream manifests not available ({manifest} is absent)")
     out = kubectl(live_small, "apply", "-f", str(manifest)).stdout
