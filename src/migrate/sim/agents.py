@@ -8,34 +8,28 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import posixpath
 import ipaddress
+import posixpath
 import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
 from .container import image_name, image_repository, image_tag
 from .context import SimContext
-from .host import HostState, Interface, run_shell
-from .network import CalicoIpam, Network, Peer, PeerTable
+from .host import HostState, Interface, run_shell, stable_mac
+from .network import Network, Peer, PeerTable
 
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
 CALICO_TUNNEL_ADDR = "projectcalico.org/IPv4VXLANTunnelAddr"
 CALICO_TUNNEL_MAC = "projectcalico.org/VXLANTunnelMACAddr"
 CALICO_IPIP_ADDR = "projectcalico.org/IPv4IPIPTunnelAddr"
-CALICO_GROUP = "crd.projectcalico.org"
+
 SHELLS = {"sh", "bash", "ash", "dash"}
 # General-purpose images whose commands the shell subset runs (binaries of app images are opaque).
 SHELL_IMAGES = {"busybox", "alpine", "ubuntu", "debian", "centos", "fedora", "netshoot", "curl", "bash", "toolbox",
                 "ubi", "ubi-minimal", "flannel", "flannel-cni-plugin"}
-
-
-def stable_mac(seed: str) -> str:
-    """A locally administered unicast MAC derived from a seed (reproducible runs)."""
-    digest = hashlib.sha1(seed.encode()).digest()
-    first = (digest[0] | 0x02) & 0xFE
-    return ":".join(f"{b:02x}" for b in bytes([first]) + digest[1:6])
 
 
 @dataclass

@@ -11,10 +11,9 @@ import ipaddress
 import json
 import uuid
 
-from .agents import stable_mac
 from .clock import rfc3339
 from .cni import BIN_DIR, STANDARD_PLUGINS
-from .host import HostState
+from .host import HostState, stable_mac
 from .scenario import Scenario
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

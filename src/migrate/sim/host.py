@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import ipaddress
 import posixpath
 import zlib
@@ -54,6 +55,12 @@ def normpath(path: str) -> str:
     """An absolute path with ``.``, ``..`` and repeated slashes resolved."""
     normal = posixpath.normpath(path if path.startswith("/") else "/" + path)
     return "/" + normal.lstrip("/")
+
+
+def stable_mac(seed: str) -> str:
+    """A locally administered unicast MAC derived from a seed (reproducible runs)."""
+    digest = hashlib.sha1(seed.encode()).digest()
+    return ":".join(f"{b:02x}" for b in bytes([(digest[0] | 0x02) & 0xFE]) + digest[1:6])
 
 
 def derived_mac(*seeds: str) -> str:
