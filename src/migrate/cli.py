@@ -12,6 +12,7 @@ from . import __version__
 from .console import err_console
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
 from .sim_cli import demo, sim
+from .snapshot_cli import snapshot
 
 
 def _usage_line(exc: click.UsageError) -> None:
@@ -70,5 +71,6 @@ def main() -> None:
 
 main.add_command(sim)
 main.add_command(demo)
+main.add_command(snapshot)
 
 __all__ = ["main", "EXIT_USAGE"]

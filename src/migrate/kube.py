@@ -1,0 +1,278 @@
+"""Kubernetes API access: the one module that imports `kubernetes`.
+
+Client construction follows kubectl (--kubeconfig, else KUBECONFIG, else ~/.kube/config, else
+in-cluster). Everything above this module sees plain dicts and typed errors, never client models.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterator
+
+import urllib3
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from .errors import UserError
+
+DEFAULT_PAGE_SIZE = 500
+DEFAULT_ATTEMPTS = 5
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 10.0
+REQUEST_TIMEOUT = (5, 60)  # (connect, read) seconds
+
+
+class KubeconfigError(UserError):
+    """The kubeconfig is missing, unreadable or not a kubeconfig."""
+
+
+class UnknownContext(UserError):
+    """--context names a context the kubeconfig does not have."""
+
+
+class ApiUnreachable(UserError):
+    """Nothing answers at the server URL, or it kept failing after retries."""
+
+
+class Forbidden(UserError):
+    """The user may not do what the tool asked (RBAC)."""
+
+
+class NotFound(UserError):
+    """A required object does not exist."""
+
+
+class Unauthorized(UserError):
+    """The credentials were refused."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying; carries the server's Retry-After, if any."""
+
+    def __init__(self, cause: str, retry_after: float | None = None):
+        super().__init__(cause)
+        self.retry_after = retry_after
+
+
+def kubeconfig_source(explicit: str | None) -> str | None:
+    """Which kubeconfig kubectl would read: the flag, else KUBECONFIG, else ~/.kube/config if it exists.
+    None means in-cluster."""
+    if explicit:
+        return explicit
+    env = os.environ.get("KUBECONFIG", "")
+    if env.strip(os.pathsep):
+        return env
+    default = Path("~/.kube/config").expanduser()
+    return str(default) if default.exists() else None
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None, *,
+            sleep: Callable[[float], None] = time.sleep, attempts: int = DEFAULT_ATTEMPTS) -> "Kube":
+    """Build a Kube from kubeconfig/context as kubectl would; raises typed UserErrors."""
+    configuration = client.Configuration()
+    # Our own retry policy (tenacity) decides; urllib3 must not retry behind its back.
+    source = kubeconfig_source(kubeconfig)
+    if source is None:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise KubeconfigError("no kubeconfig found (~/.kube/config is absent, KUBECONFIG is unset) and not "
+                                  "running in a cluster", "pass --kubeconfig FILE or set KUBECONFIG") from exc
+        user = "in-cluster service account"
+    else:
+        user = _load_kubeconfig(source, context, configuration)
+    configuration.retries = 0
+    return Kube(client.ApiClient(configuration), server=configuration.host, user=user, sleep=sleep,
+                attempts=attempts)
+
+
+def _load_kubeconfig(source: str, context: str | None, configuration) -> str:
+    """Load `source` (one path or a KUBECONFIG-style list) into `configuration`; returns the user name."""
+    paths = [p for p in source.split(os.pathsep) if p]
+    for path in paths:
+        if not os.path.exists(path) and len(paths) == 1:
+            raise KubeconfigError(f"kubeconfig {path} does not exist", "pass --kubeconfig FILE or set KUBECONFIG")
+        if os.path.exists(path):
+            try:
+                parsed = yaml.safe_load(Path(path).read_text())
+            except OSError as exc:
+                raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror}",
+                                      "check the path and its permissions") from exc
+            except yaml.YAMLError as exc:
+                raise KubeconfigError(f"kubeconfig {path} is not valid YAML",
+                                      "fix the file or pass another with --kubeconfig") from exc
+            if parsed is not None and not isinstance(parsed, dict):
+                raise KubeconfigError(f"kubeconfig {path} is not a kubeconfig",
+                                      "pass another with --kubeconfig")
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=source)
+    except ConfigException as exc:
+        raise KubeconfigError(f"kubeconfig {source} has no usable configuration ({exc})",
+                              "pass another with --kubeconfig") from exc
+    known = [c["name"] for c in contexts or []]
+    if context is not None and context not in known:
+        raise UnknownContext(f"context {context!r} is not in kubeconfig {source}",
+                             f"use one of: {', '.join(known) or '(none)'}")
+    chosen = context or (current or {}).get("name")
+    if chosen is None:
+        raise UnknownContext(f"kubeconfig {source} has no current-context",
+                             f"pass --context, one of: {', '.join(known) or '(none)'}")
+    try:
+        config.load_kube_config(config_file=source, context=chosen, client_configuration=configuration)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise KubeconfigError(f"kubeconfig {source}, context {chosen}: {exc}",
+                              "fix the kubeconfig or choose another --context") from exc
+    entry = next(c for c in contexts if c["name"] == chosen)
+    return (entry.get("context") or {}).get("user") or "(unknown user)"
+
+
+def _wait(base: float, cap: float) -> Callable[[RetryCallState], float]:
+    """Capped exponential backoff, never shorter than the server's Retry-After."""
+    def wait(state: RetryCallState) -> float:
+        backoff = min(cap, base * 2 ** (state.attempt_number - 1))
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        return min(cap, max(backoff, retry_after)) if retry_after is not None else backoff
+    return wait
+
+
+class Kube:
+    """Reads against one API server: plain dicts out, typed errors, retries and call counts."""
+
+    def __init__(self, api_client, *, server: str, user: str, sleep: Callable[[float], None] = time.sleep,
+                 attempts: int = DEFAULT_ATTEMPTS, page_size: int = DEFAULT_PAGE_SIZE):
+        self._api = api_client
+        self.server = server
+        self.user = user
+        self.page_size = page_size
+        self.calls: Counter[str] = Counter()  # API requests sent, by verb (retries included)
+        self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=_wait(BACKOFF_BASE_SECONDS,
+                                  BACKOFF_CAP_SECONDS), retry=retry_if_exception_type(_Transient),
+                                  sleep=sleep, reraise=True)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def get(self, path: str, query: dict | None = None) -> dict:
+        """GET one object (or discovery document) as a dict; NotFound when it does not exist."""
+        return self._request("get", path, query or {})
+
+    def get_optional(self, path: str) -> dict | None:
+        """GET, with a missing object (or an API group not served) as None."""
+        try:
+            return self.get(path)
+        except NotFound:
+            return None
+
+    def list(self, path: str, *, label_selector: str | None = None, field_selector: str | None = None,
+             page_size: int | None = None) -> list[dict]:
+        """Every item of a collection, fetched page by page (limit + continue)."""
+        return list(self.iter_list(path, label_selector=label_selector, field_selector=field_selector,
+                                   page_size=page_size))
+
+    def iter_list(self, path: str, *, label_selector: str | None = None, field_selector: str | None = None,
+                  page_size: int | None = None) -> Iterator[dict]:
+        query: dict = {"limit": page_size or self.page_size}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        while True:
+            page = self._request("list", path, query)
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query = {**query, "continue": token}
+
+    def _request(self, verb: str, path: str, query: dict) -> dict:
+        try:
+            return self._retrying(self._send, verb, path, query)
+        except _Transient as exc:
+            raise ApiUnreachable(f"the API server at {self.server} kept failing ({exc})",
+                                 "check the control plane and try again") from None
+
+    def _send(self, verb: str, path: str, query: dict) -> dict:
+        self.calls[verb] += 1
+        request = self._api.param_serialize("GET", path, query_params=list(query.items()),
+                                            header_params={"Accept": "application/json"},
+                                            auth_settings=["BearerToken"])
+        try:
+            response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+            body = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _is_refused(exc):
+                # Nothing listens there: retrying will not help, say so at once.
+                raise ApiUnreachable(f"cannot reach the API server at {self.server}",
+                                     "check the kubeconfig's server URL, VPN and network") from None
+            raise _Transient(f"connection error: {type(exc).__name__}") from None
+        except ApiException as exc:  # raised by the REST layer for some failures
+            response, body = exc, (exc.body or b"")
+        status = response.status
+        if 200 <= status < 300:
+            return json.loads(body or b"{}")
+        self._raise_for(status, verb, path, body, _header(response, "Retry-After"))
+        raise AssertionError("unreachable")
+
+    def _raise_for(self, status: int, verb: str, path: str, body, retry_after: str | None) -> None:
+        message = _status_message(body)
+        if status in TRANSIENT_STATUSES:
+            raise _Transient(f"HTTP {status}", _seconds(retry_after))
+        resource = _resource_of(path)
+        if status == 401:
+            raise Unauthorized(f"the API server at {self.server} refused the credentials of {self.user}",
+                               "refresh the kubeconfig's token or certificate")
+        if status == 403:
+            raise Forbidden(f"user {self.user} may not {verb} {resource} ({message or 'forbidden'})",
+                            f"grant {verb} on {resource}, e.g. run with a cluster-admin kubeconfig")
+        if status == 404:
+            raise NotFound(f"{path} was not found on {self.server}", "check the name and namespace")
+        raise UserError(f"the API server at {self.server} answered HTTP {status} to {verb} {path}"
+                        f"{': ' + message if message else ''}", "check the server version and its logs")
+
+
+def _is_refused(exc: BaseException) -> bool:
+    seen = exc
+    for _ in range(5):
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if seen is None:
+            return False
+    return False
+
+
+def _header(response, name: str) -> str | None:
+    headers = getattr(response, "headers", None) or {}
+    return headers.get(name)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date Retry-After: fall back to our own backoff
+
+
+def _status_message(body) -> str:
+    try:
+        return str(json.loads(body).get("message", ""))
+    except (ValueError, TypeError, AttributeError):
+        return ""
+
+
+def _resource_of(path: str) -> str:
+    """The resource a path names, for messages: /api/v1/namespaces/x/pods/y → pods."""
+    parts = [p for p in path.split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    return rest[0] if rest else path
