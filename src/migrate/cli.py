@@ -11,6 +11,7 @@ from rich.markup import escape
 from . import __version__
 from .console import err_console
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from .preflight_cli import preflight
 from .sim_cli import demo, sim
 from .snapshot_cli import snapshot
 
@@ -72,5 +73,6 @@ def main() -> None:
 main.add_command(sim)
 main.add_command(demo)
 main.add_command(snapshot)
+main.add_command(preflight)
 
 __all__ = ["main", "EXIT_USAGE"]

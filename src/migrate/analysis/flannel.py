@@ -1,0 +1,103 @@
+"""Is there a Flannel this tool can migrate live, and is anything else already in the way?"""
+from __future__ import annotations
+
+import ipaddress
+
+from .finding import BLOCKER, INFO, WARNING, Finding
+
+LIVE_BACKEND = "vxlan"  # Calico's VXLAN can only impersonate Flannel's VXLAN (DESIGN section 2)
+MAINTENANCE_WINDOW = ("use a maintenance-window strategy instead (all nodes switch to Calico in one outage window), "
+                      "or first switch Flannel's backend to vxlan with DirectRouting off in a separate change")
+
+
+def flannel_network(content: dict) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """Flannel's `Network` from net-conf.json, when Flannel was found and its config parsed."""
+    network = ((content.get("flannel") or {}).get("netConf") or {}).get("network")
+    return ipaddress.ip_network(network, strict=False) if network else None
+
+
+def check(content: dict, **_) -> list[Finding]:
+    flannel = content.get("flannel") or {}
+    if not flannel.get("found"):
+        return [Finding(BLOCKER, "FLANNEL_NOT_FOUND",
+                        "no Flannel found; looked for " + "; ".join(flannel.get("searched") or ["nothing recorded"]),
+                        "check the kubeconfig points at the right cluster; if Flannel runs under another name, "
+                        "label its pods app=flannel and take a new snapshot")]
+    where = f"{flannel.get('namespace')}/{flannel.get('daemonSet')}"
+    findings = [Finding(INFO, "FLANNEL_FOUND",
+                        f"Flannel found in namespace {flannel.get('namespace')} as DaemonSet {flannel.get('daemonSet')} "
+                        f"({flannel.get('flavor')}, image {flannel.get('image')}, ConfigMap {flannel.get('configMap')})",
+                        "nothing to do")]
+    if flannel.get("flavor") == "canal":
+        findings.append(Finding(BLOCKER, "CANAL_DETECTED",
+                                f"Canal detected ({where}): Calico already enforces NetworkPolicy and IPAM may already "
+                                "be Calico's, so the Flannel-to-Calico hand-off does not apply",
+                                "follow Calico's Canal-to-Calico migration (replace the canal DaemonSet by calico-node "
+                                "keeping the existing pool) instead of this tool's plan"))
+    findings += _addon_manager(flannel, where)
+    net_conf = flannel.get("netConf") or {}
+    if "parseError" in net_conf:
+        findings.append(Finding(BLOCKER, "NET_CONF_UNREADABLE",
+                                f"{where}: {net_conf['parseError']} (ConfigMap {flannel.get('configMap')})",
+                                "repair net-conf.json in Flannel's ConfigMap (Network, Backend.Type) and take a new "
+                                "snapshot"))
+        return findings
+    backend = net_conf.get("backend") or {}
+    if backend.get("type") != LIVE_BACKEND:
+        findings.append(Finding(BLOCKER, "BACKEND_NOT_VXLAN",
+                                f"Flannel backend is {backend.get('type')!r} ({where}); a live, node-by-node migration "
+                                "needs the vxlan backend, which Calico's VXLAN can interoperate with",
+                                MAINTENANCE_WINDOW))
+    elif backend.get("directRouting"):
+        findings.append(Finding(BLOCKER, "VXLAN_DIRECT_ROUTING",
+                                f"Flannel VXLAN has DirectRouting on ({where}): same-subnet traffic is routed "
+                                "host-gw style, which Calico's VXLAN cannot interoperate with",
+                                MAINTENANCE_WINDOW))
+    if not net_conf.get("network"):
+        findings.append(Finding(BLOCKER, "NETWORK_UNKNOWN", f"net-conf.json in {where} has no Network",
+                                "set Network in net-conf.json to the cluster's pod CIDR"))
+    findings += _calico(content.get("calico") or {}, flannel_network(content))
+    return findings
+
+
+def _addon_manager(flannel: dict, where: str) -> list[Finding]:
+    mode = flannel.get("addonManager")
+    if not mode:
+        return []
+    if mode == "EnsureExists":  # recreated only when deleted: a problem only at finalize
+        return [Finding(WARNING, "FLANNEL_ADDON_MANAGED",
+                        f"{where} is owned by the addon manager (mode EnsureExists): deleting it at the end would "
+                        "bring Flannel back", "remove Flannel's manifest from the addon manager's directory on the "
+                        "control-plane nodes before finalizing")]
+    return [Finding(BLOCKER, "FLANNEL_ADDON_MANAGED",
+                    f"{where} is owned by the addon manager (mode {mode}): it would revert the migration's "
+                    "node selector on the DaemonSet and put Flannel back on migrated nodes",
+                    "remove Flannel's manifest from the addon manager's directory (usually "
+                    "/etc/kubernetes/addons) on the control-plane nodes, or set its label to EnsureExists")]
+
+
+def _calico(calico: dict, network) -> list[Finding]:
+    findings = []
+    node = calico.get("calicoNode")
+    if node:
+        findings.append(Finding(BLOCKER, "CALICO_ALREADY_RUNNING",
+                                f"a calico-node DaemonSet already runs ({node.get('namespace')}/{node.get('name')})",
+                                "find out who installed it; remove it, or migrate with that installation's own tooling"))
+    for pool in calico.get("ipPools") or []:
+        cidr = pool.get("cidr")
+        if not cidr or pool.get("disabled"):
+            continue
+        pool_net = ipaddress.ip_network(cidr, strict=False)
+        if network is None or pool_net.version != network.version or pool_net == network:
+            continue
+        if pool_net.overlaps(network):
+            findings.append(Finding(BLOCKER, "CALICO_POOL_CONFLICT",
+                                    f"Calico IPPool {pool.get('name')} ({cidr}) overlaps Flannel's Network {network} "
+                                    "without matching it: Calico could hand out addresses Flannel nodes also use",
+                                    f"delete or disable IPPool {pool.get('name')}, or change its cidr to {network}"))
+        else:
+            findings.append(Finding(WARNING, "CALICO_POOL_EXTRA",
+                                    f"Calico IPPool {pool.get('name')} ({cidr}) lies outside Flannel's Network "
+                                    f"{network}: pods on migrated nodes could get addresses from it",
+                                    f"disable IPPool {pool.get('name')} during the migration"))
+    return findings

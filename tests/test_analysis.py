@@ -1,0 +1,340 @@
+"""Preflight analysis: each check on a small hand-written snapshot, then the simulator's scenarios."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from migrate import kube
+from migrate.analysis import BLOCKER, INFO, WARNING, analyse
+from migrate.sim.cluster import running_cluster
+from migrate.snapshot import gather_snapshot
+
+
+def node(name, ip, cidr="", zone="zone-a", ready="True"):
+    cidrs = [{"cidr": cidr, "prefixLength": int(cidr.split("/")[1])}] if cidr else []
+    return {"name": name, "roles": [], "zone": zone, "region": "region-1", "taints": [], "unschedulable": False,
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+            "podCIDRs": cidrs, "flannel": {"backendType": "vxlan", "vtepMAC": "0a:00:00:00:00:01", "publicIP": ip},
+            "ready": ready, "kubeletVersion": "v1.31.4"}
+
+
+def pod(name, namespace="default", kind="controller", empty_dir=False, labels=None):
+    return {"namespace": namespace, "name": name, "kind": kind, "hostNetwork": False, "emptyDir": empty_dir,
+            "labels": labels or {}}
+
+
+def minimal_snapshot() -> dict:
+    """A healthy three-node VXLAN cluster, shaped as migrate.snapshot gathers it: no finding but info."""
+    return {
+        "server": {"gitVersion": "v1.31.4", "major": "1", "minor": "31"},
+        "apis": {"eviction": True, "leases": True},
+        "flannel": {"found": True, "flavor": "manifest", "namespace": "kube-flannel", "daemonSet": "kube-flannel-ds",
+                    "image": "ghcr.io/flannel-io/flannel:v0.28.9", "args": ["--ip-masq", "--kube-subnet-mgr"],
+                    "command": ["/opt/bin/flanneld"], "addonManager": None, "nodeSelector": {},
+                    "configMap": "kube-flannel-cfg",
+                    "netConf": {"network": "10.244.0.0/16", "subnetLen": 24,
+                                "backend": {"type": "vxlan", "vni": 1, "port": 8472, "directRouting": False},
+                                "mtu": None, "enableIPv6": False, "ipv6Network": None, "enableNFTables": False},
+                    "searched": ["DaemonSet kube-flannel-ds in namespace kube-flannel"]},
+        "nodes": [node("cp-1", "192.168.10.10", "10.244.0.0/24"), node("worker-1", "192.168.10.11", "10.244.1.0/24"),
+                  node("worker-2", "192.168.10.12", "10.244.2.0/24")],
+        "pods": {"worker-1": [pod("web-1", "shop", labels={"app": "web"})],
+                 "worker-2": [pod("db-0", "shop", labels={"app": "db"})]},
+        "podDisruptionBudgets": [{"namespace": "shop", "name": "web", "selector": {"matchLabels": {"app": "web"}},
+                                  "minAvailable": 1, "maxUnavailable": None,
+                                  "status": {"currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1,
+                                             "expectedPods": 2}}],
+        "networkPolicies": [],
+        "kubeProxy": {"mode": "iptables", "clusterCIDR": "10.244.0.0/16"},
+        "serviceNetwork": {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12",
+                           "kubernetesServiceIP": "10.96.0.1"},
+        "coreDNS": [],
+        "calico": {"crds": [], "ipPools": [], "calicoNode": None},
+    }
+
+
+@pytest.fixture
+def snap():
+    return copy.deepcopy(minimal_snapshot())
+
+
+def codes(content, severity=None):
+    return [f.code for f in analyse(content) if severity is None or f.severity == severity]
+
+
+def finding(content, code):
+    return next(f for f in analyse(content) if f.code == code)
+
+
+def test_healthy_cluster_has_only_info_findings(snap):
+    assert {f.severity for f in analyse(snap)} == {INFO}
+    assert codes(snap) == ["FLANNEL_FOUND", "CLOUD_SECURITY_GROUPS", "CLOUD_MTU"]
+
+
+def test_findings_are_frozen_and_carry_a_fix(snap):
+    f = analyse(snap)[0]
+    with pytest.raises(AttributeError):
+        f.code = "X"
+    assert f.fix and f.message
+
+
+def test_missing_flannel_is_a_blocker_that_says_where_it_looked(snap):
+    snap["flannel"] = {"found": False, "searched": ["DaemonSet kube-flannel-ds in namespace kube-flannel",
+                                                    "pods labelled app=flannel in any namespace"]}
+    f = finding(snap, "FLANNEL_NOT_FOUND")
+    assert f.severity == BLOCKER and "kube-flannel-ds in namespace kube-flannel" in f.message
+    assert "app=flannel" in f.message
+
+
+@pytest.mark.parametrize("backend", ["host-gw", "wireguard", "udp"])
+def test_backend_other_than_vxlan_blocks_and_names_the_maintenance_window(snap, backend):
+    snap["flannel"]["netConf"]["backend"]["type"] = backend
+    f = finding(snap, "BACKEND_NOT_VXLAN")
+    assert f.severity == BLOCKER and backend in f.message and "maintenance-window" in f.fix
+
+
+def test_direct_routing_blocks(snap):
+    snap["flannel"]["netConf"]["backend"]["directRouting"] = True
+    f = finding(snap, "VXLAN_DIRECT_ROUTING")
+    assert f.severity == BLOCKER and "maintenance-window" in f.fix
+
+
+def test_unparsable_net_conf_blocks(snap):
+    snap["flannel"]["netConf"] = {"parseError": "net-conf.json is not valid: Expecting value", "raw": "{"}
+    assert finding(snap, "NET_CONF_UNREADABLE").severity == BLOCKER
+
+
+def test_node_without_pod_cidr_is_named(snap):
+    snap["nodes"][1]["podCIDRs"] = []
+    f = finding(snap, "NODE_WITHOUT_POD_CIDR")
+    assert f.severity == BLOCKER and "worker-1" in f.message
+
+
+def test_pod_cidr_outside_network_names_node_and_cidr(snap):
+    snap["nodes"][2] = node("worker-2", "192.168.10.12", "10.250.2.0/24")
+    f = finding(snap, "POD_CIDR_OUTSIDE_NETWORK")
+    assert f.severity == BLOCKER and "worker-2 (10.250.2.0/24)" in f.message and "10.244.0.0/16" in f.message
+
+
+def test_node_range_smaller_than_the_block_blocks(snap):
+    snap["nodes"][1] = node("worker-1", "192.168.10.11", "10.244.1.0/26")
+    f = finding(snap, "NODE_MASK_SMALLER_THAN_BLOCK")
+    assert f.severity == BLOCKER and "worker-1 (10.244.1.0/26)" in f.message and "/24" in f.message
+
+
+def test_block_size_option_smaller_than_node_ranges_is_fine(snap):
+    snap["nodes"][1] = node("worker-1", "192.168.10.11", "10.244.1.0/26")
+    assert "NODE_MASK_SMALLER_THAN_BLOCK" not in [f.code for f in analyse(snap, block_size=26)]
+
+
+def test_existing_pool_block_size_is_the_block_checked(snap):
+    snap["calico"]["ipPools"] = [{"name": "default", "cidr": "10.244.0.0/16", "blockSize": 22}]
+    assert "NODE_MASK_SMALLER_THAN_BLOCK" in codes(snap)
+
+
+def test_pod_network_containing_node_addresses_is_the_vpc_conflict(snap):
+    snap["nodes"][0] = node("cp-1", "10.244.200.5", "10.244.0.0/24")
+    f = finding(snap, "POD_NETWORK_OVERLAPS_NODES")
+    assert f.severity == BLOCKER and "cp-1 (10.244.200.5)" in f.message
+
+
+def test_pod_network_overlapping_service_range_blocks(snap):
+    snap["serviceNetwork"]["serviceSubnet"] = "10.244.128.0/20"
+    f = finding(snap, "POD_NETWORK_OVERLAPS_SERVICES")
+    assert f.severity == BLOCKER and "10.244.128.0/20" in f.message
+
+
+def test_service_ip_inside_network_is_an_overlap_when_the_range_is_unknown(snap):
+    snap["serviceNetwork"] = {"podSubnet": None, "serviceSubnet": None, "kubernetesServiceIP": "10.244.250.1"}
+    assert "POD_NETWORK_OVERLAPS_SERVICES" in codes(snap, BLOCKER)
+
+
+def test_nodes_in_several_subnets_warn_with_the_assumption_and_encapsulation(snap):
+    snap["nodes"][2] = node("worker-2", "192.168.20.12", "10.244.2.0/24", zone="zone-b")
+    f = finding(snap, "NODES_IN_SEVERAL_SUBNETS")
+    assert f.severity == WARNING
+    assert "192.168.10.0/24" in f.message and "192.168.20.0/24" in f.message and "assumed" in f.message
+    assert "CrossSubnet" in f.fix and "BGP" in f.fix
+
+
+def test_single_node_cluster_warns(snap):
+    snap["nodes"] = snap["nodes"][:1]
+    f = finding(snap, "SINGLE_NODE_CLUSTER")
+    assert f.severity == WARNING and "cp-1" in f.message
+
+
+def test_pdb_allowing_no_disruption_blocks_with_its_status(snap):
+    snap["podDisruptionBudgets"][0]["status"].update(disruptionsAllowed=0, currentHealthy=1, desiredHealthy=1)
+    f = finding(snap, "PDB_BLOCKS_DRAIN")
+    assert f.severity == BLOCKER
+    assert "shop/web (disruptionsAllowed=0, currentHealthy=1, desiredHealthy=1)" in f.message
+
+
+def test_unmanaged_pods_are_named_per_node(snap):
+    snap["pods"]["worker-1"].append(pod("debug", "default", kind="unmanaged"))
+    f = finding(snap, "UNMANAGED_PODS")
+    assert f.severity == WARNING and "worker-1: default/debug" in f.message
+
+
+def test_emptydir_pods_are_named_per_node_but_not_daemonset_pods(snap):
+    snap["pods"]["worker-2"].append(pod("cache-1", "shop", empty_dir=True))
+    snap["pods"]["worker-2"].append(pod("agent-x", "kube-system", kind="daemonset", empty_dir=True))
+    f = finding(snap, "EMPTYDIR_PODS")
+    assert f.severity == WARNING and "worker-2: shop/cache-1" in f.message and "agent-x" not in f.message
+
+
+def test_not_ready_nodes_block(snap):
+    snap["nodes"][2]["ready"] = "Unknown"
+    f = finding(snap, "NODE_NOT_READY")
+    assert f.severity == BLOCKER and "worker-2 (Ready=Unknown)" in f.message
+
+
+def test_ipv6_in_flannel_blocks(snap):
+    snap["flannel"]["netConf"].update(enableIPv6=True, ipv6Network="fd00:10:244::/56")
+    f = finding(snap, "IPV6_DUAL_STACK")
+    assert f.severity == BLOCKER and "fd00:10:244::/56" in f.message
+
+
+def test_dual_stack_pod_cidrs_block(snap):
+    snap["nodes"][1]["podCIDRs"].append({"cidr": "fd00:10:244:1::/64", "prefixLength": 64})
+    assert "worker-1" in finding(snap, "IPV6_DUAL_STACK").message
+
+
+def test_addon_manager_reconciling_flannel_blocks(snap):
+    snap["flannel"]["addonManager"] = "Reconcile"
+    f = finding(snap, "FLANNEL_ADDON_MANAGED")
+    assert f.severity == BLOCKER and "Reconcile" in f.message
+
+
+def test_addon_manager_ensure_exists_only_warns(snap):
+    snap["flannel"]["addonManager"] = "EnsureExists"
+    assert finding(snap, "FLANNEL_ADDON_MANAGED").severity == WARNING
+
+
+def test_calico_pool_overlapping_differently_blocks(snap):
+    snap["calico"]["ipPools"] = [{"name": "default-ipv4-ippool", "cidr": "10.244.0.0/17", "blockSize": 24}]
+    f = finding(snap, "CALICO_POOL_CONFLICT")
+    assert f.severity == BLOCKER and "default-ipv4-ippool" in f.message and "10.244.0.0/17" in f.message
+
+
+def test_calico_pool_matching_network_is_no_conflict(snap):
+    snap["calico"]["ipPools"] = [{"name": "default-ipv4-ippool", "cidr": "10.244.0.0/16", "blockSize": 24}]
+    assert "CALICO_POOL_CONFLICT" not in codes(snap)
+
+
+def test_running_calico_node_blocks(snap):
+    snap["calico"]["calicoNode"] = {"namespace": "kube-system", "name": "calico-node"}
+    assert "kube-system/calico-node" in finding(snap, "CALICO_ALREADY_RUNNING").message
+
+
+def test_canal_is_detected_and_its_policies_are_not_reported_as_new(snap):
+    snap["flannel"].update(flavor="canal", namespace="kube-system", daemonSet="canal")
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "deny", "podSelector": {}, "policyTypes": ["Ingress"],
+                                "ingress": [], "egress": [], "selectedPods": ["web-1"]}]
+    assert finding(snap, "CANAL_DETECTED").severity == BLOCKER
+    assert "NETWORK_POLICY_WILL_BE_ENFORCED" not in codes(snap)
+
+
+def test_default_deny_policy_warns_it_will_deny_all_ingress_to_its_pods(snap):
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "default-deny", "podSelector": {},
+                                "policyTypes": ["Ingress"], "ingress": [], "egress": [],
+                                "selectedPods": ["db-0", "web-1"]}]
+    f = finding(snap, "NETWORK_POLICY_WILL_BE_ENFORCED")
+    assert f.severity == WARNING and "shop/default-deny" in f.message
+    assert "db-0 (worker-2)" in f.message and "web-1 (worker-1)" in f.message and "deny all ingress" in f.message
+
+
+def test_ingress_policy_warns_it_will_deny_what_its_from_rules_do_not_allow(snap):
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "db-allow-web", "podSelector": {"matchLabels": {"app": "db"}},
+                                "policyTypes": ["Ingress"], "egress": [], "selectedPods": ["db-0"],
+                                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                                             "ports": [{"protocol": "TCP", "port": 5432}]}]}]
+    message = finding(snap, "NETWORK_POLICY_WILL_BE_ENFORCED").message
+    assert "all ingress except from pods labelled app=web in shop on TCP/5432" in message
+
+
+def test_egress_policy_describes_denied_egress(snap):
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "web-egress", "podSelector": {"matchLabels": {"app": "web"}},
+                                "policyTypes": ["Egress"], "ingress": [], "selectedPods": ["web-1"],
+                                "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]}]
+    assert "all egress except to 10.0.0.0/8" in finding(snap, "NETWORK_POLICY_WILL_BE_ENFORCED").message
+
+
+def test_cloud_checklist_names_ports_and_protocols(snap):
+    message = finding(snap, "CLOUD_SECURITY_GROUPS").message
+    assert all(s in message for s in ("UDP 8472", "UDP 4789", "IP protocol 4", "TCP 179"))
+
+
+def test_mtu_defaults_to_a_1500_network(snap):
+    f = finding(snap, "CLOUD_MTU")
+    assert f.severity == INFO and "1450" in f.message and "1480" in f.message and "assumed" in f.message
+
+
+def test_mtu_follows_flannels_recorded_mtu(snap):
+    snap["flannel"]["netConf"]["mtu"] = 8950  # a 9000-byte jumbo-frame network
+    message = finding(snap, "CLOUD_MTU").message
+    assert "9000" in message and "8950" in message and "8980" in message
+
+
+def test_blockers_come_first_then_warnings_then_info_in_check_order(snap):
+    snap["nodes"][2]["ready"] = "False"
+    snap["pods"]["worker-1"].append(pod("debug", kind="unmanaged"))
+    snap["flannel"]["netConf"]["backend"]["type"] = "host-gw"
+    severities = [f.severity for f in analyse(snap)]
+    assert severities == sorted(severities, key=[BLOCKER, WARNING, INFO].index)
+    assert codes(snap, BLOCKER) == ["BACKEND_NOT_VXLAN", "NODE_NOT_READY"]
+    assert analyse(snap) == analyse(copy.deepcopy(snap))
+
+
+def test_analyse_accepts_a_snapshot_object(snap):
+    from migrate.snapshot import Snapshot
+    taken = Snapshot(cluster_id="x", captured_at="now", content=snap, digest="sha256:x")
+    assert analyse(taken) == analyse(snap)
+
+
+# ---- the simulator's scenarios ---------------------------------------------------------------
+
+def findings_of(scenario):
+    with running_cluster(scenario) as running:
+        return analyse(gather_snapshot(kube.connect(str(running.kubeconfig_path), sleep=lambda s: None)))
+
+
+@pytest.fixture(scope="module")
+def jdcloud_findings():
+    return findings_of("jdcloud-prod")
+
+
+def test_jdcloud_has_no_blocker(jdcloud_findings):
+    assert [f for f in jdcloud_findings if f.severity == BLOCKER] == []
+
+
+def test_jdcloud_warns_about_each_network_policy(jdcloud_findings):
+    policies = [f.message for f in jdcloud_findings if f.code == "NETWORK_POLICY_WILL_BE_ENFORCED"]
+    assert len(policies) == 3
+    assert any("shop/mysql-allow-frontend" in m and "mysql-0" in m and "TCP/3306" in m for m in policies)
+    assert any("payments/default-deny-ingress" in m and "deny all ingress" in m for m in policies)
+    assert any("payments/allow-from-shop" in m and "team=shop" in m for m in policies)
+
+
+def test_jdcloud_warns_about_its_two_subnets(jdcloud_findings):
+    f = next(f for f in jdcloud_findings if f.code == "NODES_IN_SEVERAL_SUBNETS")
+    assert f.severity == WARNING and "2 subnets" in f.message
+    assert "172.16.0.0/24" in f.message and "172.16.32.0/24" in f.message
+
+
+def test_hostgw_gets_the_backend_blocker():
+    assert "BACKEND_NOT_VXLAN" in [f.code for f in findings_of("hostgw") if f.severity == BLOCKER]
+
+
+def test_legacy_flannel_is_found_in_kube_system_without_blocker():
+    findings = findings_of("legacy")
+    found = next(f for f in findings if f.code == "FLANNEL_FOUND")
+    assert "kube-system" in found.message and "kube-flannel-ds-amd64" in found.message
+    assert [f for f in findings if f.severity == BLOCKER] == []
+
+
+def test_canal_is_detected():
+    findings = findings_of("canal")
+    assert "CANAL_DETECTED" in [f.code for f in findings if f.severity == BLOCKER]
+    assert "NETWORK_POLICY_WILL_BE_ENFORCED" not in [f.code for f in findings]
