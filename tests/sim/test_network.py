@@ -1,6 +1,7 @@
 """Flanneld on the node hosts, and the connectivity oracle and traffic probe built on them."""
 import ipaddress
 import json
+import re
 
 from migrate.sim.cluster import SimCluster
 from migrate.sim.scenario import load_scenario
@@ -369,3 +370,9 @@ def test_policy_denied_flows_are_counted_apart_from_failures():
     c.advance(30)
     probe = c.network.probe
     assert probe.denied_by_policy > 0 and probe.failed == 0
+
+
+def test_bridge_plugin_veths_are_named_veth_and_8_hex_digits_with_their_own_macs(small_cluster):
+    veths = [i for i in small_cluster.ctx.hosts["worker-1"].interfaces.values() if i.kind == "veth"]
+    assert veths and all(re.fullmatch(r"veth[0-9a-f]{8}", v.name) for v in veths)
+    assert len({v.mac for v in veths}) == len(veths)

@@ -88,8 +88,10 @@ def plugin_chain(config: dict) -> list[dict]:
 
 
 def veth_name(prefix: str, namespace: str, pod: str) -> str:
+    """Host-side veth names as the plugins make them: the bridge plugin's `veth` + 8 hex digits,
+    Calico's `cali` + 11 (both stable per pod here, for reproducible runs)."""
     digest = hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()
-    return f"{prefix}{digest[:15 - len(prefix)]}"
+    return f"{prefix}{digest[:8 if prefix == 'veth' else 15 - len(prefix)]}"
 
 
 # ---- host-local IPAM ----------------------------------------------------------------

@@ -163,7 +163,9 @@ class Network:
     def _veth(self, host: HostState, pod: dict, prefix: str, ip: str, plugin: str, bridge: Interface | None,
               state_file: str | None) -> Attachment:
         name = veth_name(prefix, pod["metadata"]["namespace"], pod["metadata"]["name"])
-        host.add_interface(Interface(name=name, kind="veth", mac="ee:ee:ee:ee:ee:ee", mtu=1450, addresses=[],
+        # Calico gives every host-side veth the MAC ee:ee:ee:ee:ee:ee; the bridge plugin's are random.
+        mac = stable_mac(f"{host.node_name}/{name}") if bridge is not None else "ee:ee:ee:ee:ee:ee"
+        host.add_interface(Interface(name=name, kind="veth", mac=mac, mtu=1450, addresses=[],
                                      master=bridge.name if bridge else None))
         if bridge is None:
             host.routes.append(f"{ip} dev {name} scope link")
