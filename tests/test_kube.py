@@ -98,3 +98,21 @@ def test_list_pages_and_counts_one_call_per_page(served_small):
     assert [p["metadata"]["name"] for p in paged] == [p["metadata"]["name"] for p in everything]
     assert client.calls["list"] == 1 + -(-len(everything) // 4)
     assert isinstance(paged[0], dict)
+
+
+def test_an_expired_continue_token_falls_back_to_one_whole_list(served_small):
+    client = kube.connect(str(served_small.kubeconfig_path), sleep=no_sleep)
+    expected = [p["metadata"]["name"] for p in client.list("/api/v1/pods", page_size=1000)]
+    cluster, send = served_small.cluster, client._request
+
+    def compacting_between_pages(verb, path, query):
+        answer = send(verb, path, query)
+        if "limit" in query and "continue" not in query:  # after the first page: a write, then compaction
+            cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump", "namespace": "default"}})
+            cluster.store.compact_history()
+        return answer
+
+    client._request = compacting_between_pages
+    paged = client.list("/api/v1/pods", page_size=4)
+    assert [p["metadata"]["name"] for p in paged] == expected
+    assert client.calls["list"] == 1 + 3  # the whole list above; then first page, the 410, one whole list

@@ -10,7 +10,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import urllib3
 import yaml
@@ -51,6 +51,10 @@ class NotFound(UserError):
 
 class Unauthorized(UserError):
     """The credentials were refused."""
+
+
+class _Expired(Exception):
+    """410: what the request referred to (a continue token) is older than the server's history."""
 
 
 class _Transient(Exception):
@@ -174,24 +178,28 @@ class Kube:
 
     def list(self, path: str, *, label_selector: str | None = None, field_selector: str | None = None,
              page_size: int | None = None) -> list[dict]:
-        """Every item of a collection, fetched page by page (limit + continue)."""
-        return list(self.iter_list(path, label_selector=label_selector, field_selector=field_selector,
-                                   page_size=page_size))
-
-    def iter_list(self, path: str, *, label_selector: str | None = None, field_selector: str | None = None,
-                  page_size: int | None = None) -> Iterator[dict]:
-        query: dict = {"limit": page_size or self.page_size}
+        """Every item of a collection, fetched page by page (limit + continue). When a continue
+        token expires mid-way (410), the list is read again whole, as client-go's pager does."""
+        query: dict = {}
         if label_selector:
             query["labelSelector"] = label_selector
         if field_selector:
             query["fieldSelector"] = field_selector
-        while True:
-            page = self._request("list", path, query)
-            yield from page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
-            query = {**query, "continue": token}
+        items: list[dict] = []
+        page_query = {**query, "limit": page_size or self.page_size}
+        try:
+            while True:
+                page = self._request("list", path, page_query)
+                items.extend(page.get("items") or [])
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    return items
+                page_query = {**page_query, "continue": token}
+        except _Expired as exc:
+            if "continue" not in page_query:
+                raise UserError(f"the API server at {self.server} answered 410 to list {path}: {exc}",
+                                "try again") from None
+            return self._request("list", path, query).get("items") or []
 
     def _request(self, verb: str, path: str, query: dict) -> dict:
         try:
@@ -233,6 +241,8 @@ class Kube:
         if status == 403:
             raise Forbidden(f"user {self.user} may not {verb} {resource} ({message or 'forbidden'})",
                             f"grant {verb} on {resource}, e.g. run with a cluster-admin kubeconfig")
+        if status == 410:
+            raise _Expired(message)
         if status == 404:
             raise NotFound(f"{path} was not found on {self.server}", "check the name and namespace")
         raise UserError(f"the API server at {self.server} answered HTTP {status} to {verb} {path}"
