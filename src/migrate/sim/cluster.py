@@ -64,21 +64,22 @@ class CustomResources(Controller):
 
     def sync(self, now: float) -> None:
         crd_type = self.ctx.rtype(*CRD_KEY)
-        while self.pending:
-            name = self.pending.pop()
-            if self.ctx.store.find(crd_type, None, name) is None:
-                continue
+        while self.pending:  # sorted: a seed replays the same order (set order follows string hashing)
+            batch, self.pending = sorted(self.pending), set()
+            for name in batch:
+                if self.ctx.store.find(crd_type, None, name) is None:
+                    continue
 
-            def establish(obj: dict) -> None:
-                names = (obj.get("spec") or {}).get("names") or {}
-                obj["status"] = {"conditions": [
-                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
-                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                     "message": "the initial names have been accepted"}],
-                    "acceptedNames": names, "storedVersions": [v["name"] for v in obj["spec"].get("versions", [])
-                                                               if v.get("storage")]}
-            self.ctx.store.mutate(crd_type, None, name, establish, subresource="status")
-        for name in list(self.terminating):
+                def establish(obj: dict) -> None:
+                    names = (obj.get("spec") or {}).get("names") or {}
+                    obj["status"] = {"conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                         "message": "the initial names have been accepted"}],
+                        "acceptedNames": names, "storedVersions": [v["name"] for v in obj["spec"].get("versions", [])
+                                                                   if v.get("storage")]}
+                self.ctx.store.mutate(crd_type, None, name, establish, subresource="status")
+        for name in sorted(self.terminating):
             crd = self.ctx.store.find(crd_type, None, name)
             if crd is None:
                 self.terminating.discard(name)

@@ -195,9 +195,11 @@ class NodeLifecycle(Controller):
     def sync(self, now: float) -> None:
         self._watch_kubelets(now)
         while self.dirty:
-            node = self.ctx.store.find(self.ctx.nodes, None, self.dirty.pop())
-            if node is not None:
-                node = self._monitor(node, now)
+            batch, self.dirty = sorted(self.dirty), set()
+            for name in batch:
+                node = self.ctx.store.find(self.ctx.nodes, None, name)
+                if node is not None:
+                    node = self._monitor(node, now)
                 self._taint(node, now)
                 self._evict_intolerant(node, now)
 
@@ -325,9 +327,10 @@ class DisruptionController(Controller):
             self._settings = self.ctx.faults.settings
             self.dirty_namespaces.update(p["metadata"]["namespace"] for p in self.ctx.store.items(self.rtype))
         while self.dirty_namespaces:
-            namespace = self.dirty_namespaces.pop()
-            for pdb in self.ctx.store.items(self.rtype, namespace):
-                self._update(pdb, now)
+            batch, self.dirty_namespaces = sorted(self.dirty_namespaces), set()
+            for namespace in batch:
+                for pdb in self.ctx.store.items(self.rtype, namespace):
+                    self._update(pdb, now)
 
     def _update(self, pdb: dict, now: float) -> None:
         spec = pdb["spec"]
@@ -446,15 +449,16 @@ class GarbageCollector(Controller):
                     self._drop_finalizer(rtype, obj, "foregroundDeletion")
             else:
                 self.finalizing.discard((key, namespace, name))
-        while self.deleted_owners:
-            uid = self.deleted_owners.pop()
-            if self._owner_exists(uid):
-                continue
-            for dep_type, dep in self._dependents(uid):
-                refs = dep["metadata"].get("ownerReferences") or []
-                if all(not self._owner_exists(r["uid"]) for r in refs) and not is_terminating(dep):
-                    store.delete(dep_type, dep["metadata"].get("namespace"), dep["metadata"]["name"])
-            index.dependents.pop(uid, None) if not index.dependents.get(uid) else None
+        while self.deleted_owners:  # sorted batches: a seed replays the same order
+            batch, self.deleted_owners = sorted(self.deleted_owners), set()
+            for uid in batch:
+                if self._owner_exists(uid):
+                    continue
+                for dep_type, dep in self._dependents(uid):
+                    refs = dep["metadata"].get("ownerReferences") or []
+                    if all(not self._owner_exists(r["uid"]) for r in refs) and not is_terminating(dep):
+                        store.delete(dep_type, dep["metadata"].get("namespace"), dep["metadata"]["name"])
+                index.dependents.pop(uid, None) if not index.dependents.get(uid) else None
 
     def _dependents(self, uid: str) -> list[tuple[object, dict]]:
         found = []
@@ -516,8 +520,8 @@ class PodGarbageCollector(Controller):
             self.gone_nodes.add(event.obj["metadata"]["name"])
 
     def sync(self, now: float) -> None:
-        while self.gone_nodes:
-            node = self.gone_nodes.pop()
+        for node in sorted(self.gone_nodes):
+            self.gone_nodes.discard(node)
             for namespace, name in list(self.ctx.index.pods_by_node.get(node, ())):
                 if self.ctx.store.find(self.ctx.pods, namespace, name) is not None:
                     self.ctx.store.force_remove(self.ctx.pods, namespace, name)

@@ -124,10 +124,11 @@ class Kubelets(Controller):
         batch, self.work = self.work, set()  # keys re-queued while syncing wait for the next round
         for key in sorted(batch):
             self._sync_pod(key, now)
-        while self.dirty_nodes:
-            name = self.dirty_nodes.pop()
-            self._refresh_felix(name)
-            self._sync_node(name, now)
+        while self.dirty_nodes:  # sorted: a seed replays the same order (set order follows string hashing)
+            batch, self.dirty_nodes = sorted(self.dirty_nodes), set()
+            for name in batch:
+                self._refresh_felix(name)
+                self._sync_node(name, now)
 
     def _refresh_agents(self) -> None:
         store = self.ctx.store

@@ -56,11 +56,12 @@ class WorkloadController(Controller):
                     self.dirty.add((obj["metadata"].get("namespace", ""), ref["name"]))
 
     def sync(self, now: float) -> None:
-        while self.dirty:
-            namespace, name = self.dirty.pop()
-            owner = self.ctx.store.find(self.rtype, namespace, name)
-            if owner is not None and not is_terminating(owner):
-                self.reconcile(owner, now)
+        while self.dirty:  # sorted, so a seed replays the same names (set order follows string hashing)
+            batch, self.dirty = sorted(self.dirty), set()
+            for namespace, name in batch:
+                owner = self.ctx.store.find(self.rtype, namespace, name)
+                if owner is not None and not is_terminating(owner):
+                    self.reconcile(owner, now)
 
     @abstractmethod
     def reconcile(self, owner: dict, now: float) -> None:
