@@ -1,15 +1,23 @@
 """Shared fixtures: simulated clusters, served or in-process, and the upstream manifests."""
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from handmade import minimal_snapshot
 from migrate.sim.cluster import SimCluster, running_cluster
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
+
+
+@pytest.fixture
+def snap():
+    """A healthy three-node VXLAN cluster's snapshot content, hand-written; change it freely."""
+    return copy.deepcopy(minimal_snapshot())
 
 
 @pytest.fixture

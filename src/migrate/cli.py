@@ -11,7 +11,9 @@ from rich.markup import escape
 from . import __version__
 from .console import err_console
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from .plan_cli import plan
 from .preflight_cli import preflight
+from .show_cli import show
 from .sim_cli import demo, sim
 from .snapshot_cli import snapshot
 
@@ -74,5 +76,7 @@ main.add_command(sim)
 main.add_command(demo)
 main.add_command(snapshot)
 main.add_command(preflight)
+main.add_command(plan)
+main.add_command(show)
 
 __all__ = ["main", "EXIT_USAGE"]

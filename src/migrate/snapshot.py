@@ -122,12 +122,18 @@ def _flannel(kube, daemonsets: list[dict], pods: list[dict]) -> dict:
     container = next((c for c in pod_spec.get("containers", []) if "flannel" in c.get("name", "")
                       or "flanneld" in " ".join(c.get("command") or [])), pod_spec["containers"][0])
     config_map, net_conf = _net_conf(kube, namespace, pod_spec)
+    account = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount") or "default"
+    bindings = [b for b in kube.list("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+                if any(s.get("kind") == "ServiceAccount" and s.get("name") == account
+                       and s.get("namespace") == namespace for s in b.get("subjects") or [])]
     return {"found": True, "flavor": "canal" if name == "canal" else
             ("legacy" if namespace == "kube-system" else "manifest"),
             "namespace": namespace, "daemonSet": name, "image": container.get("image"),
             "args": list(container.get("args") or []), "command": list(container.get("command") or []),
             "addonManager": _labels(found).get(ADDON_MANAGER_LABEL),
             "nodeSelector": pod_spec.get("nodeSelector") or {}, "configMap": config_map, "netConf": net_conf,
+            "serviceAccount": account, "clusterRoleBindings": sorted(_name(b) for b in bindings),
+            "clusterRoles": sorted({b["roleRef"]["name"] for b in bindings if b.get("roleRef", {}).get("kind") == "ClusterRole"}),
             "searched": searched}
 
 

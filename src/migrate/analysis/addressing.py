@@ -111,12 +111,18 @@ def _overlaps(content: dict, nodes: list[dict], network) -> list[Finding]:
     return findings
 
 
-def _subnets(nodes: list[dict]) -> list[Finding]:
+def node_subnets(nodes: list[dict]) -> dict:
+    """Nodes grouped by the subnet assumed to hold their first InternalIP."""
     groups: dict = {}
     for node in nodes:
         for ip in _internal_ips(node)[:1]:
             prefix = ASSUMED_SUBNET_PREFIX if ip.version == 4 else 64
             groups.setdefault(ipaddress.ip_network(f"{ip}/{prefix}", strict=False), []).append(node)
+    return groups
+
+
+def _subnets(nodes: list[dict]) -> list[Finding]:
+    groups = node_subnets(nodes)
     if len(groups) < 2:
         return []
     described = "; ".join(

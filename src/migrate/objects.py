@@ -1,0 +1,93 @@
+"""The objects a plan's parameters stand for: Calico's as the crd.projectcalico.org resources its
+Kubernetes datastore keeps, and the hand-off pod. Pure: the executor writes these, and the runbook
+shows the same objects to a person."""
+from __future__ import annotations
+
+import ipaddress
+
+CALICO_API = "crd.projectcalico.org/v1"
+TUNNEL_ADDR_ANNOTATION = "projectcalico.org/IPv4VXLANTunnelAddr"
+TUNNEL_MAC_ANNOTATION = "projectcalico.org/VXLANTunnelMACAddr"
+
+
+def _object(kind: str, name: str, spec: dict) -> dict:
+    return {"apiVersion": CALICO_API, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def felix_configuration(params: dict, current_spec: dict | None = None) -> dict:
+    """FelixConfiguration default with Flannel's VXLAN identity; other settings a user has are kept."""
+    spec = dict(current_spec or {})
+    spec.update(vxlanEnabled=True, vxlanVNI=params["vxlanVNI"], vxlanPort=params["vxlanPort"],
+                vxlanMTU=params["vxlanMTU"])
+    return _object("FelixConfiguration", "default", spec)
+
+
+def ip_pool(params: dict) -> dict:
+    return _object("IPPool", params["name"], {
+        "cidr": params["cidr"], "blockSize": params["blockSize"], "vxlanMode": params["vxlanMode"],
+        "ipipMode": params["ipipMode"], "natOutgoing": params["natOutgoing"], "nodeSelector": params["nodeSelector"]})
+
+
+def ipam_config(params: dict) -> dict:
+    return _object("IPAMConfig", "default", {"strictAffinity": params["strictAffinity"], "autoAllocateBlocks": True,
+                                             "maxBlocksPerHost": params["maxBlocksPerHost"]})
+
+
+def allow_all_policy(params: dict) -> dict:
+    rule = [{"action": params["action"]}]
+    return _object("GlobalNetworkPolicy", params["name"], {
+        "order": params["order"], "selector": params["selector"], "types": params["types"],
+        "ingress": rule, "egress": rule})
+
+
+def block_name(cidr: str) -> str:
+    return cidr.replace(".", "-").replace("/", "-")
+
+
+def block_affinity(node: str, cidr: str) -> dict:
+    return _object("BlockAffinity", f"{node}-{block_name(cidr)}",
+                   {"state": "confirmed", "node": node, "cidr": cidr, "deleted": "false", "type": "host"})
+
+
+def tunnel_handle(node: str) -> str:
+    return f"vxlan-tunnel-addr-{node}"
+
+
+def ipam_block(node: str, cidr: str, tunnel_address: str | None = None) -> dict:
+    """An IPAM block affine to `node`; the tunnel address, when it lies in the block, is allocated in it."""
+    network = ipaddress.ip_network(cidr)
+    size = network.num_addresses
+    allocations: list = [None] * size
+    attributes: list = []
+    unallocated = list(range(size))
+    if tunnel_address and ipaddress.ip_address(tunnel_address) in network:
+        ordinal = int(ipaddress.ip_address(tunnel_address)) - int(network.network_address)
+        allocations[ordinal] = 0
+        attributes.append({"handle_id": tunnel_handle(node), "secondary": {"node": node, "type": "vxlanTunnelAddress"}})
+        unallocated.remove(ordinal)
+    return _object("IPAMBlock", block_name(cidr), {
+        "cidr": cidr, "affinity": f"host:{node}", "allocations": allocations, "unallocated": unallocated,
+        "attributes": attributes, "strictAffinity": False, "deleted": False})
+
+
+def ipam_handle(node: str, block_cidr: str) -> dict:
+    return _object("IPAMHandle", tunnel_handle(node), {"handleID": tunnel_handle(node), "block": {block_cidr: 1},
+                                                      "deleted": False})
+
+
+def tunnel_annotations(params: dict) -> dict:
+    return {TUNNEL_ADDR_ANNOTATION: params["tunnelAddress"], TUNNEL_MAC_ANNOTATION: params["vtepMAC"]}
+
+
+def hand_off_pod(node: str, namespace: str, params: dict) -> dict:
+    """The privileged, hostNetwork pod pinned to the node that hands it off (plan step host-cleanup)."""
+    mounts = [{"name": f"host-{i}", "mountPath": path} for i, path in enumerate(params["hostPaths"])]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"hand-off-{node}", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": "hand-off"}},
+            "spec": {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
+                     "tolerations": [{"operator": "Exists"}],
+                     "containers": [{"name": "hand-off", "image": params["image"],
+                                     "command": ["/bin/sh", "-c", "set -e\n" + "\n".join(params["script"]) + "\n"],
+                                     "securityContext": {"privileged": True}, "volumeMounts": mounts}],
+                     "volumes": [{"name": m["name"], "hostPath": {"path": m["mountPath"]}} for m in mounts]}}

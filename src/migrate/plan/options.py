@@ -1,0 +1,106 @@
+"""What the person planning chooses, checked and resolved against the snapshot before any step is built."""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+from ..errors import UserError
+
+ENCAPSULATIONS = ("vxlan", "vxlan-crosssubnet", "ipip", "ipip-crosssubnet", "none", "keep")
+IPAMS = ("calico-ipam", "host-local")
+NODE_ORDERS = ("zone-interleaved", "name")
+POLICY_MODES = ("hold-until-finalize", "per-node")
+DEFAULT_CALICO_VERSION = "v3.32.1"
+CALICO_MANIFEST_URL = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/calico.yaml"
+DEFAULT_NAMESPACE = "calico-migration"
+# A zone with fewer nodes than this never has two of them out at once: losing two of five is 40%.
+FEW_NODES_PER_ZONE = 10
+
+
+class PlanOptionError(UserError):
+    """An option that cannot make a plan for this snapshot."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    encapsulation: str = "vxlan"          # after finalize; "keep" stays on Flannel-compatible VXLAN
+    ipam: str = "calico-ipam"
+    calico_version: str = DEFAULT_CALICO_VERSION
+    calico_manifest: dict | None = None   # {"source": path or URL, "sha256": ...} when pinned
+    max_unavailable: str = "10%"          # nodes handed off at once: a count or a percent of all nodes
+    canaries: int = 1
+    drain_timeout: int = 600              # seconds per node
+    grace_period: int | None = None       # None: each pod's own terminationGracePeriodSeconds
+    delete_emptydir_data: bool = False
+    force: bool = False                   # evict pods no controller re-creates
+    node_order: str = "zone-interleaved"
+    explicit_order: tuple[str, ...] = field(default_factory=tuple)
+    policy: str = "hold-until-finalize"
+    namespace: str = DEFAULT_NAMESPACE
+    cleanup_image: str | None = None      # None: Flannel's own image, already on every node
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["explicit_order"] = list(self.explicit_order)
+        return {_camel(k): v for k, v in data.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def validate(options: PlanOptions) -> None:
+    """Raise PlanOptionError for a value that no snapshot could plan with."""
+    for name, value, allowed in (("--encapsulation", options.encapsulation, ENCAPSULATIONS),
+                                 ("--ipam", options.ipam, IPAMS), ("--node-order", options.node_order, NODE_ORDERS),
+                                 ("--policy", options.policy, POLICY_MODES)):
+        if value not in allowed:
+            raise PlanOptionError(f"{name} {value!r} is not one of {', '.join(allowed)}", f"pick one of those")
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", options.calico_version):
+        raise PlanOptionError(f"--calico-version {options.calico_version!r} is not a release tag",
+                              "give one like v3.32.1")
+    if options.canaries < 0:
+        raise PlanOptionError("--canaries must be 0 or more", "give a count such as 1")
+    if options.drain_timeout <= 0:
+        raise PlanOptionError("--drain-timeout must be positive", "give seconds, e.g. 600")
+    if options.grace_period is not None and options.grace_period < 0:
+        raise PlanOptionError("--grace-period must be 0 or more", "omit it to use each pod's own grace period")
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", options.namespace):
+        raise PlanOptionError(f"--namespace {options.namespace!r} is not a valid namespace name",
+                              "use lower-case letters, digits and '-'")
+    max_unavailable_count(options.max_unavailable, 1)
+
+
+def max_unavailable_count(value: str, node_count: int) -> int:
+    """Nodes handed off at once: `3` or `10%` of all nodes (rounded down, at least one)."""
+    text = str(value).strip()
+    match = re.fullmatch(r"(\d+)(%?)", text)
+    if not match or int(match.group(1)) == 0 or (match.group(2) and int(match.group(1)) > 100):
+        raise PlanOptionError(f"--max-unavailable {value!r} is not a positive count or a percent up to 100%",
+                              "give e.g. 2 or 10%")
+    number = int(match.group(1))
+    return max(1, math.floor(node_count * number / 100)) if match.group(2) else number
+
+
+def per_zone_limit(zone_size: int) -> int:
+    """How many nodes of one zone may be out at once: one while the zone is small, then a tenth."""
+    return 1 if zone_size < FEW_NODES_PER_ZONE else zone_size // FEW_NODES_PER_ZONE
+
+
+def block_size_for(content: dict) -> int:
+    """The IPAM block prefix: an existing pool's over Flannel's Network, else the longest per-node mask
+    (a block may never be larger than any node's podCIDR, or it would take in a neighbour's pods)."""
+    network = ((content.get("flannel") or {}).get("netConf") or {}).get("network")
+    if network:
+        wanted = ipaddress.ip_network(network, strict=False)
+        for pool in (content.get("calico") or {}).get("ipPools") or []:
+            if pool.get("cidr") and ipaddress.ip_network(pool["cidr"], strict=False) == wanted and pool.get("blockSize"):
+                return int(pool["blockSize"])
+    masks = [c["prefixLength"] for n in content.get("nodes") or [] for c in n.get("podCIDRs") or []
+             if ":" not in c["cidr"]]
+    if masks:
+        return max(masks)
+    return int(((content.get("flannel") or {}).get("netConf") or {}).get("subnetLen") or 24)

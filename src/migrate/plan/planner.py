@@ -1,0 +1,113 @@
+"""build_plan: a pure function from a snapshot and options to a sealed Plan. No API calls, no I/O."""
+from __future__ import annotations
+
+import ipaddress
+
+from ..analysis import BLOCKER, WARNING, Finding, analyse, has_blocker
+from ..analysis.addressing import node_subnets
+from ..analysis.finding import names
+from ..errors import EXIT_BLOCKED, UserError
+from . import steps as build
+from .model import Plan, PlanStep, sealed
+from .options import (CALICO_MANIFEST_URL, PlanOptions, block_size_for, max_unavailable_count, per_zone_limit,
+                      validate)
+from .order import plan_waves
+
+
+class PlanBlocked(UserError):
+    """Preflight (or the options chosen) leave a blocker: no plan is written."""
+    exit_code = EXIT_BLOCKED
+
+    def __init__(self, findings: list[Finding]):
+        blockers = [f for f in findings if f.severity == BLOCKER]
+        super().__init__(f"cannot plan: {len(blockers)} blocker(s): {', '.join(f.code for f in blockers)}",
+                         "fix them (see each one's fix above, or `migrate preflight`) and plan again")
+        self.findings = findings
+
+
+def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
+    validate(options)
+    content = snapshot.content
+    block_size = block_size_for(content)
+    findings = analyse(content, block_size=block_size) + option_findings(content, options)
+    findings.sort(key=lambda f: (f.severity != BLOCKER, f.severity != WARNING))
+    if has_blocker(findings):
+        raise PlanBlocked(findings)
+    nodes = content["nodes"]
+    resolved = resolve_options(content, options, block_size)
+    blocks = node_blocks(nodes, block_size) if options.ipam == "calico-ipam" else {}
+    waves = plan_waves(nodes, content.get("pods") or {}, max_unavailable=resolved["maxUnavailableNodes"],
+                       canaries=options.canaries, node_order=options.node_order,
+                       explicit_order=options.explicit_order)
+    by_name = {n["name"]: n for n in nodes}
+    steps: list[PlanStep] = build.gate_steps(content) + build.prepare_steps(content, resolved, blocks)
+    migrated = 0
+    for wave in waves:
+        for name in wave.nodes:
+            steps += build.node_steps(by_name[name], wave.index, resolved, content)
+        migrated += len(wave.nodes)
+        steps.append(build.health_gate(wave.index, wave.name, migrated, len(nodes)))
+    held = any(s.kind == "policy-hold" for s in steps)
+    steps += build.finalize_steps(content, resolved, held) + build.post_verify_steps(content)
+    plan = Plan(cluster_id=snapshot.cluster_id, snapshot_digest=snapshot.digest,
+                snapshot_captured_at=snapshot.captured_at, options=resolved,
+                findings=tuple(f.as_dict() for f in findings), waves=tuple(waves), steps=tuple(steps))
+    return sealed(plan)
+
+
+def resolve_options(content: dict, options: PlanOptions, block_size: int) -> dict:
+    """The options as the plan records them: defaults filled in and what they come to for this cluster."""
+    resolved = options.as_dict()
+    zones: dict[str, int] = {}
+    for node in content["nodes"]:
+        zones[node.get("zone") or ""] = zones.get(node.get("zone") or "", 0) + 1
+    resolved.update(
+        maxUnavailableNodes=max_unavailable_count(options.max_unavailable, len(content["nodes"])),
+        zoneLimits={zone or "(no zone)": per_zone_limit(size) for zone, size in sorted(zones.items())},
+        blockSize=block_size,
+        cleanupImage=options.cleanup_image or content["flannel"].get("image"),
+        calicoManifest=options.calico_manifest or {
+            "source": CALICO_MANIFEST_URL.format(version=options.calico_version), "sha256": None})
+    return resolved
+
+
+def node_blocks(nodes: list[dict], block_size: int) -> dict[str, list[str]]:
+    """Each node's IPAM blocks: its podCIDR cut at the pool's block size, so it keeps its exact range."""
+    return {n["name"]: [str(b) for b in ipaddress.ip_network(build.node_cidr(n)).subnets(new_prefix=block_size)]
+            for n in nodes}
+
+
+def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
+    """What the chosen options run into on this cluster, beyond preflight's own findings."""
+    findings = []
+    pods = content.get("pods") or {}
+    unmanaged = [f"{node}: {p['namespace']}/{p['name']}" for node, ps in pods.items() for p in ps
+                 if p["kind"] == "unmanaged"]
+    scratch = [f"{node}: {p['namespace']}/{p['name']}" for node, ps in pods.items() for p in ps
+               if p.get("emptyDir") and p["kind"] not in ("daemonset", "mirror")]
+    if unmanaged and not options.force:
+        findings.append(Finding(BLOCKER, "DRAIN_NEEDS_FORCE",
+                                f"the drain would refuse: pods no controller re-creates: {names(unmanaged)}",
+                                "move them under a controller, delete them, or plan with --force to delete them "
+                                "during the drain"))
+    if scratch and not options.delete_emptydir_data:
+        findings.append(Finding(BLOCKER, "DRAIN_NEEDS_DELETE_EMPTYDIR_DATA",
+                                f"the drain would refuse: pods with emptyDir data: {names(scratch)}",
+                                "plan with --delete-emptydir-data to accept losing that data, or move it to "
+                                "persistent volumes first"))
+    subnets = node_subnets(content.get("nodes") or [])
+    if len(subnets) > 1 and options.encapsulation in ("none", "ipip"):
+        what = ("no encapsulation needs the VPC route tables to carry every node's pod CIDR"
+                if options.encapsulation == "none" else
+                "IPIP everywhere also encapsulates inside a subnet, where it is not needed")
+        findings.append(Finding(WARNING, "ENCAPSULATION_ACROSS_SUBNETS",
+                                f"nodes span {len(subnets)} subnets and the target encapsulation is "
+                                f"{options.encapsulation}: {what}",
+                                "choose vxlan-crosssubnet or ipip-crosssubnet unless the VPC routes pod CIDRs"))
+    if not options.calico_manifest:
+        findings.append(Finding(WARNING, "CALICO_MANIFEST_NOT_PINNED",
+                                f"Calico {options.calico_version}'s manifest is not pinned: the plan names "
+                                f"{CALICO_MANIFEST_URL.format(version=options.calico_version)} but no checksum",
+                                "download it and plan with --calico-manifest FILE, so the plan records its sha256 "
+                                "and a reviewer approves exactly that file"))
+    return findings

@@ -1,0 +1,179 @@
+"""A plan as a Markdown runbook: what each step does, in the plan's order, with the kubectl commands a
+person would run to do it by hand. Pure: plan in, text out."""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import yaml
+
+from .. import objects as calico
+from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, Plan, PlanStep
+
+PHASE_TITLES = {GATES: "Gates", PREPARE: "Prepare", WAVES: "Node waves", FINALIZE: "Finalize",
+                POST_VERIFY: "Post-verify"}
+
+
+class _RunbookDumper(yaml.SafeDumper):
+    """Scripts as literal blocks, short collections on one line."""
+
+
+_RunbookDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def _apply(obj: dict) -> list[str]:
+    """kubectl apply of one object from a here-document."""
+    text = yaml.dump(obj, Dumper=_RunbookDumper, sort_keys=False, default_flow_style=None, width=10_000).rstrip()
+    return ["kubectl apply -f - <<'EOF'", text, "EOF"]
+
+
+def _refs(objects: list[dict]) -> list[str]:
+    return [f"-n {o['namespace']} {o['kind'].lower()}/{o['name']}" if o.get("namespace") else
+            f"{o['kind'].lower()}/{o['name']}" for o in objects]
+
+
+def _commands(step: PlanStep, plan: Plan) -> list[str]:
+    p, node, ns = step.params, step.node, plan.options["namespace"]
+    kind = step.kind
+    if kind == "preflight":
+        return ["migrate preflight   # must report 0 blockers"]
+    if kind == "drift-check":
+        return ["kubectl get nodes -o custom-columns=NAME:.metadata.name,PODCIDR:.spec.podCIDR",
+                "# compare with the plan's snapshot: same nodes, same podCIDRs, same net-conf.json"]
+    if kind == "permissions":
+        return [f"kubectl auth can-i {verb} {what}" for verb, what in (
+            ("patch", "nodes"), ("create", "pods/eviction"), ("delete", "pods"), ("create", "daemonsets"),
+            ("patch", "daemonsets"), ("create", "customresourcedefinitions"), ("create", "configmaps"))]
+    if kind == "namespace":
+        return [f"kubectl create namespace {ns}"]
+    if kind == "backup":
+        return [f"kubectl get -o yaml {ref} >> flannel-backup.yaml" for ref in _refs(p["objects"])] + [
+            f"kubectl create configmap flannel-backup -n {ns} --from-file=flannel-backup.yaml"]
+    if kind == "calico-manifest":
+        manifest = p["manifest"]
+        fetch = (f"curl -fsSLo calico.yaml {manifest['source']}" if manifest["source"].startswith("https://")
+                 else f"cp {manifest['source']} calico.yaml")
+        check = (f"echo '{manifest['sha256']}  calico.yaml' | sha256sum -c -" if manifest.get("sha256")
+                 else "sha256sum calico.yaml   # not pinned by the plan: compare with the release's checksum")
+        return [fetch, check,
+                "# edit calico-node's DaemonSet: nodeSelector " + json.dumps(p["nodeSelector"]) +
+                f", CALICO_NETWORKING_BACKEND=vxlan, FELIX_VXLANMTU={p['vxlanMTU']}, NO_DEFAULT_POOLS=true",
+                "kubectl apply --server-side -f calico.yaml"]
+    if kind == "felix-configuration":
+        return _apply(calico.felix_configuration(p))
+    if kind == "ippool":
+        return _apply(calico.ip_pool(p))
+    if kind == "ipam-config":
+        return _apply(calico.ipam_config(p))
+    if kind == "policy-hold":
+        return _apply(calico.allow_all_policy(p))
+    if kind == "claim-node-ipam":
+        lines = []
+        for cidr in p["blocks"]:
+            lines += _apply(calico.block_affinity(node, cidr)) + _apply(calico.ipam_block(node, cidr, p["tunnelAddress"]))
+        first = next(c for c in p["blocks"] if _contains(c, p["tunnelAddress"]))
+        lines += _apply(calico.ipam_handle(node, first))
+        return lines + _annotate(node, p)
+    if kind == "set-node-tunnel":
+        return _annotate(node, p)
+    if kind == "flannel-node-affinity":
+        patch = {"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": p["label"], "operator": "NotIn", "values": p["notIn"]}]}]}}}}}}}
+        target = step.target.split("/")
+        return [f"# add this expression to every existing nodeSelectorTerm of {target[1]}/{target[2]}",
+                f"kubectl -n {target[1]} patch daemonset {target[2]} --type merge -p '{json.dumps(patch)}'"]
+    if kind == "cordon":
+        return [f"kubectl cordon {node}"]
+    if kind == "drain":
+        flags = ["--ignore-daemonsets", f"--timeout={p['timeoutSeconds']}s"]
+        flags += ["--delete-emptydir-data"] if p["deleteEmptyDirData"] else []
+        flags += ["--force"] if p["force"] else []
+        flags += [f"--grace-period={p['gracePeriodSeconds']}"] if p["gracePeriodSeconds"] is not None else []
+        return [f"kubectl drain {node} {' '.join(flags)}"]
+    if kind == "node-network-label":
+        wait = (f"kubectl get pods -A -l app=flannel --field-selector spec.nodeName={node}   # until none is left"
+                if p.get("waitFor") == "flannel-gone" else None)
+        return [f"kubectl label node {node} {p['label']}={p['value']} --overwrite"] + ([wait] if wait else [])
+    if kind == "host-cleanup":
+        pod = calico.hand_off_pod(node, ns, p)
+        return _apply(pod) + [f"kubectl -n {ns} wait pod/{pod['metadata']['name']} "
+                              "--for=jsonpath='{.status.phase}'=Succeeded --timeout=120s",
+                              f"kubectl -n {ns} logs {pod['metadata']['name']}",
+                              f"kubectl -n {ns} delete pod {pod['metadata']['name']}"]
+    if kind == "delete-node-pods":
+        return [f"kubectl get pods -A --field-selector spec.nodeName={node} -o json | \\",
+                "  jq -r '.items[] | select(.spec.hostNetwork != true) | \"-n \\(.metadata.namespace) "
+                "\\(.metadata.name)\"' | \\", "  xargs -L1 kubectl delete pod --wait=false"]
+    if kind == "wait-calico-node":
+        return [f"kubectl -n kube-system wait pod -l k8s-app=calico-node --field-selector spec.nodeName={node} "
+                f"--for=condition=Ready --timeout={p['timeoutSeconds']}s",
+                f"kubectl -n kube-system logs -l k8s-app=calico-node --field-selector spec.nodeName={node} "
+                "| grep -i vxlan   # no 'Failed to configure tunnel device'"]
+    if kind == "verify-node":
+        return [f"kubectl get pods -A -o wide --field-selector spec.nodeName={node}   # every pod IP inside "
+                f"{p['podCIDR']}", "migrate verify   # pod-to-pod, pod-to-service and DNS from probe pods"]
+    if kind == "uncordon":
+        return [f"kubectl uncordon {node}"]
+    if kind == "health-gate":
+        return ["kubectl get nodes   # all Ready", "kubectl get pods -A | grep -v -e Running -e Completed",
+                "migrate verify"]
+    if kind == "retire-flannel":
+        return [f"kubectl delete {ref}" for ref in _refs(p["objects"][::-1])]
+    if kind == "calico-node-selector":
+        return ["kubectl -n kube-system patch daemonset calico-node --type json "
+                f"-p '[{{\"op\":\"remove\",\"path\":\"/spec/template/spec/nodeSelector/{p['label'].replace('/', '~1')}\"}}]'"]
+    if kind == "remove-migration-labels":
+        return [f"kubectl label nodes --all {p['label']}-"]
+    if kind == "switch-encapsulation":
+        to = p["to"]
+        felix = {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}
+        lines = [f"kubectl patch ippools.crd.projectcalico.org {step.target.split('/')[1]} --type merge "
+                 f"-p '{json.dumps({'spec': {'vxlanMode': to['vxlanMode'], 'ipipMode': to['ipipMode']}})}'"]
+        if felix:
+            lines.append("kubectl patch felixconfigurations.crd.projectcalico.org default --type merge "
+                         f"-p '{json.dumps({'spec': felix})}'")
+        return lines
+    if kind == "policy-release":
+        return [f"kubectl delete globalnetworkpolicies.crd.projectcalico.org {p['name']}"]
+    if kind == "verify-cluster":
+        return ["migrate verify"]
+    raise KeyError(f"no runbook commands for step kind {kind!r}")
+
+
+def _contains(cidr: str, address: str) -> bool:
+    return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
+
+
+def _annotate(node: str, params: dict) -> list[str]:
+    pairs = " ".join(f"{k}={v}" for k, v in calico.tunnel_annotations(params).items())
+    return [f"kubectl annotate node {node} {pairs} --overwrite"]
+
+
+def plan_to_markdown(plan: Plan) -> str:
+    o = plan.options
+    out = [f"# Runbook: Flannel to Calico {o['calicoVersion']}", "",
+           f"Generated by `migrate show --format markdown` from plan `{plan.digest}`, built from snapshot "
+           f"`{plan.snapshot_digest}` of cluster `{plan.cluster_id}` taken {plan.snapshot_captured_at}.",
+           "Follow it top to bottom. Each step says what it changes, how to tell it is already done, and how "
+           "to undo it; run the commands only when the check says it is not done yet.", "",
+           "## Options", ""]
+    out += [f"- **{k}**: `{json.dumps(v) if isinstance(v, (dict, list)) else v}`" for k, v in o.items()]
+    out += ["", "## Findings", ""]
+    out += [f"- **{f['severity']}** `{f['code']}`: {f['message']}  \n  *fix:* {f['fix']}" for f in plan.findings] or ["none"]
+    waves = {w.index: w for w in plan.waves}
+    current_phase, current_wave = None, None
+    for step in plan.steps:
+        if step.phase != current_phase:
+            current_phase = step.phase
+            out += ["", f"## {PHASE_TITLES[step.phase]}"]
+        if step.phase == WAVES and step.wave != current_wave:
+            current_wave = step.wave
+            wave = waves[step.wave]
+            out += ["", f"### Wave {wave.index}: {wave.name} ({', '.join(wave.nodes)})"]
+        out += ["", f"#### `{step.id}` ({step.kind})", "",
+                f"- changes: {step.changes}", f"- done when: {step.check}",
+                f"- undo: {step.undo}" + ("" if step.reversible else " **(not reversible)**")
+                + (f" (see {step.runbook})" if step.runbook else ""), "", "```sh", *_commands(step, plan), "```"]
+    return "\n".join(out) + "\n"

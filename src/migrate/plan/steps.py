@@ -1,0 +1,324 @@
+"""Step builders: one function per phase, each returning PlanSteps with their words and parameters.
+
+Pure functions of the snapshot's plain data and resolved options. The words are what a reviewer
+approves; the parameters are what the executor uses. Both come from the same values here, so they
+cannot disagree.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
+
+MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"
+POLICY_HOLD = "migration-allow-all"
+POOL_NAME = "flannel-network"
+BACKUP_CONFIGMAP = "flannel-backup"
+CALICO_CNI_CONFIG = "/etc/cni/net.d/10-calico.conflist"
+ROLLBACK_RUNBOOK = "runbooks/rollback-by-hand.md"
+CALICO_VXLAN = {"vni": 4096, "port": 4789}  # Calico's own VXLAN defaults, used after finalize
+ENCAPSULATION_MODES = {  # target -> (vxlanMode, ipipMode)
+    "vxlan": ("Always", "Never"), "vxlan-crosssubnet": ("CrossSubnet", "Never"),
+    "ipip": ("Never", "Always"), "ipip-crosssubnet": ("Never", "CrossSubnet"), "none": ("Never", "Never")}
+
+
+def gate_steps(content: dict) -> list[PlanStep]:
+    flannel = content["flannel"]
+    return [
+        PlanStep("gate/preflight", "preflight", GATES, "Cluster",
+                 changes="nothing: reads the cluster",
+                 check="none: the gate runs again whenever a run starts or resumes",
+                 undo="nothing to undo", params={"failOn": "blocker"}),
+        PlanStep("gate/drift", "drift-check", GATES, "Cluster",
+                 changes="nothing: compares the live cluster with the snapshot this plan was built from",
+                 check="none: runs again whenever a run starts or resumes",
+                 undo="nothing to undo",
+                 params={"compare": ["nodes", "podCIDRs", "flannel DaemonSet", f"ConfigMap {flannel['configMap']}"]}),
+        PlanStep("gate/permissions", "permissions", GATES, "Cluster",
+                 changes="nothing: asks the API server (SelfSubjectAccessReview) whether every write below is allowed",
+                 check="none: runs again whenever a run starts or resumes", undo="nothing to undo"),
+    ]
+
+
+def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) -> list[PlanStep]:
+    flannel, net_conf = content["flannel"], content["flannel"]["netConf"]
+    backend, ns = net_conf["backend"], options["namespace"]
+    flannel_ds = f"DaemonSet/{flannel['namespace']}/{flannel['daemonSet']}"
+    backed_up = flannel_objects(flannel)
+    mtu = vxlan_mtu(net_conf)
+    steps = [
+        PlanStep("prepare/namespace", "namespace", PREPARE, f"Namespace/{ns}",
+                 changes=f"creates namespace {ns} for the journal mirror, the lease, backups and hand-off pods",
+                 check=f"namespace {ns} exists", undo=f"deletes namespace {ns} if this run created it"),
+        PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
+                 changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
+                         "and the journal",
+                 check="the backup ConfigMap holds every object with the resourceVersion it was read at",
+                 undo="deletes the backup ConfigMap (the objects themselves are untouched here)",
+                 params={"objects": backed_up}),
+        PlanStep("prepare/calico/manifest", "calico-manifest", PREPARE,
+                 f"Calico {options['calicoVersion']} manifest",
+                 changes="applies Calico's manifest transformed for the migration: calico-node only on nodes labelled "
+                         f"{MIGRATION_LABEL}=calico (none yet, so it stays dormant), VXLAN backend, MTU {mtu}, "
+                         f"no default pool, IPAM {options['ipam']}",
+                 check="every object of the transformed manifest exists with the content applied",
+                 undo="deletes every object the apply created and restores any it replaced",
+                 params={"version": options["calicoVersion"], "manifest": options["calicoManifest"],
+                         "nodeSelector": {MIGRATION_LABEL: "calico"}, "backend": "vxlan", "vxlanMTU": mtu,
+                         "defaultPool": False, "ipam": options["ipam"]}),
+        PlanStep("prepare/calico/felix-configuration", "felix-configuration", PREPARE, "FelixConfiguration/default",
+                 changes=f"sets vxlanVNI {backend['vni']}, vxlanPort {backend['port']}, vxlanMTU {mtu} so Calico's "
+                         "VXLAN speaks Flannel's",
+                 check="FelixConfiguration default has those three values",
+                 undo="restores the previous FelixConfiguration default, or deletes it if there was none",
+                 params={"vxlanVNI": backend["vni"], "vxlanPort": backend["port"], "vxlanMTU": mtu}),
+        PlanStep(f"prepare/calico/ippool", "ippool", PREPARE, f"IPPool/{POOL_NAME}",
+                 changes=f"creates IPPool {POOL_NAME} {net_conf['network']} (blockSize {options['blockSize']}, "
+                         f"vxlanMode Always, ipipMode Never, natOutgoing {nat_outgoing(flannel)})",
+                 check=f"IPPool {POOL_NAME} exists with that spec",
+                 undo=f"deletes IPPool {POOL_NAME}",
+                 params={"name": POOL_NAME, "cidr": net_conf["network"], "blockSize": options["blockSize"],
+                         "vxlanMode": "Always", "ipipMode": "Never", "natOutgoing": nat_outgoing(flannel),
+                         "nodeSelector": "all()"}),
+    ]
+    if options["ipam"] == "calico-ipam":
+        steps.append(PlanStep(
+            "prepare/calico/ipam-config", "ipam-config", PREPARE, "IPAMConfig/default",
+            changes="sets strictAffinity true and maxBlocksPerHost to each node's block count, so no node borrows "
+                    "addresses from another node's podCIDR or claims blocks outside its own",
+            check="IPAMConfig default has those values",
+            undo="restores the previous IPAMConfig default, or deletes it if there was none",
+            params={"strictAffinity": True, "maxBlocksPerHost": max((len(b) for b in blocks.values()), default=1)}))
+    if options["policy"] == "hold-until-finalize" and content.get("networkPolicies"):
+        steps.append(PlanStep(
+            "prepare/policy-hold", "policy-hold", PREPARE, f"GlobalNetworkPolicy/{POLICY_HOLD}",
+            changes=f"creates GlobalNetworkPolicy {POLICY_HOLD} (order 0, allow all ingress and egress) so the "
+                    f"{len(content['networkPolicies'])} NetworkPolicies Flannel ignores stay unenforced until finalize",
+            check=f"GlobalNetworkPolicy {POLICY_HOLD} exists with that spec",
+            undo=f"deletes GlobalNetworkPolicy {POLICY_HOLD}",
+            params={"name": POLICY_HOLD, "order": 0, "selector": "all()", "types": ["Ingress", "Egress"],
+                    "action": "Allow"}))
+    steps += [_node_identity(node, options, blocks) for node in content["nodes"]]
+    steps.append(PlanStep(
+        "prepare/flannel/keep-off-migrated", "flannel-node-affinity", PREPARE, flannel_ds,
+        changes=f"adds a required node affinity {MIGRATION_LABEL} NotIn [none, calico] to the Flannel DaemonSet, so "
+                "Flannel leaves each node as it is handed off (nodes without the label keep it)",
+        check="the DaemonSet's pod template has that match expression",
+        undo="removes that match expression (the rest of the affinity is restored from the backup)",
+        params={"label": MIGRATION_LABEL, "notIn": ["none", "calico"]}))
+    return steps
+
+
+def _node_identity(node: dict, options: dict, blocks: dict[str, list[str]]) -> PlanStep:
+    name, cidr = node["name"], node_cidr(node)
+    tunnel = {"tunnelAddress": str(ipaddress.ip_network(cidr).network_address), "vtepMAC": node["flannel"]["vtepMAC"]}
+    if options["ipam"] == "calico-ipam":
+        return PlanStep(
+            f"prepare/ipam/{name}", "claim-node-ipam", PREPARE, f"Node/{name}", node=name,
+            changes=f"claims {len(blocks[name])} IPAM block(s) of {cidr} for {name} and gives its Calico VXLAN tunnel "
+                    f"Flannel's VTEP: {tunnel['tunnelAddress']}, MAC {tunnel['vtepMAC']}",
+            check="a BlockAffinity and IPAMBlock per block exist for the node, the tunnel address is allocated to it "
+                  "and the node carries both tunnel annotations",
+            undo="releases the blocks and the tunnel address and removes the annotations",
+            params={"podCIDR": cidr, "blocks": blocks[name], **tunnel})
+    return PlanStep(
+        f"prepare/tunnel/{name}", "set-node-tunnel", PREPARE, f"Node/{name}", node=name,
+        changes=f"gives {name}'s Calico VXLAN tunnel Flannel's VTEP: {tunnel['tunnelAddress']}, "
+                f"MAC {tunnel['vtepMAC']} (host-local IPAM keeps using {cidr})",
+        check="the node carries both tunnel annotations with those values",
+        undo="removes the annotations", params={"podCIDR": cidr, **tunnel})
+
+
+def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[PlanStep]:
+    """cordon → drain → Flannel off → host cleanup → delete leftover pods → Calico on → wait → verify → uncordon."""
+    name, cidr = node["name"], node_cidr(node)
+    flannel, vni = content["flannel"], content["flannel"]["netConf"]["backend"]["vni"]
+    pods = content.get("pods", {}).get(name, [])
+    evicted = [p for p in pods if p["kind"] not in ("daemonset", "mirror")]
+    unmanaged = [f"{p['namespace']}/{p['name']}" for p in evicted if p["kind"] == "unmanaged"]
+    scratch = [f"{p['namespace']}/{p['name']}" for p in evicted if p.get("emptyDir")]
+    was_cordoned = bool(node.get("unschedulable"))
+    target, step = f"Node/{name}", f"node/{name}"
+
+    def at(suffix, kind, **fields):
+        return PlanStep(f"{step}/{suffix}", kind, WAVES, target, wave=wave, node=name, **fields)
+
+    lossy = bool(unmanaged) or bool(scratch)
+    steps = [
+        at("cordon", "cordon",
+           changes="nothing: the node was already cordoned before the migration" if was_cordoned else
+                   f"marks {name} unschedulable",
+           check="spec.unschedulable is true",
+           undo="nothing: it stays cordoned as it was" if was_cordoned else f"uncordons {name}",
+           params={"wasCordoned": was_cordoned}),
+        at("drain", "drain",
+           changes=f"evicts {len(evicted)} pod(s) through the eviction API, honouring PodDisruptionBudgets; "
+                   f"DaemonSet and mirror pods stay" + (f"; deletes unmanaged {', '.join(unmanaged)} for good"
+                                                         if unmanaged else "")
+                   + (f"; loses the emptyDir data of {', '.join(scratch)}" if scratch else ""),
+           check="no pod other than DaemonSet, mirror and finished pods is left on the node",
+           undo="nothing to restore: controllers re-create evicted pods elsewhere"
+                + ("; unmanaged pods and emptyDir data are gone" if lossy else ""),
+           reversible=not lossy, runbook=f"{ROLLBACK_RUNBOOK}#drain" if lossy else None,
+           params={"timeoutSeconds": options["drainTimeout"], "gracePeriodSeconds": options["gracePeriod"],
+                   "deleteEmptyDirData": options["deleteEmptydirData"], "force": options["force"],
+                   "expectedEvictions": len(evicted), "unmanaged": unmanaged, "emptyDir": scratch}),
+        at("flannel-off", "node-network-label",
+           changes=f"labels {name} {MIGRATION_LABEL}=none; Flannel's DaemonSet no longer runs there",
+           check="the label is none and no Flannel pod runs on the node",
+           undo=f"removes the label and waits for Flannel Ready on {name}",
+           params={"label": MIGRATION_LABEL, "value": "none", "waitFor": "flannel-gone"}),
+        at("host-cleanup", "host-cleanup",
+           changes=f"runs a privileged hostNetwork pod on {name} that writes Calico's placeholder CNI config "
+                   f"and removes cni0, flannel.{vni}, 10-flannel.conflist, /run/flannel/subnet.env and "
+                   "Flannel's iptables/nftables rules",
+           check=f"the hand-off pod on {name} has succeeded for this plan",
+           undo=f"runs the mirror pod: removes Calico's CNI config and vxlan.calico so Flannel can return",
+           params=host_cleanup_params(flannel, vni, options)),
+        at("delete-pods", "delete-node-pods",
+           changes=f"deletes the pods left on {name} that use the pod network (they hang off the removed bridge); "
+                   "their DaemonSets re-create them on Calico",
+           check="no non-hostNetwork pod created before the hand-off remains on the node",
+           undo="nothing to restore: their controllers re-create them", params={"hostNetwork": False}),
+        at("calico-on", "node-network-label",
+           changes=f"labels {name} {MIGRATION_LABEL}=calico; calico-node starts there",
+           check="the label is calico",
+           undo="sets the label back to none after evicting the pods that started on Calico",
+           params={"label": MIGRATION_LABEL, "value": "calico", "waitFor": None}),
+        at("wait-calico", "wait-calico-node",
+           changes="nothing: waits for calico-node Ready on the node and its vxlan.calico device",
+           check="calico-node on the node is Ready and reports vxlan.calico", undo="nothing to undo",
+           params={"timeoutSeconds": 300}),
+        at("verify", "verify-node",
+           changes="runs probe pods on the node: pod IP inside the node's original podCIDR, pod-to-pod with a "
+                   "migrated and an unmigrated node, pod-to-service and DNS",
+           check="none: verification always runs", undo="deletes its probe pods",
+           params={"podCIDR": cidr, "checks": ["pod-ip-in-podcidr", "pod-to-pod", "pod-to-service", "dns"]}),
+    ]
+    if not was_cordoned:
+        steps.append(at("uncordon", "uncordon", changes=f"marks {name} schedulable again",
+                        check="spec.unschedulable is false", undo=f"cordons {name} again"))
+    return steps
+
+
+def health_gate(wave: int, name: str, migrated: int, total: int) -> PlanStep:
+    return PlanStep(f"wave/{wave}/health-gate", "health-gate", WAVES, "Cluster", wave=wave,
+                    changes=f"nothing: after {name} ({migrated}/{total} nodes on Calico) every node is Ready, "
+                            "calico-node Ready on migrated nodes, Flannel Ready on the others, no pod stuck "
+                            "ContainerCreating, and pods reach each other across old and new nodes",
+                    check="none: the gate runs before the next wave starts", undo="nothing to undo",
+                    params={"migratedNodes": migrated, "totalNodes": total})
+
+
+def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[PlanStep]:
+    flannel, ns = content["flannel"], options["namespace"]
+    backend = content["flannel"]["netConf"]["backend"]
+    objects = flannel_objects(flannel)
+    steps = [
+        PlanStep("finalize/retire-flannel", "retire-flannel", FINALIZE, f"DaemonSet/{flannel['namespace']}/"
+                 f"{flannel['daemonSet']}",
+                 changes=f"deletes {', '.join(o['kind'] + ' ' + o['name'] for o in objects)} (backed up in "
+                         f"{ns}/{BACKUP_CONFIGMAP})",
+                 check="none of those objects exists",
+                 undo="re-creates each from the backup", params={"objects": objects}),
+        PlanStep("finalize/calico-unselect", "calico-node-selector", FINALIZE, "DaemonSet/kube-system/calico-node",
+                 changes=f"drops the {MIGRATION_LABEL} node selector from calico-node, so it runs on every node "
+                         "including new ones",
+                 check="calico-node's pod template has no migration node selector",
+                 undo=f"puts the node selector {MIGRATION_LABEL}=calico back",
+                 params={"label": MIGRATION_LABEL}),
+        PlanStep("finalize/drop-labels", "remove-migration-labels", FINALIZE, "Nodes",
+                 changes=f"removes the {MIGRATION_LABEL} label from all {len(content['nodes'])} nodes",
+                 check="no node carries the label", undo=f"labels every node {MIGRATION_LABEL}=calico again",
+                 params={"label": MIGRATION_LABEL}),
+    ]
+    target = options["encapsulation"]
+    if target != "keep":
+        vxlan_mode, ipip_mode = ENCAPSULATION_MODES[target]
+        to = {"vxlanMode": vxlan_mode, "ipipMode": ipip_mode}
+        if vxlan_mode != "Never":
+            to.update(vxlanVNI=CALICO_VXLAN["vni"], vxlanPort=CALICO_VXLAN["port"])
+        steps += [
+            PlanStep("finalize/encapsulation", "switch-encapsulation", FINALIZE, f"IPPool/{POOL_NAME}",
+                     changes=f"switches from Flannel-compatible VXLAN (VNI {backend['vni']}, port {backend['port']}) "
+                             f"to {target}: " + ", ".join(f"{k} {v}" for k, v in to.items()),
+                     check="the pool and FelixConfiguration have those values and every calico-node reports them",
+                     undo="restores the pool's and FelixConfiguration's previous values",
+                     params={"from": {"vxlanMode": "Always", "ipipMode": "Never", "vxlanVNI": backend["vni"],
+                                      "vxlanPort": backend["port"]}, "to": to}),
+            PlanStep("finalize/encapsulation/verify", "verify-cluster", FINALIZE, "Cluster",
+                     changes="nothing: probes pod-to-pod across every zone and subnet on the new encapsulation",
+                     check="none: verification always runs", undo="deletes its probe pods",
+                     params={"checks": ["pod-to-pod", "pod-to-service", "dns"]})]
+    if held_policy:
+        steps.append(PlanStep(
+            "finalize/policy-release", "policy-release", FINALIZE, f"GlobalNetworkPolicy/{POLICY_HOLD}",
+            changes=f"deletes GlobalNetworkPolicy {POLICY_HOLD}: the {len(content['networkPolicies'])} "
+                    "NetworkPolicies are enforced from here on",
+            check=f"GlobalNetworkPolicy {POLICY_HOLD} does not exist",
+            undo=f"re-creates GlobalNetworkPolicy {POLICY_HOLD}",
+            params={"name": POLICY_HOLD, "networkPolicies": [f"{p['namespace']}/{p['name']}"
+                                                             for p in content["networkPolicies"]]}))
+    return steps
+
+
+def post_verify_steps(content: dict) -> list[PlanStep]:
+    return [PlanStep(
+        "verify/cluster", "verify-cluster", POST_VERIFY, "Cluster",
+        changes="nothing: every node runs calico-node Ready with no Flannel leftover (flannel.<VNI>, cni0, "
+                "10-flannel.conflist, subnet.env, iptables chains); every pod IP lies in its node's original "
+                "podCIDR; pod-to-pod, pod-to-service and DNS work",
+        check="none: verification always runs", undo="deletes its probe pods",
+        params={"checks": ["calico-node-ready", "no-flannel-leftovers", "pod-ip-in-podcidr", "pod-to-pod",
+                           "pod-to-service", "dns"],
+                "podCIDRs": {n["name"]: node_cidr(n) for n in content["nodes"]}})]
+
+
+# ---- values several phases share -------------------------------------------------------------
+
+def node_cidr(node: dict) -> str:
+    return next(c["cidr"] for c in node["podCIDRs"] if ":" not in c["cidr"])
+
+
+def vxlan_mtu(net_conf: dict) -> int:
+    """Flannel's VXLAN MTU: net-conf.json's, else the 1500-byte host network less VXLAN's 50 bytes."""
+    return int(net_conf.get("mtu") or 1450)
+
+
+def nat_outgoing(flannel: dict) -> bool:
+    return "--ip-masq" in (flannel.get("args") or []) + (flannel.get("command") or [])
+
+
+def flannel_objects(flannel: dict) -> list[dict]:
+    """The Flannel objects the run backs up, changes or retires, in the order they are restored."""
+    ns = flannel["namespace"]
+    objects = [{"kind": "ServiceAccount", "namespace": ns, "name": flannel.get("serviceAccount") or "flannel"}]
+    objects += [{"kind": "ClusterRole", "name": n} for n in flannel.get("clusterRoles") or []]
+    objects += [{"kind": "ClusterRoleBinding", "name": n} for n in flannel.get("clusterRoleBindings") or []]
+    if flannel.get("configMap"):
+        objects.append({"kind": "ConfigMap", "namespace": ns, "name": flannel["configMap"]})
+    objects.append({"kind": "DaemonSet", "namespace": ns, "name": flannel["daemonSet"]})
+    return objects
+
+
+def host_cleanup_params(flannel: dict, vni: int, options: dict) -> dict:
+    """The hand-off pod: image and script are shown in the plan, so a reviewer sees every command it runs."""
+    placeholder = json.dumps({"cniVersion": "0.3.1", "name": "k8s-pod-network",
+                              "plugins": [{"type": "calico-migration-in-progress"}]}, separators=(",", ":"))
+    nft = (flannel.get("netConf") or {}).get("enableNFTables")
+    script = [
+        f"printf '%s\\n' '{placeholder}' > {CALICO_CNI_CONFIG}",
+        "rm -f /etc/cni/net.d/10-flannel.conflist /run/flannel/subnet.env",
+        "ip link delete cni0 || true",
+        f"ip link delete flannel.{vni} || true",
+    ]
+    if nft:
+        script += ["nft delete table ip flannel || true", "nft delete table ip6 flannel || true"]
+    else:
+        script += ["iptables -t nat -F FLANNEL-POSTRTG || true", "iptables -t nat -D POSTROUTING -m comment "
+                   "--comment 'flanneld masq' -j FLANNEL-POSTRTG || true", "iptables -t nat -X FLANNEL-POSTRTG || true",
+                   "iptables -t filter -F FLANNEL-FWD || true", "iptables -t filter -D FORWARD -m comment "
+                   "--comment 'flanneld forward' -j FLANNEL-FWD || true", "iptables -t filter -X FLANNEL-FWD || true"]
+    return {"image": options["cleanupImage"] or flannel.get("image"), "hostNetwork": True, "privileged": True,
+            "hostPaths": ["/etc/cni/net.d", "/run/flannel"], "script": script}

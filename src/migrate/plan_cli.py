@@ -1,0 +1,85 @@
+"""`migrate plan`: snapshot + options → a plan file to review, diff and approve. Reads only."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from .cluster_source import cluster_options, take_snapshot
+from .console import console, err_console
+from .errors import UserError
+from .findings_view import counts_line, print_findings
+from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
+from .plan.options import DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
+
+
+def _manifest(path: str | None) -> dict | None:
+    """A downloaded Calico manifest, pinned in the plan by its checksum."""
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read --calico-manifest {path}: {exc.strerror}", "check the path") from None
+    return {"source": path, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
+    if value in NODE_ORDERS:
+        return value, ()
+    return "zone-interleaved", tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+@click.command()
+@cluster_options
+@click.option("--encapsulation", type=click.Choice(ENCAPSULATIONS), default="vxlan", show_default=True,
+              help="Where finalize leaves the pool (keep: stay on Flannel-compatible VXLAN).")
+@click.option("--ipam", type=click.Choice(IPAMS), default="calico-ipam", show_default=True,
+              help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
+@click.option("--calico-version", default=DEFAULT_CALICO_VERSION, show_default=True, metavar="TAG",
+              help="Calico release to install.")
+@click.option("--calico-manifest", metavar="FILE", help="That release's calico.yaml, downloaded; pinned by sha256.")
+@click.option("--max-unavailable", default="10%", show_default=True, metavar="N|P%",
+              help="Nodes handed off at once: a count or a percent of all nodes.")
+@click.option("--canaries", default=1, show_default=True, type=int, metavar="N", help="Nodes in the first wave alone.")
+@click.option("--drain-timeout", default=600, show_default=True, type=int, metavar="SECONDS",
+              help="Per-node limit for the drain.")
+@click.option("--grace-period", type=int, metavar="SECONDS", help="Override each pod's termination grace period.")
+@click.option("--delete-emptydir-data", is_flag=True, help="Drain pods with emptyDir volumes, losing that data.")
+@click.option("--force", is_flag=True, help="Drain pods no controller re-creates (they are deleted for good).")
+@click.option("--node-order", default="zone-interleaved", show_default=True, metavar="ORDER",
+              help="zone-interleaved, name, or every node's name, comma-separated.")
+@click.option("--policy", type=click.Choice(POLICY_MODES), default="hold-until-finalize", show_default=True,
+              help="When NetworkPolicies start to be enforced: at finalize, or on each node as it moves.")
+@click.option("--namespace", default=DEFAULT_NAMESPACE, show_default=True,
+              help="Namespace for the lease, journal mirror, backups and hand-off pods.")
+@click.option("--cleanup-image", metavar="IMAGE", help="Image of the hand-off pod (default: Flannel's own).")
+@click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+              help="Write the plan here instead of stdout.")
+def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version, calico_manifest, max_unavailable,
+         canaries, drain_timeout, grace_period, delete_emptydir_data, force, node_order, policy, namespace,
+         cleanup_image, output) -> None:
+    """Build the migration plan from a snapshot (or the live cluster, read only). Exits 3 on a blocker."""
+    order, explicit = _node_order(node_order)
+    options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
+                          calico_manifest=_manifest(calico_manifest), max_unavailable=max_unavailable,
+                          canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,
+                          delete_emptydir_data=delete_emptydir_data, force=force, node_order=order,
+                          explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image)
+    taken = take_snapshot(snapshot_file, kubeconfig, context)
+    try:
+        built = build_plan(taken, options)
+    except PlanBlocked as blocked:
+        print_findings([f.as_dict() for f in blocked.findings if f.severity == "blocker"], to_stderr=True)
+        raise
+    text = plan_to_yaml(built)
+    if output:
+        Path(output).write_text(text)
+    else:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+    waves = len(built.waves)
+    err_console.print(escape(f"plan {built.digest[:19]}: {len(taken.content['nodes'])} nodes in "
+                             f"{waves} waves, {len(built.steps)} steps; {counts_line(list(built.findings))}; review "
+                             f"with `migrate show {output or 'PLAN'}`"), soft_wrap=True)

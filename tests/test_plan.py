@@ -1,0 +1,279 @@
+"""The planner as a specification: a pure function of hand-written snapshots and options."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from handmade import as_snapshot, node, pod
+from migrate.errors import EXIT_BLOCKED
+from migrate.plan import PHASES, PlanBlocked, PlanOptionError, PlanOptions, build_plan
+
+NODE_SEQUENCE = ["cordon", "drain", "flannel-off", "host-cleanup", "delete-pods", "calico-on", "wait-calico",
+                 "verify", "uncordon"]
+
+
+def plan_for(content, **options):
+    return build_plan(as_snapshot(content), PlanOptions(**options))
+
+
+def add_workers(content, count, zones=("zone-a",), cidr_base=10, mask=24):
+    for i in range(count):
+        name = f"w-{i + 1}"
+        cidr = f"10.244.{cidr_base + i}.0/{mask}"
+        content["nodes"].append(node(name, f"192.168.10.{100 + i}", cidr, zone=zones[i % len(zones)]))
+    return content
+
+
+def node_suffixes(plan, name):
+    return [s.id.split("/")[-1] for s in plan.steps if s.node == name and s.phase == "waves"]
+
+
+def test_same_snapshot_and_options_give_the_same_plan_digest(snap):
+    assert plan_for(snap).digest == plan_for(snap).digest
+
+
+def test_the_plan_is_bound_to_its_snapshot(snap):
+    plan = plan_for(snap)
+    assert plan.snapshot_digest == as_snapshot(snap).digest
+    assert plan.cluster_id == "cluster-uid-1"
+    snap["nodes"][1]["zone"] = "zone-b"
+    assert plan_for(snap).snapshot_digest != plan.snapshot_digest
+
+
+def test_phases_come_in_order_gates_prepare_waves_finalize_post_verify(snap):
+    order = [PHASES.index(s.phase) for s in plan_for(snap).steps]
+    assert order == sorted(order)
+    assert {s.phase for s in plan_for(snap).steps} == set(PHASES)
+
+
+def test_step_ids_are_unique_and_name_their_node(snap):
+    plan = plan_for(snap)
+    ids = [s.id for s in plan.steps]
+    assert len(ids) == len(set(ids))
+    assert "node/worker-1/drain" in ids
+    assert all(s.id.startswith(f"node/{s.node}/") for s in plan.steps if s.phase == "waves" and s.node)
+
+
+def test_every_step_says_what_it_changes_how_it_is_checked_and_undone(snap):
+    for step in plan_for(snap).steps:
+        assert step.changes and step.check and step.undo, step.id
+        assert step.reversible or step.runbook, f"{step.id} is irreversible without a runbook reference"
+
+
+def test_each_node_is_handed_off_in_the_documented_sequence(snap):
+    plan = plan_for(snap)
+    for name in ("cp-1", "worker-1", "worker-2"):
+        assert node_suffixes(plan, name) == NODE_SEQUENCE
+
+
+def test_a_node_cordoned_before_the_migration_stays_cordoned(snap):
+    snap["nodes"][1]["unschedulable"] = True
+    plan = plan_for(snap)
+    assert node_suffixes(plan, "worker-1") == NODE_SEQUENCE[:-1]
+    cordon = plan.step("node/worker-1/cordon")
+    assert cordon.params["wasCordoned"] is True and "stays cordoned" in cordon.undo
+
+
+def test_one_canary_first_then_workers_then_control_plane_one_at_a_time(snap):
+    add_workers(snap, 6, zones=("zone-a", "zone-b", "zone-c"))
+    snap["nodes"].append(node("cp-2", "192.168.10.9", "10.244.99.0/24"))
+    snap["nodes"][-1]["roles"] = ["control-plane"]
+    snap["nodes"][0]["roles"] = ["control-plane"]
+    plan = plan_for(snap)
+    assert plan.waves[0].name == "canary" and len(plan.waves[0].nodes) == 1
+    control = [w for w in plan.waves if w.name.startswith("control-plane")]
+    assert [len(w.nodes) for w in control] == [1, 1]
+    assert plan.waves[-2:] == tuple(control)
+
+
+def test_the_canary_is_the_worker_with_the_fewest_pods_to_move(snap):
+    # worker-1 and worker-2 each run one pod in the hand-written snapshot; w-1 runs none
+    snap["nodes"][0]["roles"] = ["control-plane"]
+    add_workers(snap, 1)
+    assert plan_for(snap).waves[0].nodes == ("w-1",)
+
+
+def test_a_small_zone_never_has_two_nodes_out_at_once(snap):
+    add_workers(snap, 12, zones=("zone-a", "zone-b", "zone-c"))
+    plan = plan_for(snap, max_unavailable="50%")
+    zone_of = {n["name"]: n["zone"] for n in snap["nodes"]}
+    for wave in plan.waves:
+        zones = [zone_of[n] for n in wave.nodes]
+        assert len(zones) == len(set(zones)), wave
+
+
+def test_a_large_zone_may_lose_a_tenth_of_its_nodes_at_once(snap):
+    add_workers(snap, 40, zones=("zone-a",))
+    plan = plan_for(snap, max_unavailable="50%")
+    assert max(len(w.nodes) for w in plan.waves) == 4  # 42 nodes in zone-a: 42 // 10
+
+
+def test_max_unavailable_takes_a_count_or_a_percent_of_all_nodes(snap):
+    add_workers(snap, 17, zones=[f"zone-{i}" for i in range(20)])  # every node its own zone
+    assert plan_for(snap, max_unavailable="3").options["maxUnavailableNodes"] == 3
+    assert plan_for(snap, max_unavailable="20%").options["maxUnavailableNodes"] == 4  # 20 nodes
+    assert plan_for(snap, max_unavailable="1%").options["maxUnavailableNodes"] == 1  # never zero
+    widest = max(len(w.nodes) for w in plan_for(snap, max_unavailable="3").waves)
+    assert widest == 3
+
+
+@pytest.mark.parametrize("value", ["0", "150%", "abc", "-1", "0%"])
+def test_a_max_unavailable_that_is_not_a_positive_count_or_percent_is_refused(snap, value):
+    with pytest.raises(PlanOptionError, match="--max-unavailable"):
+        plan_for(snap, max_unavailable=value)
+
+
+def test_an_explicit_node_order_is_followed(snap):
+    plan = plan_for(snap, explicit_order=("worker-2", "cp-1", "worker-1"), max_unavailable="1")
+    assert [w.nodes for w in plan.waves] == [("worker-2",), ("cp-1",), ("worker-1",)]
+
+
+def test_an_explicit_node_order_must_name_every_node_once(snap):
+    with pytest.raises(PlanOptionError, match="not in the snapshot: ghost.*missing: worker-1"):
+        plan_for(snap, explicit_order=("worker-2", "cp-1", "ghost"))
+
+
+def test_calico_ipam_claims_each_nodes_exact_podcidr_as_blocks(snap):
+    plan = plan_for(snap)
+    claim = plan.step("prepare/ipam/worker-1")
+    assert claim.kind == "claim-node-ipam"
+    assert claim.params["blocks"] == ["10.244.1.0/24"]
+    assert plan.step("prepare/calico/ippool").params["blockSize"] == 24
+
+
+def test_blocks_follow_the_longest_node_mask_and_split_larger_podcidrs(snap):
+    snap["nodes"][2]["podCIDRs"] = [{"cidr": "10.244.2.0/25", "prefixLength": 25}]
+    plan = plan_for(snap)
+    assert plan.step("prepare/calico/ippool").params["blockSize"] == 25
+    assert plan.step("prepare/ipam/worker-1").params["blocks"] == ["10.244.1.0/25", "10.244.1.128/25"]
+    assert plan.step("prepare/calico/ipam-config").params == {"strictAffinity": True, "maxBlocksPerHost": 2}
+
+
+def test_the_calico_tunnel_takes_flannels_vtep_address_and_mac(snap):
+    snap["nodes"][1]["flannel"]["vtepMAC"] = "aa:bb:cc:dd:ee:01"
+    params = plan_for(snap).step("prepare/ipam/worker-1").params
+    assert params["tunnelAddress"] == "10.244.1.0"
+    assert params["vtepMAC"] == "aa:bb:cc:dd:ee:01"
+
+
+def test_host_local_ipam_sets_only_the_tunnel_and_claims_no_blocks(snap):
+    plan = plan_for(snap, ipam="host-local")
+    kinds = {s.kind for s in plan.steps}
+    assert "claim-node-ipam" not in kinds and "ipam-config" not in kinds
+    assert plan.step("prepare/tunnel/worker-1").params["tunnelAddress"] == "10.244.1.0"
+
+
+def test_felix_speaks_flannels_vxlan_with_flannels_mtu(snap):
+    snap["flannel"]["netConf"]["mtu"] = 1400
+    snap["flannel"]["netConf"]["backend"].update(vni=7, port=8999)
+    assert plan_for(snap).step("prepare/calico/felix-configuration").params == {
+        "vxlanVNI": 7, "vxlanPort": 8999, "vxlanMTU": 1400}
+
+
+def test_the_pool_masquerades_only_when_flannel_does(snap):
+    assert plan_for(snap).step("prepare/calico/ippool").params["natOutgoing"] is True
+    snap["flannel"]["args"] = ["--kube-subnet-mgr"]
+    assert plan_for(snap).step("prepare/calico/ippool").params["natOutgoing"] is False
+
+
+def test_policies_are_held_until_finalize_by_default_when_there_are_any(snap):
+    assert "prepare/policy-hold" not in [s.id for s in plan_for(snap).steps]
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "deny", "podSelector": {}, "policyTypes": ["Ingress"],
+                                "ingress": [], "egress": [], "selectedPods": ["web-1"]}]
+    plan = plan_for(snap)
+    assert plan.step("prepare/policy-hold").params["action"] == "Allow"
+    assert plan.step("finalize/policy-release").params["networkPolicies"] == ["shop/deny"]
+    assert "prepare/policy-hold" not in [s.id for s in plan_for(snap, policy="per-node").steps]
+
+
+def test_finalize_switches_to_calicos_own_vxlan_by_default(snap):
+    switch = plan_for(snap).step("finalize/encapsulation")
+    assert switch.params["to"] == {"vxlanMode": "Always", "ipipMode": "Never", "vxlanVNI": 4096, "vxlanPort": 4789}
+    assert switch.params["from"]["vxlanVNI"] == 1
+
+
+def test_ipip_crosssubnet_turns_vxlan_off(snap):
+    assert plan_for(snap, encapsulation="ipip-crosssubnet").step("finalize/encapsulation").params["to"] == {
+        "vxlanMode": "Never", "ipipMode": "CrossSubnet"}
+
+
+def test_keep_stays_on_flannel_compatible_vxlan(snap):
+    assert not [s for s in plan_for(snap, encapsulation="keep").steps if s.kind == "switch-encapsulation"]
+
+
+def test_flannel_is_backed_up_before_anything_and_retired_only_at_finalize(snap):
+    plan = plan_for(snap)
+    backed_up = plan.step("prepare/backup").params["objects"]
+    assert [o["kind"] for o in backed_up] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap",
+                                              "DaemonSet"]
+    assert plan.step("finalize/retire-flannel").params["objects"] == backed_up
+    ids = [s.id for s in plan.steps]
+    assert ids.index("prepare/backup") < ids.index("prepare/calico/manifest")
+
+
+def test_calico_node_is_unselected_before_the_migration_labels_go(snap):
+    ids = [s.id for s in plan_for(snap).steps]
+    assert ids.index("finalize/calico-unselect") < ids.index("finalize/drop-labels")
+
+
+def test_every_wave_ends_with_a_health_gate(snap):
+    plan = plan_for(snap)
+    for wave in plan.waves:
+        wave_steps = [s for s in plan.steps if s.wave == wave.index]
+        assert wave_steps[-1].kind == "health-gate"
+
+
+def test_a_blocker_refuses_to_plan_with_exit_3(snap):
+    snap["flannel"]["netConf"]["backend"]["type"] = "host-gw"
+    with pytest.raises(PlanBlocked) as raised:
+        plan_for(snap)
+    assert raised.value.exit_code == EXIT_BLOCKED
+    assert "BACKEND_NOT_VXLAN" in raised.value.message
+
+
+def test_unmanaged_pods_need_force_and_emptydir_pods_need_consent(snap):
+    snap["pods"]["worker-1"] += [pod("debug", kind="unmanaged"), pod("cache-1", empty_dir=True)]
+    with pytest.raises(PlanBlocked) as raised:
+        plan_for(snap)
+    codes = [f.code for f in raised.value.findings if f.severity == "blocker"]
+    assert codes == ["DRAIN_NEEDS_FORCE", "DRAIN_NEEDS_DELETE_EMPTYDIR_DATA"]
+    drain = plan_for(snap, force=True, delete_emptydir_data=True).step("node/worker-1/drain")
+    assert drain.params["unmanaged"] == ["default/debug"] and drain.params["emptyDir"] == ["default/cache-1"]
+    assert not drain.reversible and drain.runbook
+
+
+def test_an_unpinned_calico_manifest_is_a_warning_and_a_pinned_one_is_recorded(snap):
+    codes = [f["code"] for f in plan_for(snap).findings]
+    assert "CALICO_MANIFEST_NOT_PINNED" in codes
+    pinned = {"source": "calico.yaml", "sha256": "ab" * 32}
+    plan = plan_for(snap, calico_manifest=pinned)
+    assert "CALICO_MANIFEST_NOT_PINNED" not in [f["code"] for f in plan.findings]
+    assert plan.step("prepare/calico/manifest").params["manifest"] == pinned
+
+
+def test_no_encapsulation_across_subnets_is_warned_about(snap):
+    snap["nodes"][2]["addresses"][0]["address"] = "192.168.20.12"
+    codes = [f["code"] for f in plan_for(snap, encapsulation="none").findings]
+    assert "ENCAPSULATION_ACROSS_SUBNETS" in codes
+
+
+def test_the_hand_off_pod_uses_flannels_image_unless_told_otherwise(snap):
+    assert plan_for(snap).step("node/worker-1/host-cleanup").params["image"] == snap["flannel"]["image"]
+    assert plan_for(snap, cleanup_image="busybox:1.36").step("node/worker-1/host-cleanup").params["image"] == \
+        "busybox:1.36"
+
+
+def test_nftables_flannel_gets_its_table_removed_not_iptables_chains(snap):
+    snap["flannel"]["netConf"]["enableNFTables"] = True
+    script = plan_for(snap).step("node/worker-1/host-cleanup").params["script"]
+    assert any(line.startswith("nft delete table") for line in script)
+    assert not any("FLANNEL-POSTRTG" in line for line in script)
+
+
+@pytest.mark.parametrize("field,value", [("encapsulation", "geneve"), ("ipam", "whereabouts"),
+                                         ("calico_version", "latest"), ("canaries", -1), ("drain_timeout", 0),
+                                         ("namespace", "Bad_Name")])
+def test_an_impossible_option_is_refused_before_planning(snap, field, value):
+    with pytest.raises(PlanOptionError):
+        build_plan(as_snapshot(snap), dataclasses.replace(PlanOptions(), **{field: value}))
