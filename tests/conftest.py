@@ -15,6 +15,15 @@ UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 
 
 @pytest.fixture
+def cli():
+    """Run `migrate ARGS...` in-process; the result has exit_code, stdout and stderr."""
+    from click.testing import CliRunner
+
+    from migrate.cli import main
+    return lambda *args: CliRunner().invoke(main, [str(a) for a in args], prog_name="migrate")
+
+
+@pytest.fixture
 def snap():
     """A healthy three-node VXLAN cluster's snapshot content, hand-written; change it freely."""
     return copy.deepcopy(minimal_snapshot())

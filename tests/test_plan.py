@@ -277,3 +277,10 @@ def test_nftables_flannel_gets_its_table_removed_not_iptables_chains(snap):
 def test_an_impossible_option_is_refused_before_planning(snap, field, value):
     with pytest.raises(PlanOptionError):
         build_plan(as_snapshot(snap), dataclasses.replace(PlanOptions(), **{field: value}))
+
+
+def test_a_plan_file_loads_back_as_the_same_plan(snap, tmp_path):
+    from migrate.plan import load_plan, plan_to_yaml
+    plan = plan_for(snap)
+    (tmp_path / "plan.yaml").write_text(plan_to_yaml(plan))
+    assert load_plan(tmp_path / "plan.yaml") == plan
