@@ -35,7 +35,7 @@ def test_findings_are_frozen_and_carry_a_fix(snap):
 
 def test_missing_flannel_is_a_blocker_that_says_where_it_looked(snap):
     snap["flannel"] = {"found": False, "searched": ["DaemonSet kube-flannel-ds in namespace kube-flannel",
-                                                    "pods labelled app=flannel in any namespace"]}
+                                                    "pods labelled app=flannel, k8s-app=flannel or k8s-app=canal in any namespace"]}
     f = finding(snap, "FLANNEL_NOT_FOUND")
     assert f.severity == BLOCKER and "kube-flannel-ds in namespace kube-flannel" in f.message
     assert "app=flannel" in f.message
@@ -292,3 +292,19 @@ def test_canal_is_detected():
     findings = findings_of("canal")
     assert "CANAL_DETECTED" in [f.code for f in findings if f.severity == BLOCKER]
     assert "NETWORK_POLICY_WILL_BE_ENFORCED" not in [f.code for f in findings]
+
+
+def test_an_api_server_without_eviction_blocks(snap):
+    snap["apis"]["eviction"] = False
+    assert "EVICTION_API_MISSING" in codes(snap, BLOCKER)
+
+
+def test_an_api_server_without_leases_blocks(snap):
+    snap["apis"]["leases"] = False
+    assert "LEASE_API_MISSING" in codes(snap, BLOCKER)
+
+
+def test_kube_proxy_masquerading_by_another_cluster_cidr_is_warned_about(snap):
+    snap["kubeProxy"]["clusterCIDR"] = "10.200.0.0/16"
+    f = finding(snap, "KUBE_PROXY_CLUSTER_CIDR_MISMATCH")
+    assert f.severity == WARNING and "10.244.0.0/16" in f.fix

@@ -130,3 +130,17 @@ def list_calls_for(nodes: int) -> int:
 
 def test_list_calls_do_not_grow_with_nodes():
     assert list_calls_for(8) == list_calls_for(40)
+
+
+def test_a_renamed_flannel_daemonset_is_found_through_its_pods(served_small):
+    from kubernetes import client
+    api = served_small.api_client()
+    apps = client.AppsV1Api(api)
+    body = api.sanitize_for_serialization(apps.read_namespaced_daemon_set("kube-flannel-ds", "kube-flannel"))
+    body["metadata"] = {"name": "pod-network", "namespace": "kube-flannel"}
+    body.pop("status", None)
+    apps.delete_namespaced_daemon_set("kube-flannel-ds", "kube-flannel", propagation_policy="Orphan")
+    apps.create_namespaced_daemon_set("kube-flannel", body)
+    served_small.cluster.advance(30)
+    flannel = snapshot_of(served_small).content["flannel"]
+    assert flannel["found"] and flannel["daemonSet"] == "pod-network" and flannel["flavor"] == "manifest"

@@ -105,12 +105,12 @@ def _apis(kube) -> dict:
 
 def _flannel(kube, daemonsets: list[dict], pods: list[dict]) -> dict:
     searched = [f"DaemonSet {n} in namespace {ns}" for ns in FLANNEL_NAMESPACES for n in FLANNEL_DAEMONSETS]
-    searched.append("pods labelled app=flannel in any namespace")
+    searched.append("pods labelled app=flannel, k8s-app=flannel or k8s-app=canal in any namespace")
     by_key = {(_namespace(d), _name(d)): d for d in daemonsets}
     found = next((by_key[(ns, n)] for ns in FLANNEL_NAMESPACES for n in FLANNEL_DAEMONSETS if (ns, n) in by_key), None)
     if found is None:  # renamed or moved: follow a flannel pod to its DaemonSet
         for pod in pods:
-            if _labels(pod).get("app") == "flannel":
+            if _labels(pod).get("app") == "flannel" or _labels(pod).get("k8s-app") in ("flannel", "canal"):
                 owner = next((o for o in pod["metadata"].get("ownerReferences") or [] if o.get("kind") == "DaemonSet"), None)
                 if owner and (_namespace(pod), owner["name"]) in by_key:
                     found = by_key[(_namespace(pod), owner["name"])]
@@ -126,7 +126,8 @@ def _flannel(kube, daemonsets: list[dict], pods: list[dict]) -> dict:
     bindings = [b for b in kube.list("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
                 if any(s.get("kind") == "ServiceAccount" and s.get("name") == account
                        and s.get("namespace") == namespace for s in b.get("subjects") or [])]
-    return {"found": True, "flavor": "canal" if name == "canal" else
+    canal = name == "canal" or ((found["spec"]["template"].get("metadata") or {}).get("labels") or {}).get("k8s-app") == "canal"
+    return {"found": True, "flavor": "canal" if canal else
             ("legacy" if namespace == "kube-system" else "manifest"),
             "namespace": namespace, "daemonSet": name, "image": container.get("image"),
             "args": list(container.get("args") or []), "command": list(container.get("command") or []),

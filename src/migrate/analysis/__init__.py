@@ -5,10 +5,10 @@ them and sorts by severity only (a stable sort), so the order within a severity 
 """
 from __future__ import annotations
 
-from . import addressing, cloud, drain, flannel, policies
+from . import addressing, cloud, drain, flannel, platform, policies
 from .finding import BLOCKER, INFO, SEVERITIES, WARNING, Finding
 
-CHECKS = (flannel.check, addressing.check, drain.check, policies.check, cloud.check)
+CHECKS = (flannel.check, platform.check, addressing.check, drain.check, policies.check, cloud.check)
 
 
 def analyse(snapshot, *, block_size: int | None = None) -> list[Finding]:
