@@ -58,7 +58,7 @@ def validate(options: PlanOptions) -> None:
                                  ("--ipam", options.ipam, IPAMS), ("--node-order", options.node_order, NODE_ORDERS),
                                  ("--policy", options.policy, POLICY_MODES)):
         if value not in allowed:
-            raise PlanOptionError(f"{name} {value!r} is not one of {', '.join(allowed)}", f"pick one of those")
+            raise PlanOptionError(f"{name} {value!r} is not one of {', '.join(allowed)}", "pick one of those")
     if not re.fullmatch(r"v\d+\.\d+\.\d+", options.calico_version):
         raise PlanOptionError(f"--calico-version {options.calico_version!r} is not a release tag",
                               "give one like v3.32.1")

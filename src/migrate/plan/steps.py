@@ -73,9 +73,9 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  check="FelixConfiguration default has those three values",
                  undo="restores the previous FelixConfiguration default, or deletes it if there was none",
                  params={"vxlanVNI": backend["vni"], "vxlanPort": backend["port"], "vxlanMTU": mtu}),
-        PlanStep(f"prepare/calico/ippool", "ippool", PREPARE, f"IPPool/{POOL_NAME}",
+        PlanStep("prepare/calico/ippool", "ippool", PREPARE, f"IPPool/{POOL_NAME}",
                  changes=f"creates IPPool {POOL_NAME} {net_conf['network']} (blockSize {options['blockSize']}, "
-                         f"vxlanMode Always, ipipMode Never, natOutgoing {nat_outgoing(flannel)})",
+                         f"vxlanMode Always, ipipMode Never, natOutgoing {str(nat_outgoing(flannel)).lower()})",
                  check=f"IPPool {POOL_NAME} exists with that spec",
                  undo=f"deletes IPPool {POOL_NAME}",
                  params={"name": POOL_NAME, "cidr": net_conf["network"], "blockSize": options["blockSize"],
@@ -174,7 +174,7 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                    f"and removes cni0, flannel.{vni}, 10-flannel.conflist, /run/flannel/subnet.env and "
                    "Flannel's iptables/nftables rules",
            check=f"the hand-off pod on {name} has succeeded for this plan",
-           undo=f"runs the mirror pod: removes Calico's CNI config and vxlan.calico so Flannel can return",
+           undo="runs the mirror pod: removes Calico's CNI config and vxlan.calico so Flannel can return",
            params=host_cleanup_params(flannel, vni, options)),
         at("delete-pods", "delete-node-pods",
            changes=f"deletes the pods left on {name} that use the pod network (they hang off the removed bridge); "
