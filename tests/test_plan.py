@@ -106,7 +106,7 @@ def test_a_small_zone_never_has_two_nodes_out_at_once(snap):
 def test_a_large_zone_may_lose_a_tenth_of_its_nodes_at_once(snap):
     add_workers(snap, 40, zones=("zone-a",))
     plan = plan_for(snap, max_unavailable="50%")
-    assert max(len(w.nodes) for w in plan.waves) == 4  # 42 nodes in zone-a: 42 // 10
+    assert max(len(w.nodes) for w in plan.waves) == 4  # 42 workers in zone-a: 42 // 10
 
 
 def test_max_unavailable_takes_a_count_or_a_percent_of_all_nodes(snap):
@@ -284,3 +284,16 @@ def test_a_plan_file_loads_back_as_the_same_plan(snap, tmp_path):
     plan = plan_for(snap)
     (tmp_path / "plan.yaml").write_text(plan_to_yaml(plan))
     assert load_plan(tmp_path / "plan.yaml") == plan
+
+
+def test_waves_after_the_canary_grow_2_4_8_up_to_the_limits(snap):
+    add_workers(snap, 77, zones=("zone-a",))  # 80 workers in one zone: 8 at once
+    sizes = [len(w.nodes) for w in plan_for(snap, max_unavailable="50%").waves]
+    assert sizes[:5] == [1, 2, 4, 8, 8]
+
+
+def test_zone_limits_count_workers_only(snap):
+    for n in snap["nodes"][:2]:
+        n["roles"] = ["control-plane"]
+    add_workers(snap, 9, zones=("zone-a",))  # 10 workers, 12 nodes in zone-a
+    assert plan_for(snap).options["zoneLimits"] == {"zone-a": 1}

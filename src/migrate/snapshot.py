@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from . import yaml_files
 from .errors import UserError
 from .labels import selector_matches
 
@@ -272,7 +273,7 @@ def _calico(kube, daemonsets: list[dict], crds: list[dict]) -> dict:
 def snapshot_to_yaml(snapshot: Snapshot) -> str:
     document = {"schema": snapshot.schema, "capturedAt": snapshot.captured_at, "clusterId": snapshot.cluster_id,
                 "digest": snapshot.digest, "content": snapshot.content}
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    return yaml_files.dump(document)
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -280,7 +281,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
     path = Path(path)
     fix = "take a fresh one with `migrate snapshot -o FILE`"
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml_files.load(path.read_text())
     except OSError as exc:
         raise SnapshotFileError(f"cannot read snapshot {path}: {exc.strerror}", "check the path") from None
     except yaml.YAMLError:

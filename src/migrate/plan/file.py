@@ -5,18 +5,9 @@ from pathlib import Path
 
 import yaml
 
+from .. import yaml_files
 from ..errors import UserError
 from .model import SCHEMA, Plan, PlanStep, Wave, body_digest
-
-# libyaml when present: a 5,000-node plan is ~60,000 steps.
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """Repeated values written out in full: a reviewer should not have to chase &id001 anchors."""
-
-    def ignore_aliases(self, data):
-        return True
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class PlanFileError(UserError):
@@ -24,15 +15,14 @@ class PlanFileError(UserError):
 
 
 def plan_to_yaml(plan: Plan) -> str:
-    return yaml.dump({"digest": plan.digest, **plan.body()}, Dumper=_Dumper, sort_keys=False,
-                     default_flow_style=False, width=120)
+    return yaml_files.dump({"digest": plan.digest, **plan.body()})
 
 
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     fix = "build it again with `migrate plan ... -o FILE`; change a plan through its options, never by hand"
     try:
-        document = yaml.load(path.read_text(), Loader=_Loader)
+        document = yaml_files.load(path.read_text())
     except OSError as exc:
         raise PlanFileError(f"cannot read plan {path}: {exc.strerror}", "check the path") from None
     except yaml.YAMLError:

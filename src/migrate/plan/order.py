@@ -17,12 +17,9 @@ def plan_waves(nodes: list[dict], pods_by_node: dict, *, max_unavailable: int, c
                explicit_order: tuple[str, ...] = ()) -> list[Wave]:
     if explicit_order:
         return _explicit(nodes, explicit_order, max_unavailable, canaries)
-    zone_sizes: dict[str, int] = {}
-    for node in nodes:
-        zone_sizes[_zone(node)] = zone_sizes.get(_zone(node), 0) + 1
-    limits = {zone: per_zone_limit(size) for zone, size in zone_sizes.items()}
     workers = [n for n in nodes if not n.get("roles")]
     control_plane = [n for n in nodes if n.get("roles")]
+    limits = zone_limits(workers)
     canary_nodes = _pick_canaries(workers, pods_by_node, canaries)
     chosen = {n["name"] for n in canary_nodes}
     rest = [n for n in workers if n["name"] not in chosen]
@@ -35,6 +32,12 @@ def plan_waves(nodes: list[dict], pods_by_node: dict, *, max_unavailable: int, c
     for i, node in enumerate(cp_sequence, 1):  # one at a time: etcd and the API server keep their quorum
         waves.append(Wave(len(waves), f"control-plane-{i}", (node["name"],)))
     return waves
+
+
+def zone_limits(workers: list[dict]) -> dict[str, int]:
+    """Per zone, how many of its workers may be out at once (control-plane nodes go one at a time anyway)."""
+    sizes = Counter(_zone(n) for n in workers)
+    return {zone: per_zone_limit(size) for zone, size in sizes.items()}
 
 
 def _zone(node: dict) -> str:
@@ -73,12 +76,14 @@ def _interleaved(nodes: list[dict]) -> list[dict]:
 
 
 def _fill(sequence: list[dict], capacity: int, limits: dict[str, int]) -> list[tuple[str, ...]]:
-    """Cut the sequence into waves of at most `capacity` nodes and at most limits[zone] per zone."""
+    """Cut the sequence into waves of at most limits[zone] nodes per zone, growing 2, 4, 8... up to
+    `capacity` (slow start: a fault the canary missed shows on a few nodes, not on a tenth of the cluster)."""
     remaining, waves = deque(sequence), []
     left = Counter(_zone(n) for n in sequence)
     while remaining:
+        size = min(capacity, 2 ** (len(waves) + 1))
         wave, per_zone, deferred = [], Counter(), []
-        while remaining and len(wave) < capacity:
+        while remaining and len(wave) < size:
             node = remaining.popleft()
             zone = _zone(node)
             if per_zone[zone] < limits.get(zone, 1):

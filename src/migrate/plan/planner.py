@@ -9,9 +9,8 @@ from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
 from .model import Plan, PlanStep, sealed
-from .options import (CALICO_MANIFEST_URL, PlanOptions, block_size_for, max_unavailable_count, per_zone_limit,
-                      validate)
-from .order import plan_waves
+from .options import CALICO_MANIFEST_URL, PlanOptions, block_size_for, max_unavailable_count, validate
+from .order import plan_waves, zone_limits
 
 
 class PlanBlocked(UserError):
@@ -58,12 +57,10 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
 def resolve_options(content: dict, options: PlanOptions, block_size: int) -> dict:
     """The options as the plan records them: defaults filled in and what they come to for this cluster."""
     resolved = options.as_dict()
-    zones: dict[str, int] = {}
-    for node in content["nodes"]:
-        zones[node.get("zone") or ""] = zones.get(node.get("zone") or "", 0) + 1
+    limits = zone_limits([n for n in content["nodes"] if not n.get("roles")])
     resolved.update(
         maxUnavailableNodes=max_unavailable_count(options.max_unavailable, len(content["nodes"])),
-        zoneLimits={zone or "(no zone)": per_zone_limit(size) for zone, size in sorted(zones.items())},
+        zoneLimits={zone or "(no zone)": limit for zone, limit in sorted(limits.items())},
         blockSize=block_size,
         cleanupImage=options.cleanup_image or content["flannel"].get("image"),
         calicoManifest=options.calico_manifest or {
