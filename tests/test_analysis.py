@@ -308,3 +308,9 @@ def test_kube_proxy_masquerading_by_another_cluster_cidr_is_warned_about(snap):
     snap["kubeProxy"]["clusterCIDR"] = "10.200.0.0/16"
     f = finding(snap, "KUBE_PROXY_CLUSTER_CIDR_MISMATCH")
     assert f.severity == WARNING and "10.244.0.0/16" in f.fix
+
+
+def test_a_node_without_flannels_vtep_blocks(snap):
+    snap["nodes"][2]["flannel"]["vtepMAC"] = None
+    f = finding(snap, "NODE_WITHOUT_FLANNEL_VTEP")
+    assert f.severity == BLOCKER and "worker-2" in f.message

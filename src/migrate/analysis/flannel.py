@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from .finding import BLOCKER, INFO, WARNING, Finding
+from .finding import BLOCKER, INFO, WARNING, Finding, names
 
 LIVE_BACKEND = "vxlan"  # Calico's VXLAN can only impersonate Flannel's VXLAN (DESIGN section 2)
 MAINTENANCE_WINDOW = ("use a maintenance-window strategy instead (all nodes switch to Calico in one outage window), "
@@ -53,11 +53,25 @@ def check(content: dict, **_) -> list[Finding]:
                                 f"Flannel VXLAN has DirectRouting on ({where}): same-subnet traffic is routed "
                                 "host-gw style, which Calico's VXLAN cannot interoperate with",
                                 MAINTENANCE_WINDOW))
+    else:
+        findings += _vteps(content.get("nodes") or [])
     if not net_conf.get("network"):
         findings.append(Finding(BLOCKER, "NETWORK_UNKNOWN", f"net-conf.json in {where} has no Network",
                                 "set Network in net-conf.json to the cluster's pod CIDR"))
     findings += _calico(content.get("calico") or {}, flannel_network(content))
     return findings
+
+
+def _vteps(nodes: list[dict]) -> list[Finding]:
+    """Calico takes over each node's Flannel VTEP MAC; a node without one has nothing to take over."""
+    missing = [n["name"] for n in nodes if not (n.get("flannel") or {}).get("vtepMAC")]
+    if not missing:
+        return []
+    return [Finding(BLOCKER, "NODE_WITHOUT_FLANNEL_VTEP",
+                    f"nodes without Flannel's VTEP annotation (flannel.alpha.coreos.com/backend-data): "
+                    f"{names(missing)}; Calico cannot take over a VTEP Flannel never set up there",
+                    "check the Flannel pod on those nodes (kubectl -n <flannel namespace> get pods -o wide), fix it "
+                    "until it runs and annotates the node, then take a new snapshot")]
 
 
 def _addon_manager(flannel: dict, where: str) -> list[Finding]:
