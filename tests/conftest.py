@@ -15,6 +15,20 @@ UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 
 
 @pytest.fixture
+def kube_of():
+    """kube access to a served simulated cluster, retrying without real sleeps."""
+    from migrate.kube import connect
+    return lambda running: connect(str(running.kubeconfig_path), sleep=lambda seconds: None)
+
+
+@pytest.fixture
+def clock_of():
+    """The executor's clock for a simulated cluster: sleeping advances the simulation, not real time."""
+    from migrate.execute.clock import SteppedClock
+    return lambda cluster: SteppedClock(cluster.clock.now, cluster.advance)
+
+
+@pytest.fixture
 def cli():
     """Run `migrate ARGS...` in-process; the result has exit_code, stdout and stderr."""
     from click.testing import CliRunner

@@ -53,6 +53,26 @@ class Unauthorized(UserError):
     """The credentials were refused."""
 
 
+class AlreadyExists(Exception):
+    """409 on create: an object of that name exists."""
+
+
+class Conflict(Exception):
+    """409 on update: the object changed since it was read (resourceVersion), or a precondition failed."""
+
+
+class Rejected(UserError):
+    """422/400: the API server refused the object as invalid."""
+
+
+class TooManyRequests(Exception):
+    """429 where the caller handles it itself (an eviction a PodDisruptionBudget refuses)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class _Expired(Exception):
     """410: what the request referred to (a continue token) is older than the server's history."""
 
@@ -148,7 +168,7 @@ def _wait(base: float, cap: float) -> Callable[[RetryCallState], float]:
 
 
 class Kube:
-    """Reads against one API server: plain dicts out, typed errors, retries and call counts."""
+    """One API server: plain dicts in and out, typed errors, retries, call counts, server-side dry-run."""
 
     def __init__(self, api_client, *, server: str, user: str, sleep: Callable[[float], None] = time.sleep,
                  attempts: int = DEFAULT_ATTEMPTS, page_size: int = DEFAULT_PAGE_SIZE):
@@ -157,9 +177,20 @@ class Kube:
         self.user = user
         self.page_size = page_size
         self.calls: Counter[str] = Counter()  # API requests sent, by verb (retries included)
+        self.attempts = attempts
+        # Hooks the executor sets: a line per retry ("attempt 2/6 failed; will retry in 4s: HTTP 503"),
+        # and a record per write sent (verb, path, dryRun) for the audit log.
+        self.on_retry: Callable[[str], None] | None = None
+        self.on_write: Callable[[dict], None] | None = None
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=_wait(BACKOFF_BASE_SECONDS,
                                   BACKOFF_CAP_SECONDS), retry=retry_if_exception_type(_Transient),
-                                  sleep=sleep, reraise=True)
+                                  sleep=sleep, reraise=True, before_sleep=self._retrying_note)
+
+    def _retrying_note(self, state: RetryCallState) -> None:
+        if self.on_retry is not None:
+            wait = state.next_action.sleep if state.next_action else 0
+            self.on_retry(f"attempt {state.attempt_number}/{self.attempts} failed; will retry in {wait:.0f}s: "
+                          f"{state.outcome.exception()}")
 
     @property
     def total_calls(self) -> int:
@@ -201,18 +232,66 @@ class Kube:
                                 "try again") from None
             return self._request("list", path, query).get("items") or []
 
-    def _request(self, verb: str, path: str, query: dict) -> dict:
+    # ---- writes: each takes dry_run="All" to have the server validate without persisting --------
+
+    def create(self, path: str, body: dict, *, dry_run: str | None = None) -> dict:
+        """POST to a collection; AlreadyExists when the name is taken."""
+        return self._write("create", "POST", path, body, dry_run)
+
+    def replace(self, path: str, body: dict, *, dry_run: str | None = None) -> dict:
+        """PUT an object read earlier; Conflict when it changed since (resourceVersion)."""
+        return self._write("update", "PUT", path, body, dry_run)
+
+    def patch(self, path: str, body, *, patch_type: str = "merge", dry_run: str | None = None) -> dict:
+        """PATCH with a merge (RFC 7386), strategic-merge or JSON (RFC 6902) patch."""
+        content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+                        "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        return self._write("patch", "PATCH", path, body, dry_run, content_type=content_type)
+
+    def delete(self, path: str, *, dry_run: str | None = None, grace_period: int | None = None,
+               uid: str | None = None, propagation: str | None = None) -> dict:
+        """DELETE; with `uid`, only that incarnation of the object (Conflict if it was replaced)."""
+        body: dict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        return self._write("delete", "DELETE", path, body, dry_run)
+
+    def evict(self, namespace: str, name: str, *, dry_run: str | None = None,
+              grace_period: int | None = None) -> dict:
+        """POST an Eviction; TooManyRequests (not retried here) when a PodDisruptionBudget refuses."""
+        body: dict = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+        if grace_period is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace_period}
+        return self._write("create", "POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body, dry_run,
+                           transient=TRANSIENT_STATUSES - {429})
+
+    def _write(self, verb: str, method: str, path: str, body, dry_run: str | None, *,
+               content_type: str = "application/json", transient=TRANSIENT_STATUSES) -> dict:
+        query = {"dryRun": dry_run} if dry_run else {}
+        if self.on_write is not None:
+            self.on_write({"verb": verb, "path": path, "dryRun": dry_run})
+        return self._request(verb, path, query, method=method, body=body, content_type=content_type,
+                             transient=transient)
+
+    def _request(self, verb: str, path: str, query: dict, **send) -> dict:
         try:
-            return self._retrying(self._send, verb, path, query)
+            return self._retrying(self._send, verb, path, query, **send)
         except _Transient as exc:
             raise ApiUnreachable(f"the API server at {self.server} kept failing ({exc})",
                                  "check the control plane and try again") from None
 
-    def _send(self, verb: str, path: str, query: dict) -> dict:
+    def _send(self, verb: str, path: str, query: dict, *, method: str = "GET", body=None,
+              content_type: str = "application/json", transient=TRANSIENT_STATUSES) -> dict:
         self.calls[verb] += 1
-        request = self._api.param_serialize("GET", path, query_params=list(query.items()),
-                                            header_params={"Accept": "application/json"},
-                                            auth_settings=["BearerToken"])
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        request = self._api.param_serialize(method, path, query_params=list(query.items()), header_params=headers,
+                                            body=body, auth_settings=["BearerToken"])
         try:
             response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
             body = response.read()
@@ -227,13 +306,22 @@ class Kube:
         status = response.status
         if 200 <= status < 300:
             return json.loads(body or b"{}")
-        self._raise_for(status, verb, path, body, _header(response, "Retry-After"))
+        self._raise_for(status, verb, path, body, _header(response, "Retry-After"), transient)
         raise AssertionError("unreachable")
 
-    def _raise_for(self, status: int, verb: str, path: str, body, retry_after: str | None) -> None:
+    def _raise_for(self, status: int, verb: str, path: str, body, retry_after: str | None,
+                   transient=TRANSIENT_STATUSES) -> None:
         message = _status_message(body)
-        if status in TRANSIENT_STATUSES:
+        if status in transient:
             raise _Transient(f"HTTP {status}", _seconds(retry_after))
+        if status == 429:
+            raise TooManyRequests(message or "too many requests", _seconds(retry_after))
+        if status == 409:
+            reason = _status_reason(body)
+            raise (AlreadyExists if reason == "AlreadyExists" else Conflict)(message or f"conflict on {path}")
+        if status in (400, 422):
+            raise Rejected(f"the API server refused to {verb} {path}: {message or status}",
+                           "this is likely a bug in the plan or the tool; report it with the message")
         resource = _resource_of(path)
         if status == 401:
             raise Unauthorized(f"the API server at {self.server} refused the credentials of {self.user}",
@@ -270,6 +358,13 @@ def _seconds(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP-date Retry-After: fall back to our own backoff
+
+
+def _status_reason(body) -> str:
+    try:
+        return str(json.loads(body).get("reason", ""))
+    except (ValueError, TypeError, AttributeError):
+        return ""
 
 
 def _status_message(body) -> str:

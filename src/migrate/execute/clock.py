@@ -1,0 +1,32 @@
+"""Time for the executor: real time in production, the simulator's clock in tests and the demo."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class WallClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class SteppedClock:
+    """A clock driven by callables: the simulator's `now` and `advance`, so waits cost no real time."""
+
+    def __init__(self, now: Callable[[], float], advance: Callable[[float], None]):
+        self._now, self._advance = now, advance
+
+    def now(self) -> float:
+        return self._now()
+
+    def sleep(self, seconds: float) -> None:
+        self._advance(max(seconds, 0.0))
