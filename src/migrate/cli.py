@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from . import __version__
 from .console import err_console
+from .apply_cli import apply, resume, rollback, status
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
 from .plan_cli import plan
 from .preflight_cli import preflight
@@ -78,5 +79,7 @@ main.add_command(snapshot)
 main.add_command(preflight)
 main.add_command(plan)
 main.add_command(show)
+for command in (apply, resume, status, rollback):
+    main.add_command(command)
 
 __all__ = ["main", "EXIT_USAGE"]

@@ -200,6 +200,10 @@ class Kube:
         """GET one object (or discovery document) as a dict; NotFound when it does not exist."""
         return self._request("get", path, query or {})
 
+    def text(self, path: str, query: dict | None = None) -> str:
+        """GET a plain-text subresource, such as a pod's log."""
+        return self._request("get", path, query or {}, raw=True)
+
     def get_optional(self, path: str) -> dict | None:
         """GET, with a missing object (or an API group not served) as None."""
         try:
@@ -285,9 +289,9 @@ class Kube:
                                  "check the control plane and try again") from None
 
     def _send(self, verb: str, path: str, query: dict, *, method: str = "GET", body=None,
-              content_type: str = "application/json", transient=TRANSIENT_STATUSES) -> dict:
+              content_type: str = "application/json", transient=TRANSIENT_STATUSES, raw: bool = False):
         self.calls[verb] += 1
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "*/*" if raw else "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
         request = self._api.param_serialize(method, path, query_params=list(query.items()), header_params=headers,
@@ -305,7 +309,7 @@ class Kube:
             response, body = exc, (exc.body or b"")
         status = response.status
         if 200 <= status < 300:
-            return json.loads(body or b"{}")
+            return body.decode(errors="replace") if raw else json.loads(body or b"{}")
         self._raise_for(status, verb, path, body, _header(response, "Retry-After"), transient)
         raise AssertionError("unreachable")
 
@@ -314,8 +318,10 @@ class Kube:
         message = _status_message(body)
         if status in transient:
             raise _Transient(f"HTTP {status}", _seconds(retry_after))
-        if status == 429:
-            raise TooManyRequests(message or "too many requests", _seconds(retry_after))
+        if status == 429:  # an eviction's causes name the PodDisruptionBudget and its numbers
+            causes = "; ".join(_status_causes(body))
+            raise TooManyRequests(f"{message or 'too many requests'}{' (' + causes + ')' if causes else ''}",
+                                  _seconds(retry_after))
         if status == 409:
             reason = _status_reason(body)
             raise (AlreadyExists if reason == "AlreadyExists" else Conflict)(message or f"conflict on {path}")
@@ -365,6 +371,14 @@ def _status_reason(body) -> str:
         return str(json.loads(body).get("reason", ""))
     except (ValueError, TypeError, AttributeError):
         return ""
+
+
+def _status_causes(body) -> list[str]:
+    try:
+        causes = (json.loads(body).get("details") or {}).get("causes") or []
+    except (ValueError, TypeError, AttributeError):
+        return []
+    return [c["message"] for c in causes if isinstance(c, dict) and c.get("message")]
 
 
 def _status_message(body) -> str:

@@ -70,6 +70,10 @@ def ipam_block(node: str, cidr: str, tunnel_address: str | None = None) -> dict:
         "attributes": attributes, "strictAffinity": False, "deleted": False})
 
 
+def block_contains(cidr: str, address: str) -> bool:
+    return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
+
+
 def ipam_handle(node: str, block_cidr: str) -> dict:
     return _object("IPAMHandle", tunnel_handle(node), {"handleID": tunnel_handle(node), "block": {block_cidr: 1},
                                                       "deleted": False})

@@ -1,6 +1,7 @@
 """Time for the executor: real time in production, the simulator's clock in tests and the demo."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Protocol
 
@@ -24,9 +25,11 @@ class SteppedClock:
 
     def __init__(self, now: Callable[[], float], advance: Callable[[float], None]):
         self._now, self._advance = now, advance
+        self._lock = threading.Lock()  # nodes of a wave wait in threads; the simulation steps one at a time
 
     def now(self) -> float:
         return self._now()
 
     def sleep(self, seconds: float) -> None:
-        self._advance(max(seconds, 0.0))
+        with self._lock:
+            self._advance(max(seconds, 0.0))

@@ -2,7 +2,6 @@
 person would run to do it by hand. Pure: plan in, text out."""
 from __future__ import annotations
 
-import ipaddress
 import json
 
 import yaml
@@ -72,7 +71,7 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
         lines = []
         for cidr in p["blocks"]:
             lines += _apply(calico.block_affinity(node, cidr)) + _ipam_block(node, cidr, p["tunnelAddress"])
-        first = next(c for c in p["blocks"] if _contains(c, p["tunnelAddress"]))
+        first = next(c for c in p["blocks"] if calico.block_contains(c, p["tunnelAddress"]))
         lines += _apply(calico.ipam_handle(node, first))
         return lines + _annotate(node, p)
     if kind == "set-node-tunnel":
@@ -168,10 +167,6 @@ def _runs(size: int, taken: list[int]) -> list[tuple[str, int, int]]:
     if start < size:
         runs.append(("free", start, size))
     return runs
-
-
-def _contains(cidr: str, address: str) -> bool:
-    return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
 
 
 def _annotate(node: str, params: dict) -> list[str]:

@@ -1,0 +1,170 @@
+"""`migrate apply | resume | status | rollback`: parse, set the run up, hand it to the executor, render."""
+from __future__ import annotations
+
+import signal
+
+import click
+from rich.markup import escape
+
+from .console import console, err_console
+from .errors import UserError
+from .execute.clock import WallClock
+from .execute.context import DRY_CLIENT, DRY_SERVER, REAL
+from .execute.errors import Interrupted, StepFailed
+from .execute.events import Event
+from .execute.executor import ABORT, CONTINUE, ROLLBACK, SKIP, Aborted, Executor
+from .execute.session import AuditLog, audit_path, check_cluster, cluster_lock, journal_path, open_journal
+from .execute.status import describe_status
+from .kube import connect
+from .plan import load_plan
+from .progress_view import progress_for
+
+cluster_flags = (click.option("--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
+                                                                    "in-cluster)."),
+                 click.option("--context", metavar="NAME", help="Kubeconfig context."),
+                 click.option("--journal", "journal_file", metavar="FILE",
+                              help="Journal file (default: PLAN.journal.jsonl beside the plan)."))
+
+
+def with_cluster_flags(command):
+    for option in reversed(cluster_flags):
+        command = option(command)
+    return command
+
+
+class _StopFlag:
+    """Ctrl-C or SIGTERM asks the run to stop at the next safe point; a second Ctrl-C forces it."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self):
+        def handler(signum, frame):
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+            err_console.print("stopping at the next safe point (Ctrl-C again to force)", soft_wrap=True)
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(s, h) for s, h in previous.items()]
+
+
+def _prompt(step) -> str:
+    console.print(f"\n[bold]{escape(step.id)}[/bold] ({step.kind})\n  changes: {escape(step.changes)}\n"
+                  f"  undo: {escape(step.undo)}")
+    answer = click.prompt("continue, skip, abort or rollback?", type=click.Choice(["c", "s", "a", "r"]),
+                          default="c", show_choices=True)
+    return {"c": CONTINUE, "s": SKIP, "a": ABORT, "r": ROLLBACK}[answer]
+
+
+def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes: bool, step_mode: bool,
+             dry_run: str | None, rollback_to: str | None = None, rolling_back: bool = False) -> None:
+    plan = load_plan(plan_file)
+    kube = connect(kubeconfig, context)
+    check_cluster(kube, plan)
+    mode = {None: REAL, "client": DRY_CLIENT, "server": DRY_SERVER}[dry_run]
+    clock = WallClock()
+    path = journal_path(plan_file, journal_file)
+    journal = None
+    if mode == REAL:
+        journal = open_journal(kube, plan, path)
+        if journal.repaired:
+            err_console.print(f"journal: {escape(journal.repaired)}", soft_wrap=True)
+        if not resume and not rolling_back and journal.records:
+            raise UserError(f"a run of this plan already started (journal {path})",
+                            f"continue it with `migrate resume {plan_file}`, or undo it with `migrate rollback "
+                            f"{plan_file}`")
+    if mode == REAL and not yes and not step_mode:
+        what = "roll back" if rolling_back else "apply"
+        click.confirm(f"{what} plan {plan.digest[:19]} ({len(plan.steps)} steps, {len(plan.waves)} waves) to the "
+                      f"cluster {plan.cluster_id}?", abort=True, err=True)
+    stop = _StopFlag()
+    restore_signals = stop.install()
+    lock = cluster_lock(kube, clock) if mode == REAL else None
+    audit = AuditLog(audit_path(plan_file), kube.user, clock) if mode != DRY_CLIENT else None
+    kube.on_write = audit
+    progress = progress_for(plan)
+    kube.on_retry = lambda line: progress(Event("retry", line))
+    executor = Executor(plan, kube, journal, clock=clock, emit=progress, mode=mode, lock=lock,
+                        confirm=_prompt if step_mode else None, should_stop=stop, audit=audit)
+    try:
+        if lock is not None:
+            lock.acquire(plan.digest)
+        if rolling_back:
+            executor.rollback(rollback_to)
+        else:
+            try:
+                executor.run()
+            except Aborted as aborted:
+                if not aborted.rollback:
+                    raise
+                progress.close()
+                progress = progress_for(plan)
+                executor.emit = progress
+                executor.state = journal.state()
+                executor.rollback()
+    except Interrupted as exc:
+        raise Interrupted(exc.message, f"run `migrate {'rollback' if rolling_back else 'resume'} {plan_file}` to "
+                                       "continue") from None
+    except StepFailed as exc:
+        raise StepFailed(exc.message, (exc.hint + "; " if exc.hint else "") +
+                         f"then `migrate resume {plan_file}` (or `migrate rollback {plan_file}`)") from None
+    finally:
+        progress.close()
+        if lock is not None:
+            lock.release()
+        restore_signals()
+    verb = "rolled back" if rolling_back else ("walked (dry run)" if mode != REAL else "applied")
+    err_console.print(f"plan {plan.digest[:19]} {verb}", soft_wrap=True)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@with_cluster_flags
+@click.option("--yes", is_flag=True, help="Run without asking.")
+@click.option("--step", "step_mode", is_flag=True, help="Guided: before each step, ask continue/skip/abort/rollback.")
+@click.option("--dry-run", type=click.Choice(["client", "server"]),
+              help="client: walk the plan without writing; server: send every write with dryRun=All.")
+def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run):
+    """Execute a plan: journaled, checkpointed, one executor per cluster. Exit 1 on a failed step
+    (resumable), 4 when another run holds the cluster, 130 when interrupted."""
+    _execute(plan_file, kubeconfig, context, journal_file, resume=False, yes=yes, step_mode=step_mode,
+             dry_run=dry_run)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@with_cluster_flags
+@click.option("--yes", is_flag=True, help="Run without asking.")
+@click.option("--step", "step_mode", is_flag=True, help="Guided: ask before each step.")
+def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode):
+    """Continue a run where its journal stopped (the local one, or the cluster's mirror of it)."""
+    _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=step_mode, dry_run=None)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@with_cluster_flags
+@click.option("--to", "to_step", metavar="STEP", help="Undo only the steps after this one.")
+@click.option("--yes", is_flag=True, help="Run without asking.")
+def rollback(plan_file, kubeconfig, context, journal_file, to_step, yes):
+    """Undo completed steps newest first, from the journal's before-images; journaled and resumable."""
+    _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=False, dry_run=None,
+             rollback_to=to_step, rolling_back=True)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@with_cluster_flags
+def status(plan_file, kubeconfig, context, journal_file):
+    """Where a run is: per phase and node, the lock holder, the last error and what to run next."""
+    plan = load_plan(plan_file)
+    kube = connect(kubeconfig, context)
+    check_cluster(kube, plan)
+    journal = open_journal(kube, plan, journal_path(plan_file, journal_file), mirror=True)
+    lease = kube.get_optional(cluster_lock(kube, WallClock()).path)
+    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+    for line in describe_status(plan, journal, holder, plan_file):
+        console.print(line, soft_wrap=True, highlight=False)

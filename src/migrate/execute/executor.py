@@ -1,0 +1,251 @@
+"""Walk a plan: journal before and after every step, hold the cluster lock, run a wave's nodes side by
+side, stop cleanly, resume where the journal says, and roll back from any point. Never prints."""
+from __future__ import annotations
+
+import datetime
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import UserError
+from .context import REAL, StepContext
+from .errors import Interrupted, StepFailed
+from .events import Event, Emit, ignore
+from .journal import Journal, JournalRecord, iso_time
+from .kinds import KINDS
+
+FINISHED = ("done", "noop", "skipped")
+CONTINUE, SKIP, ABORT, ROLLBACK = "continue", "skip", "abort", "rollback"
+
+
+class Aborted(UserError):
+    """The person guiding the run chose to stop (or to roll back) at a step."""
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str, *, rollback: bool = False):
+        super().__init__(message, hint)
+        self.rollback = rollback
+
+
+@dataclass
+class Unit:
+    """What runs next: one step on its own, or a wave (its nodes' steps side by side, then its gate)."""
+    steps: list            # a lone step, or the wave's steps after its nodes (the health gate)
+    wave: object = None
+    by_node: dict | None = None
+
+
+def units(plan) -> list[Unit]:
+    out: list[Unit] = []
+    waves = {w.index: w for w in plan.waves}
+    current = None
+    for step in plan.steps:
+        if step.wave is None:
+            out.append(Unit([step]))
+            current = None
+            continue
+        if current is None or current.wave.index != step.wave:
+            current = Unit([], wave=waves[step.wave], by_node={n: [] for n in waves[step.wave].nodes})
+            out.append(current)
+        if step.node:
+            current.by_node[step.node].append(step)
+        else:
+            current.steps.append(step)
+    return out
+
+
+class Executor:
+    def __init__(self, plan, kube, journal: Journal, *, clock, emit: Emit = ignore, mode=REAL, lock=None,
+                 confirm=None, should_stop=lambda: False, audit=None):
+        self.plan, self.kube, self.journal, self.clock, self.emit = plan, kube, journal, clock, emit
+        self.audit = audit
+        self.mode, self.lock, self.confirm, self._should_stop = mode, lock, confirm, should_stop
+        self._journal_lock = threading.Lock()
+        self._wave_failed = threading.Event()
+        self.ctx = StepContext(kube, plan, clock=clock, emit=emit, mode=mode, tick=self._tick,
+                               should_stop=self.should_stop)
+        self.state = journal.state() if journal else {}
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def should_stop(self) -> bool:
+        return self._should_stop()
+
+    def _tick(self) -> None:
+        if self.lock is not None:
+            self.lock.renew_if_due()
+
+    def _write(self, **fields) -> None:
+        if self.journal is None:
+            return
+        with self._journal_lock:
+            self.journal.append(JournalRecord(plan=self.plan.digest, time=iso_time(self.clock.now()), **fields))
+
+    def _step_ctx(self, step, attempt: int) -> StepContext:
+        def record(mutation: dict) -> None:
+            self._write(type="mutation", step=step.id, attempt=attempt, mutation=mutation)
+        ctx = self.ctx.for_step(step, record)
+        first = self.state.get(step.id)
+        ctx.started_at = self.clock.now() if first is None or not first.started else _seconds(first.started)
+        return ctx
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Every step not yet done, in plan order. Raises StepFailed, Interrupted or Aborted."""
+        self._write(type="run", outcome="started", message=f"mode {self.mode or 'real'}")
+        self.emit(Event("run-started", f"plan {self.plan.digest[:19]}: {len(self.plan.steps)} steps"))
+        try:
+            for unit in units(self.plan):
+                if unit.wave is None:
+                    self._guarded(unit.steps[0])
+                else:
+                    self._run_wave(unit)
+        except Interrupted as exc:
+            self._write(type="run", outcome="interrupted", message=exc.message)
+            raise
+        except (StepFailed, UserError) as exc:
+            self._write(type="run", outcome="failed", message=exc.line())
+            raise
+        self._write(type="run", outcome="finished")
+        self.emit(Event("run-finished", "every step is done"))
+
+    def _guarded(self, step) -> None:
+        if self.should_stop():
+            raise Interrupted(f"stopped before {step.id}", "run `migrate resume PLAN` to continue")
+        self._tick()
+        self.run_step(step)
+
+    def _run_wave(self, unit: Unit) -> None:
+        wave = unit.wave
+        pending = {n: [s for s in steps if not self._finished(s)] for n, steps in unit.by_node.items()}
+        if any(pending.values()):
+            self.emit(Event("wave-started", f"wave {wave.index} ({wave.name}): {', '.join(wave.nodes)}",
+                            wave=wave.index))
+        if self.confirm is not None or len(wave.nodes) == 1:
+            for node in wave.nodes:
+                for step in unit.by_node[node]:
+                    self._guarded(step)
+        else:
+            self._wave_failed.clear()
+            with ThreadPoolExecutor(max_workers=len(wave.nodes), thread_name_prefix="node") as pool:
+                futures = [pool.submit(self._run_node, unit.by_node[n]) for n in wave.nodes]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:  # every node has stopped at a journaled step; report the first cause
+                raise next((e for e in errors if isinstance(e, Interrupted)), errors[0])
+        for step in unit.steps:
+            self._guarded(step)
+
+    def _run_node(self, steps) -> None:
+        for step in steps:
+            if self._wave_failed.is_set():
+                return  # another node of the wave failed: start nothing new
+            try:
+                self._guarded(step)
+            except BaseException:
+                self._wave_failed.set()
+                raise
+
+    def _finished(self, step) -> bool:
+        state = self.state.get(step.id)
+        return bool(state and state.outcome in FINISHED and not KINDS[step.kind].always_run)
+
+    def run_step(self, step) -> None:
+        """One step: skip it when the journal says done; else check, apply and verify, journaled."""
+        kind = KINDS[step.kind]
+        if self._finished(step):
+            self.emit(Event("step-finished", "done in an earlier run", step=step.id, node=step.node, wave=step.wave,
+                            outcome="skipped"))
+            return
+        if self.confirm is not None:
+            choice = self.confirm(step)
+            if choice == SKIP:
+                self._write(type="step", step=step.id, outcome="skipped", message="skipped by the operator")
+                self.emit(Event("step-finished", "skipped", step=step.id, node=step.node, outcome="skipped"))
+                return
+            if choice in (ABORT, ROLLBACK):
+                raise Aborted(f"stopped by the operator before {step.id}",
+                              "`migrate resume PLAN` continues, `migrate rollback PLAN` undoes",
+                              rollback=choice == ROLLBACK)
+        if self.audit is not None:
+            self.audit.set_step(step.id)
+        previous = self.state.get(step.id)
+        attempt = (previous.attempts if previous else 0) + 1
+        ctx = self._step_ctx(step, attempt)
+        self._write(type="step", step=step.id, attempt=attempt, outcome="started")
+        self.emit(Event("step-started", step.changes, step=step.id, node=step.node, wave=step.wave))
+        try:
+            reason = kind.check(ctx, step) if self.mode == REAL or kind.always_run else None
+            if reason:
+                outcome, message = "noop", reason
+            else:
+                kind.apply(ctx, step)
+                kind.verify(ctx, step)
+                outcome, message = "done", ""
+        except Interrupted as exc:
+            self._write(type="step", step=step.id, attempt=attempt, outcome="interrupted", message=exc.message)
+            raise
+        except UserError as exc:
+            failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{step.id}: {exc.message}", exc.hint)
+            self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=failure.line())
+            self.emit(Event("step-finished", failure.line(), step=step.id, node=step.node, outcome="failed"))
+            raise failure from None
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=detail)
+            raise
+        self._write(type="step", step=step.id, attempt=attempt, outcome=outcome, message=message)
+        self.emit(Event("step-finished", message or step.changes, step=step.id, node=step.node, wave=step.wave,
+                        outcome=outcome))
+
+    # ---- backward --------------------------------------------------------------------------
+
+    def rollback(self, to: str | None = None) -> None:
+        """Undo, newest first, every step the journal says was started and not yet undone; with `to`,
+        only the steps after it."""
+        ids = [s.id for s in self.plan.steps]
+        if to is not None and to not in ids:
+            raise UserError(f"--to {to!r} is not a step of this plan", "see the step ids with `migrate show PLAN`")
+        stop_at = ids.index(to) if to is not None else -1
+        self._write(type="run", outcome="started", message=f"rollback{' to ' + to if to else ''}")
+        self.emit(Event("run-started", f"rollback of plan {self.plan.digest[:19]}" + (f" to {to}" if to else "")))
+        try:
+            for index in range(len(ids) - 1, stop_at, -1):
+                step = self.plan.steps[index]
+                state = self.state.get(step.id)
+                if state is None or state.outcome in (None, "reverted") or not state.started:
+                    continue
+                if self.should_stop():
+                    raise Interrupted(f"rollback stopped before undoing {step.id}",
+                                      "run `migrate rollback PLAN` again to continue")
+                self._tick()
+                self.revert_step(step, state)
+        except Interrupted as exc:
+            self._write(type="run", outcome="interrupted", message=exc.message)
+            raise
+        except UserError as exc:
+            self._write(type="run", outcome="failed", message=exc.line())
+            raise
+        self._write(type="run", outcome="finished", message="rollback")
+        self.emit(Event("run-finished", "rolled back" + (f" to {to}" if to else " completely")))
+
+    def revert_step(self, step, state) -> None:
+        if self.audit is not None:
+            self.audit.set_step(step.id)
+        ctx = self._step_ctx(step, state.attempts)
+        self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverting")
+        self.emit(Event("step-started", f"undo: {step.undo}", step=step.id, node=step.node, wave=step.wave))
+        try:
+            KINDS[step.kind].revert(ctx, step, list(state.mutations))
+        except UserError as exc:
+            self._write(type="step", step=step.id, attempt=state.attempts, outcome="revert-failed",
+                        message=exc.line())
+            raise StepFailed(f"undoing {step.id} failed: {exc.message}", exc.hint or
+                             "fix the cause, then run `migrate rollback PLAN` again") from None
+        self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverted")
+        self.emit(Event("step-finished", step.undo, step=step.id, node=step.node, outcome="reverted"))
+
+
+def _seconds(value: str) -> float:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

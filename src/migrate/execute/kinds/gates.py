@@ -1,0 +1,107 @@
+"""Gates: read the live cluster and refuse to go on when it is not what the plan was built for."""
+from __future__ import annotations
+
+from ...analysis import BLOCKER, analyse
+from ...snapshot import gather_snapshot
+from ..errors import StepFailed
+from .base import StepKind, kind
+
+
+def live_snapshot(ctx):
+    if "snapshot" not in ctx.cache:
+        ctx.cache["snapshot"] = gather_snapshot(ctx.kube)
+    return ctx.cache["snapshot"]
+
+
+@kind("preflight")
+class Preflight(StepKind):
+    def apply(self, ctx, step):
+        blockers = [f for f in analyse(live_snapshot(ctx), block_size=ctx.plan.options.get("blockSize"))
+                    if f.severity == BLOCKER]
+        if blockers:
+            raise StepFailed(f"preflight found {len(blockers)} blocker(s) on the live cluster: "
+                             + "; ".join(f"{f.code}: {f.message}" for f in blockers),
+                             "fix them (`migrate preflight` shows how), then `migrate resume PLAN`")
+
+
+def plan_facts(plan) -> dict:
+    """What the plan assumed about the cluster: nodes and their podCIDRs, Flannel's network and VXLAN."""
+    cidrs = plan.step("verify/cluster").params["podCIDRs"]
+    pool = plan.step("prepare/calico/ippool").params
+    felix = plan.step("prepare/calico/felix-configuration").params
+    return {"podCIDRs": cidrs, "network": pool["cidr"], "vni": felix["vxlanVNI"], "port": felix["vxlanPort"]}
+
+
+def drift(plan, content: dict) -> list[str]:
+    """Differences that matter between the plan's snapshot and the live cluster, in words."""
+    facts = plan_facts(plan)
+    live = {n["name"]: next((c["cidr"] for c in n["podCIDRs"] if ":" not in c["cidr"]), None)
+            for n in content["nodes"]}
+    planned = facts["podCIDRs"]
+    found = []
+    added, gone = sorted(set(live) - set(planned)), sorted(set(planned) - set(live))
+    if added:
+        found.append(f"nodes added since the snapshot: {', '.join(added)}")
+    if gone:
+        found.append(f"nodes gone since the snapshot: {', '.join(gone)}")
+    changed = [f"{n} {planned[n]} -> {live[n]}" for n in sorted(set(live) & set(planned)) if live[n] != planned[n]]
+    if changed:
+        found.append(f"podCIDRs changed: {', '.join(changed)}")
+    flannel = content["flannel"]
+    if flannel.get("found"):  # gone only once finalize retired it
+        net_conf = flannel.get("netConf") or {}
+        backend = net_conf.get("backend") or {}
+        now = {"network": net_conf.get("network"), "vni": backend.get("vni"), "port": backend.get("port")}
+        was = {k: facts[k] for k in now}
+        if now != was:
+            found.append("Flannel's net-conf.json changed: " + ", ".join(
+                f"{k} {was[k]} -> {now[k]}" for k in now if now[k] != was[k]))
+    return found
+
+
+@kind("drift-check")
+class DriftCheck(StepKind):
+    always_run = True
+
+    def apply(self, ctx, step):
+        differences = drift(ctx.plan, live_snapshot(ctx).content)
+        if differences:
+            raise StepFailed("the cluster changed since the plan's snapshot: " + "; ".join(differences),
+                             "take a new snapshot and plan again (`migrate snapshot -o F && migrate plan --snapshot F "
+                             "...`), or roll back what this plan already did with `migrate rollback PLAN`")
+
+
+# (verb, group, resource, subresource, namespace key) for every write a run makes.
+WRITES = (("create", "", "namespaces", "", None), ("create", "", "configmaps", "", "namespace"),
+          ("patch", "", "nodes", "", None), ("create", "", "pods", "eviction", ""), ("delete", "", "pods", "", ""),
+          ("create", "", "pods", "", "namespace"), ("patch", "apps", "daemonsets", "", "flannel"),
+          ("delete", "apps", "daemonsets", "", "flannel"), ("create", "apiextensions.k8s.io",
+                                                               "customresourcedefinitions", "", None),
+          ("create", "crd.projectcalico.org", "ippools", "", None),
+          ("create", "coordination.k8s.io", "leases", "", "kube-system"))
+
+
+@kind("permissions")
+class Permissions(StepKind):
+    def apply(self, ctx, step):
+        if not ctx.writes or ctx.dry_run:
+            ctx.say("would ask the API server whether each write is allowed (SelfSubjectAccessReview)")
+            return
+        namespaces = {"namespace": ctx.plan.options["namespace"], "kube-system": "kube-system", "": "",
+                      "flannel": ctx.plan.step("prepare/flannel/keep-off-migrated").target.split("/")[1]}
+        denied = []
+        for verb, group, resource, subresource, where in WRITES:
+            attributes = {"verb": verb, "group": group, "resource": resource}
+            if subresource:
+                attributes["subresource"] = subresource
+            if where is not None and namespaces[where]:
+                attributes["namespace"] = namespaces[where]
+            review = ctx.kube.create("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                                     {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                      "spec": {"resourceAttributes": attributes}})
+            if not (review.get("status") or {}).get("allowed"):
+                denied.append(f"{verb} {resource}{'/' + subresource if subresource else ''}"
+                              f"{' in ' + attributes['namespace'] if 'namespace' in attributes else ''}")
+        if denied:
+            raise StepFailed(f"user {ctx.kube.user} may not: {', '.join(denied)}",
+                             "run with a cluster-admin kubeconfig, then `migrate resume PLAN`")

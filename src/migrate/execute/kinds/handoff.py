@@ -1,0 +1,112 @@
+"""The node hand-off itself: Flannel's leftovers removed by a pod on the host, calico-node awaited and
+its VXLAN device checked, and the mirror images that give a node back to Flannel."""
+from __future__ import annotations
+
+from ... import objects
+from ..drain import DrainPolicy, drain_node
+from ..errors import StepFailed
+from .base import StepKind, kind, undo_mutations
+from .node import NodeNetworkLabel, flannel_pods_on
+from .pods import run_to_completion
+
+CALICO_NODE_SELECTOR = "k8s-app=calico-node"
+# What the hand-off's undo removes, so Flannel's config is again the kubelet's first choice.
+CALICO_LEFTOVERS = ["rm -f /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig",
+                    "ip link delete vxlan.calico || true"]
+
+
+def host_pod(ctx, step, name: str, script: list[str], paths: list[str]) -> dict:
+    params = dict(ctx.plan.step(f"node/{step.node}/host-cleanup").params, script=script, hostPaths=paths)
+    pod = objects.hand_off_pod(step.node, ctx.plan.options["namespace"], params)
+    pod["metadata"]["name"] = f"{name}-{step.node}"
+    return pod
+
+
+@kind("host-cleanup")
+class HostCleanup(StepKind):
+    def apply(self, ctx, step):
+        pod = objects.hand_off_pod(step.node, ctx.plan.options["namespace"], step.params)
+        run_to_completion(ctx, pod, timeout=180, what=f"the hand-off on {step.node}",
+                          hint="read the pod's log above; fix the node by hand (runbooks/troubleshooting.md), then "
+                               "`migrate resume PLAN`")
+
+    def revert(self, ctx, step, mutations):
+        pod = host_pod(ctx, step, "give-back", CALICO_LEFTOVERS, ["/etc/cni/net.d"])
+        run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config from {step.node}",
+                          hint="remove /etc/cni/net.d/10-calico.conflist and vxlan.calico by hand, then rerun "
+                               "`migrate rollback PLAN`")
+        delete_pod_network_pods(ctx, step.node)
+
+
+def delete_pod_network_pods(ctx, node: str) -> None:
+    """Pods on a node whose network was swapped under them: their controllers re-create them."""
+    for pod in ctx.kube.list("/api/v1/pods", field_selector=f"spec.nodeName={node}"):
+        meta = pod["metadata"]
+        if pod["spec"].get("hostNetwork") or meta.get("deletionTimestamp"):
+            continue
+        if ctx.writes:
+            ctx.kube.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", dry_run=ctx.dry_run)
+
+
+@kind("node-network-label")
+class HandOffLabel(NodeNetworkLabel):
+    """The migration label, with the undo that gives the node back: off Calico only once its pods
+    are drained, back on Flannel only once Flannel is Ready there again."""
+
+    def revert(self, ctx, step, mutations):
+        if step.params["value"] == "calico":
+            drain = ctx.plan.step(f"node/{step.node}/drain").params
+            policy = DrainPolicy(timeout_seconds=drain["timeoutSeconds"], grace_period=drain["gracePeriodSeconds"],
+                                 delete_emptydir_data=drain["deleteEmptyDirData"], force=drain["force"])
+            if ctx.writes:
+                drain_node(ctx.kube, step.node, policy, clock=ctx.clock, emit=ctx.emit, should_stop=ctx.should_stop)
+        undo_mutations(ctx, mutations)
+        if step.params["value"] == "none":
+            ctx.wait_for(lambda: flannel_ready_on(ctx, step.node), timeout=300,
+                         what=f"Flannel Ready on {step.node}", hint="check the Flannel pod's log on the node")
+
+
+def flannel_ready_on(ctx, node: str) -> bool:
+    return any(_ready(p) for p in flannel_pods_on(ctx, node))
+
+
+def _ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def calico_node_on(ctx, node: str) -> dict | None:
+    pods = ctx.kube.list("/api/v1/namespaces/kube-system/pods", label_selector=CALICO_NODE_SELECTOR,
+                         field_selector=f"spec.nodeName={node}")
+    return next((p for p in pods if not p["metadata"].get("deletionTimestamp")), None)
+
+
+@kind("wait-calico-node")
+class WaitCalicoNode(StepKind):
+    def apply(self, ctx, step):
+        ready = ctx.wait_for(lambda: (lambda p: p if p and _ready(p) else None)(calico_node_on(ctx, step.node)),
+                             timeout=step.params["timeoutSeconds"], what=f"calico-node Ready on {step.node}",
+                             hint="see runbooks/troubleshooting.md (calico-node not Ready), then `migrate resume PLAN`")
+        if not ctx.writes or ctx.dry_run:
+            return
+        vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
+        check = host_pod(ctx, step, "vxlan-check", ["ip -d link show vxlan.calico", "echo vxlan.calico present",
+                                                    f"echo 'Calico VXLAN VNI {vni} expected'"], ["/etc/cni/net.d"])
+        try:
+            run_to_completion(ctx, check, timeout=120, what=f"checking vxlan.calico on {step.node}",
+                              hint="calico-node is Ready but has no VXLAN device; its log says why")
+        except StepFailed as failed:
+            reason = _felix_complaint(ctx, ready)
+            raise StepFailed(f"{failed.message}{'; calico-node says: ' + reason if reason else ''}",
+                             failed.hint) from None
+
+
+def _felix_complaint(ctx, pod: dict) -> str:
+    meta = pod["metadata"]
+    try:
+        log = ctx.kube.text(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/log",
+                            {"container": "calico-node", "tailLines": 50})
+    except Exception:  # the log is a hint only; its absence must not hide the real failure
+        return ""
+    complaints = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    return complaints[-1].strip() if complaints else ""

@@ -1,0 +1,310 @@
+"""Steps that create or change cluster objects: the migration namespace, backups, Calico's settings,
+per-node IPAM claims, selectors and labels, and finally retiring Flannel."""
+from __future__ import annotations
+
+import yaml
+
+from ... import objects
+from ...kube import AlreadyExists
+from ..errors import StepFailed
+from .base import StepKind, kind
+
+CALICO = "/apis/crd.projectcalico.org/v1"
+MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
+
+
+def object_path(ref: dict) -> str:
+    """The API path of a {kind, namespace?, name} reference."""
+    kinds = {"ServiceAccount": ("/api/v1", "serviceaccounts"), "ConfigMap": ("/api/v1", "configmaps"),
+             "DaemonSet": ("/apis/apps/v1", "daemonsets"),
+             "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+             "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")}
+    base, plural = kinds[ref["kind"]]
+    namespace = f"/namespaces/{ref['namespace']}" if ref.get("namespace") else ""
+    return f"{base}{namespace}/{plural}/{ref['name']}"
+
+
+def ensure(ctx, collection: str, desired: dict, *, compare=("spec",)) -> None:
+    """Create `desired`, or merge-patch the compared fields of the object already there."""
+    path = f"{collection}/{desired['metadata']['name']}"
+    current = ctx.kube.get_optional(path)
+    if current is None:
+        try:
+            ctx.create(collection, desired)
+            return
+        except AlreadyExists:
+            current = ctx.kube.get(path)
+    patch = {field: desired[field] for field in compare if current.get(field) != desired[field]}
+    if patch:
+        ctx.patch(path, patch, current=current)
+
+
+def matches(ctx, path: str, desired: dict, fields=("spec",)) -> bool:
+    current = ctx.kube.get_optional(path)
+    return current is not None and all(_contains(current.get(f), desired[f]) for f in fields)
+
+
+def _contains(actual, wanted) -> bool:
+    """Every key of `wanted` has the same value in `actual` (extra keys in `actual` are fine)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in wanted.items())
+    return actual == wanted
+
+
+@kind("namespace")
+class Namespace(StepKind):
+    def check(self, ctx, step):
+        name = step.target.split("/", 1)[1]
+        return f"namespace {name} exists" if ctx.kube.get_optional(f"/api/v1/namespaces/{name}") else None
+
+    def apply(self, ctx, step):
+        name = step.target.split("/", 1)[1]
+        ctx.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": name, "labels": MIGRATION_LABELS}})
+
+
+@kind("backup")
+class Backup(StepKind):
+    """Every Flannel object the run touches, copied unchanged into one ConfigMap (one key per object)."""
+
+    def _path(self, step):
+        _, namespace, name = step.target.split("/")
+        return namespace, name
+
+    def check(self, ctx, step):
+        namespace, name = self._path(step)
+        found = ctx.kube.get_optional(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        keys = {backup_key(ref) for ref in step.params["objects"]}
+        if found and keys <= set((found.get("data") or {})):
+            return f"ConfigMap {namespace}/{name} already holds the backup"
+        return None
+
+    def apply(self, ctx, step):
+        namespace, name = self._path(step)
+        data = {}
+        for ref in step.params["objects"]:
+            obj = ctx.kube.get_optional(object_path(ref))
+            if obj is not None:
+                data[backup_key(ref)] = yaml.safe_dump(obj, sort_keys=True)
+        ctx.create(f"/api/v1/namespaces/{namespace}/configmaps",
+                   {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": namespace, "labels": MIGRATION_LABELS},
+                    "data": data})
+
+
+def backup_key(ref: dict) -> str:
+    return ".".join(p for p in (ref["kind"], ref.get("namespace"), ref["name"]) if p) + ".yaml"
+
+
+@kind("felix-configuration")
+class FelixConfiguration(StepKind):
+    path = f"{CALICO}/felixconfigurations/default"
+
+    def _desired(self, ctx, step):
+        current = ctx.kube.get_optional(self.path)
+        return objects.felix_configuration(step.params, (current or {}).get("spec"))
+
+    def check(self, ctx, step):
+        wanted = {"spec": {k: step.params[k] for k in ("vxlanVNI", "vxlanPort", "vxlanMTU")}}
+        return "FelixConfiguration default already has Flannel's VXLAN settings" if matches(
+            ctx, self.path, wanted) else None
+
+    def apply(self, ctx, step):
+        ensure(ctx, f"{CALICO}/felixconfigurations", self._desired(ctx, step))
+
+
+class _CalicoObject(StepKind):
+    """A Calico object built from the step's parameters, created or brought to that spec."""
+    plural = ""
+
+    def build(self, params: dict) -> dict:
+        raise NotImplementedError
+
+    def check(self, ctx, step):
+        desired = self.build(step.params)
+        path = f"{CALICO}/{self.plural}/{desired['metadata']['name']}"
+        return f"{desired['kind']} {desired['metadata']['name']} already has this spec" if matches(
+            ctx, path, desired) else None
+
+    def apply(self, ctx, step):
+        ensure(ctx, f"{CALICO}/{self.plural}", self.build(step.params))
+
+
+@kind("ippool")
+class IpPool(_CalicoObject):
+    plural = "ippools"
+    build = staticmethod(objects.ip_pool)
+
+
+@kind("ipam-config")
+class IpamConfig(_CalicoObject):
+    plural = "ipamconfigs"
+    build = staticmethod(objects.ipam_config)
+
+
+@kind("policy-hold")
+class PolicyHold(_CalicoObject):
+    plural = "globalnetworkpolicies"
+    build = staticmethod(objects.allow_all_policy)
+
+
+@kind("policy-release")
+class PolicyRelease(StepKind):
+    def check(self, ctx, step):
+        path = f"{CALICO}/globalnetworkpolicies/{step.params['name']}"
+        return "the policy hold is already gone" if ctx.kube.get_optional(path) is None else None
+
+    def apply(self, ctx, step):
+        ctx.delete(f"{CALICO}/globalnetworkpolicies/{step.params['name']}")
+
+
+def _annotations_match(ctx, node: str, wanted: dict) -> bool:
+    current = ctx.kube.get_optional(f"/api/v1/nodes/{node}")
+    return current is not None and _contains((current["metadata"].get("annotations") or {}), wanted)
+
+
+@kind("set-node-tunnel")
+class SetNodeTunnel(StepKind):
+    def check(self, ctx, step):
+        wanted = objects.tunnel_annotations(step.params)
+        return "the node already carries Flannel's VTEP as its tunnel" if _annotations_match(
+            ctx, step.node, wanted) else None
+
+    def apply(self, ctx, step):
+        ctx.patch(f"/api/v1/nodes/{step.node}", {"metadata": {"annotations": objects.tunnel_annotations(step.params)}})
+
+
+@kind("claim-node-ipam")
+class ClaimNodeIpam(StepKind):
+    """BlockAffinity + IPAMBlock per block, the tunnel address allocated under its handle, the annotations."""
+
+    def _objects(self, step):
+        node, params = step.node, step.params
+        built = []
+        for cidr in params["blocks"]:
+            built.append(("blockaffinities", objects.block_affinity(node, cidr)))
+            built.append(("ipamblocks", objects.ipam_block(node, cidr, params["tunnelAddress"])))
+        holder = next(c for c in params["blocks"] if objects.block_contains(c, params["tunnelAddress"]))
+        built.append(("ipamhandles", objects.ipam_handle(node, holder)))
+        return built
+
+    def check(self, ctx, step):
+        present = all(ctx.kube.get_optional(f"{CALICO}/{plural}/{obj['metadata']['name']}") is not None
+                      for plural, obj in self._objects(step))
+        wanted = objects.tunnel_annotations(step.params)
+        return "the node's blocks, tunnel address and annotations are in place" if (
+            present and _annotations_match(ctx, step.node, wanted)) else None
+
+    def apply(self, ctx, step):
+        for plural, obj in self._objects(step):
+            path = f"{CALICO}/{plural}/{obj['metadata']['name']}"
+            existing = ctx.kube.get_optional(path)
+            if existing is None:
+                ctx.create(f"{CALICO}/{plural}", obj)
+            elif plural == "ipamblocks" and (existing["spec"].get("affinity") != obj["spec"]["affinity"]):
+                raise_claimed(step, existing)
+        ctx.patch(f"/api/v1/nodes/{step.node}", {"metadata": {"annotations": objects.tunnel_annotations(step.params)}})
+
+
+def raise_claimed(step, block: dict) -> None:
+    raise StepFailed(f"IPAM block {block['spec']['cidr']} is already affine to {block['spec'].get('affinity')}, "
+                     f"not {step.node}", "another Calico installation claimed it; find who, then re-plan")
+
+
+@kind("flannel-node-affinity")
+class FlannelNodeAffinity(StepKind):
+    """Adds `label NotIn [none, calico]` to every required node-affinity term of Flannel's DaemonSet."""
+
+    def _expression(self, step):
+        return {"key": step.params["label"], "operator": "NotIn", "values": step.params["notIn"]}
+
+    def _terms(self, daemonset):
+        affinity = daemonset["spec"]["template"]["spec"].get("affinity") or {}
+        required = (affinity.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+        return affinity, required.get("nodeSelectorTerms") or []
+
+    def check(self, ctx, step):
+        daemonset = ctx.kube.get(object_path(_daemonset_ref(step)))
+        _, terms = self._terms(daemonset)
+        wanted = self._expression(step)
+        if terms and all(wanted in (t.get("matchExpressions") or []) for t in terms):
+            return "Flannel's DaemonSet already stays off handed-off nodes"
+        return None
+
+    def apply(self, ctx, step):
+        path = object_path(_daemonset_ref(step))
+        daemonset = ctx.kube.get(path)
+        affinity, terms = self._terms(daemonset)
+        wanted = self._expression(step)
+        terms = [dict(t, matchExpressions=[*(t.get("matchExpressions") or []), wanted])
+                 if wanted not in (t.get("matchExpressions") or []) else t for t in terms] or [
+                     {"matchExpressions": [wanted]}]
+        node_affinity = dict(affinity.get("nodeAffinity") or {})
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
+        ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {**affinity, "nodeAffinity": node_affinity}}}}},
+                  current=daemonset)
+
+
+def _daemonset_ref(step) -> dict:
+    _, namespace, name = step.target.split("/")
+    return {"kind": "DaemonSet", "namespace": namespace, "name": name}
+
+
+@kind("retire-flannel")
+class RetireFlannel(StepKind):
+    def check(self, ctx, step):
+        left = [r for r in step.params["objects"] if ctx.kube.get_optional(object_path(r)) is not None]
+        return "Flannel's objects are already gone" if not left else None
+
+    def apply(self, ctx, step):
+        for ref in reversed(step.params["objects"]):  # the DaemonSet first, its ServiceAccount last
+            ctx.delete(object_path(ref))
+
+
+@kind("calico-node-selector")
+class CalicoNodeSelector(StepKind):
+    path = "/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node"
+
+    def check(self, ctx, step):
+        daemonset = ctx.kube.get(self.path)
+        selector = daemonset["spec"]["template"]["spec"].get("nodeSelector") or {}
+        return "calico-node already runs without the migration selector" if step.params["label"] not in selector \
+            else None
+
+    def apply(self, ctx, step):
+        ctx.patch(self.path, {"spec": {"template": {"spec": {"nodeSelector": {step.params["label"]: None}}}}})
+
+
+@kind("remove-migration-labels")
+class RemoveMigrationLabels(StepKind):
+    def _labelled(self, ctx, step):
+        return ctx.kube.list("/api/v1/nodes", label_selector=step.params["label"])
+
+    def check(self, ctx, step):
+        return "no node carries the migration label" if not self._labelled(ctx, step) else None
+
+    def apply(self, ctx, step):
+        for node in self._labelled(ctx, step):
+            ctx.patch(f"/api/v1/nodes/{node['metadata']['name']}",
+                      {"metadata": {"labels": {step.params["label"]: None}}}, current=node)
+
+
+@kind("switch-encapsulation")
+class SwitchEncapsulation(StepKind):
+    def _pool_path(self, step):
+        return f"{CALICO}/ippools/{step.target.split('/', 1)[1]}"
+
+    def check(self, ctx, step):
+        to = step.params["to"]
+        pool = {"spec": {k: to[k] for k in ("vxlanMode", "ipipMode")}}
+        felix = {"spec": {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}}
+        done = matches(ctx, self._pool_path(step), pool) and (
+            not felix["spec"] or matches(ctx, f"{CALICO}/felixconfigurations/default", felix))
+        return "the pool and Felix already use the target encapsulation" if done else None
+
+    def apply(self, ctx, step):
+        to = step.params["to"]
+        felix = {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}
+        if felix:  # Felix first: every node moves its VTEP to the new VNI/port together
+            ctx.patch(f"{CALICO}/felixconfigurations/default", {"spec": felix})
+        ctx.patch(self._pool_path(step), {"spec": {"vxlanMode": to["vxlanMode"], "ipipMode": to["ipipMode"]}})

@@ -1,0 +1,72 @@
+"""Short-lived pods the executor runs on a node, and how it reads their outcome (status and log, never exec)."""
+from __future__ import annotations
+
+from ...kube import AlreadyExists, NotFound
+from ..errors import StepFailed
+
+MANAGED = {"app.kubernetes.io/managed-by": "migrate"}
+
+
+def pod_path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods/{name}"
+
+
+def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -> str:
+    """Create `pod` (replacing a finished one of the same name), wait until it ends, return its log,
+    delete it. A pod that fails raises StepFailed with its log's last lines."""
+    namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    path = pod_path(namespace, name)
+    existing = ctx.kube.get_optional(path)
+    if existing is not None and (existing.get("status") or {}).get("phase") == "Failed":
+        _delete_and_wait(ctx, path, existing)
+        existing = None
+    if existing is None:
+        try:
+            ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod, dry_run=ctx.dry_run)
+        except AlreadyExists:
+            pass
+    if not ctx.writes or ctx.dry_run:
+        ctx.say(f"would run pod {namespace}/{name} for {what}")
+        return ""
+    ended = ctx.wait_for(lambda: _ended(ctx, path), timeout=timeout, what=f"pod {namespace}/{name} ({what})",
+                         hint=hint)
+    log = _log(ctx, namespace, name)
+    _delete_and_wait(ctx, path, ended)
+    if ended["status"]["phase"] != "Succeeded":
+        tail = " | ".join(line for line in log.strip().splitlines()[-3:]) or _termination(ended)
+        raise StepFailed(f"{what} failed on {pod['spec'].get('nodeName')}: {tail}", hint)
+    return log
+
+
+def _ended(ctx, path: str) -> dict | None:
+    pod = ctx.kube.get_optional(path)
+    return pod if pod is not None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+
+def _log(ctx, namespace: str, name: str) -> str:
+    try:
+        return ctx.kube.text(f"{pod_path(namespace, name)}/log")
+    except NotFound:
+        return ""
+
+
+def _termination(pod: dict) -> str:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated:
+            return f"exit code {terminated.get('exitCode')} {terminated.get('reason', '')}".strip()
+    return "no log"
+
+
+def _delete_and_wait(ctx, path: str, pod: dict) -> None:
+    try:
+        ctx.kube.delete(path, grace_period=0, uid=pod["metadata"]["uid"])
+    except NotFound:
+        return
+    ctx.wait_for(lambda: _gone(ctx, path, pod["metadata"]["uid"]), timeout=60, what=f"{path} to go",
+                 hint="check the node's kubelet")
+
+
+def _gone(ctx, path: str, uid: str) -> bool:
+    pod = ctx.kube.get_optional(path)
+    return pod is None or pod["metadata"].get("uid") != uid
