@@ -168,7 +168,7 @@ def _set_ipam(template: str, ipam: str, note: _Notes) -> str:
     if current == wanted:
         return template
     note(f"cni_network_config ipam {_ipam_text(current)} -> {_ipam_text(wanted)}")
-    keys = [m for m in re.finditer(r'"ipam"\s*:\s*', template)]
+    keys = list(re.finditer(r'"ipam"\s*:\s*', template))
     if len(keys) == 1 and isinstance(current, dict):
         # the one ipam object is the calico plugin's: replace just its text
         start = keys[0].end()

@@ -1,5 +1,5 @@
 """Every step kind the planner can emit, registered by name."""
-from . import gates, node, objects
+from . import calico, gates, handoff, node, objects, verify
 from .base import KINDS, StepKind
 
-__all__ = ["KINDS", "StepKind", "gates", "node", "objects"]  # importing them registers their kinds
+__all__ = ["KINDS", "StepKind", "calico", "gates", "handoff", "node", "objects", "verify"]  # importing them registers their kinds

@@ -15,10 +15,11 @@ CALICO_LEFTOVERS = ["rm -f /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/cali
                     "ip link delete vxlan.calico || true"]
 
 
-def host_pod(ctx, step, name: str, script: list[str], paths: list[str]) -> dict:
-    params = dict(ctx.plan.step(f"node/{step.node}/host-cleanup").params, script=script, hostPaths=paths)
-    pod = objects.hand_off_pod(step.node, ctx.plan.options["namespace"], params)
-    pod["metadata"]["name"] = f"{name}-{step.node}"
+def host_pod(ctx, node: str, name: str, script: list[str], paths: list[str]) -> dict:
+    """A privileged hostNetwork pod on `node`, in the hand-off pod's image, running `script`."""
+    params = dict(ctx.plan.step(f"node/{node}/host-cleanup").params, script=script, hostPaths=paths)
+    pod = objects.hand_off_pod(node, ctx.plan.options["namespace"], params)
+    pod["metadata"]["name"] = f"{name}-{node}"
     return pod
 
 
@@ -31,7 +32,7 @@ class HostCleanup(StepKind):
                                "`migrate resume PLAN`")
 
     def revert(self, ctx, step, mutations):
-        pod = host_pod(ctx, step, "give-back", CALICO_LEFTOVERS, ["/etc/cni/net.d"])
+        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS, ["/etc/cni/net.d"])
         run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config from {step.node}",
                           hint="remove /etc/cni/net.d/10-calico.conflist and vxlan.calico by hand, then rerun "
                                "`migrate rollback PLAN`")
@@ -90,7 +91,7 @@ class WaitCalicoNode(StepKind):
         if not ctx.writes or ctx.dry_run:
             return
         vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
-        check = host_pod(ctx, step, "vxlan-check", ["ip -d link show vxlan.calico", "echo vxlan.calico present",
+        check = host_pod(ctx, step.node, "vxlan-check", ["ip -d link show vxlan.calico", "echo vxlan.calico present",
                                                     f"echo 'Calico VXLAN VNI {vni} expected'"], ["/etc/cni/net.d"])
         try:
             run_to_completion(ctx, check, timeout=120, what=f"checking vxlan.calico on {step.node}",

@@ -1,0 +1,225 @@
+"""Verification that proves the network, not just the pods: echo servers and clients pinned to nodes,
+read through pod status and logs (never exec), pod IPs against each node's original podCIDR."""
+from __future__ import annotations
+
+import ipaddress
+
+from ...kube import AlreadyExists, NotFound
+from ..errors import StepFailed
+from .base import StepKind, kind
+from .handoff import _ready, calico_node_on, flannel_ready_on, host_pod
+from .pods import MANAGED, pod_path, run_to_completion
+
+ECHO_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.39"  # `netexec` answers HTTP on /hostname
+CLIENT_IMAGE = "docker.io/library/busybox:1.36"
+ECHO_PORT = 8080
+ECHO_SERVICE = "migrate-echo"
+LABEL = "projectcalico.org/node-network-during-migration"
+HINT = "see runbooks/troubleshooting.md; then `migrate resume PLAN`, or `migrate rollback PLAN`"
+
+
+def _pinned(name: str, namespace: str, node: str, container: dict, role: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED, "migrate/role": role}},
+            "spec": {"nodeName": node, "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+                     "tolerations": [{"operator": "Exists"}], "containers": [container]}}
+
+
+def echo_pod(namespace: str, node: str) -> dict:
+    return _pinned(f"echo-{node}", namespace, node, {"name": "echo", "image": ECHO_IMAGE,
+                                                     "args": ["netexec", f"--http-port={ECHO_PORT}"]}, "echo")
+
+
+def client_pod(namespace: str, node: str, targets: list[str]) -> dict:
+    script = " && ".join(f"wget -T 3 -q -O - http://{t}/hostname && echo ' <- {t}'" for t in targets)
+    return _pinned(f"probe-{node}", namespace, node, {"name": "probe", "image": CLIENT_IMAGE,
+                                                      "command": ["sh", "-c", script]}, "probe")
+
+
+def echo_service(namespace: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": ECHO_SERVICE, "namespace": namespace,
+                                                                "labels": MANAGED},
+            "spec": {"selector": {"migrate/role": "echo"}, "ports": [{"port": ECHO_PORT, "targetPort": ECHO_PORT}]}}
+
+
+class Probe:
+    """The echo servers and service a verification stands up, and their removal."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.namespace = ctx.plan.options["namespace"]
+        self.started: list[str] = []
+
+    def echo_on(self, nodes: list[str]) -> dict[str, str]:
+        """Echo servers on `nodes`, Ready; their pod IPs by node."""
+        for node in nodes:
+            try:
+                self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/pods", echo_pod(self.namespace, node))
+            except AlreadyExists:
+                pass
+            self.started.append(node)
+        try:
+            self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/services", echo_service(self.namespace))
+        except AlreadyExists:
+            pass
+
+        def all_ready():
+            pods = [self.ctx.kube.get_optional(pod_path(self.namespace, f"echo-{n}")) for n in nodes]
+            return {n: p["status"]["podIP"] for n, p in zip(nodes, pods) if p and _ready(p)} \
+                if all(p and _ready(p) for p in pods) else None
+        return self.ctx.wait_for(all_ready, timeout=180, what=f"echo pods Ready on {', '.join(nodes)}", hint=HINT)
+
+    def fetch_from(self, node: str, targets: list[str]) -> None:
+        run_to_completion(self.ctx, client_pod(self.namespace, node, targets), timeout=120,
+                          what=f"reaching {', '.join(targets)} from a pod on {node}", hint=HINT)
+
+    def service(self) -> str:
+        return f"{ECHO_SERVICE}.{self.namespace}:{ECHO_PORT}"
+
+    def close(self) -> None:
+        for node in self.started:
+            try:
+                self.ctx.kube.delete(pod_path(self.namespace, f"echo-{node}"), grace_period=0)
+            except NotFound:
+                pass
+        try:
+            self.ctx.kube.delete(f"/api/v1/namespaces/{self.namespace}/services/{ECHO_SERVICE}")
+        except NotFound:
+            pass
+
+
+def node_network(ctx) -> dict[str, str]:
+    """Each node's migration label now: calico, none, or flannel (no label)."""
+    return {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(LABEL, "flannel")
+            for n in ctx.kube.list("/api/v1/nodes")}
+
+
+def check_pod_ips(ctx, cidrs: dict[str, str], nodes: list[str] | None = None) -> None:
+    """Every running pod-network pod's IP lies inside its node's original podCIDR."""
+    outside = []
+    for pod in ctx.kube.list("/api/v1/pods"):
+        node, ip = pod["spec"].get("nodeName"), (pod.get("status") or {}).get("podIP")
+        if not ip or pod["spec"].get("hostNetwork") or node not in cidrs or (nodes and node not in nodes):
+            continue
+        if ipaddress.ip_address(ip) not in ipaddress.ip_network(cidrs[node]):
+            outside.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']} {ip} on {node} "
+                           f"(podCIDR {cidrs[node]})")
+    if outside:
+        raise StepFailed(f"pod IPs outside their node's podCIDR: {'; '.join(outside[:8])}",
+                         "check the IPAM blocks of those nodes (prepare/ipam steps) and the IPPool's blockSize")
+
+
+@kind("verify-node")
+class VerifyNode(StepKind):
+    def apply(self, ctx, step):
+        if not ctx.writes or ctx.dry_run:
+            ctx.say(f"would probe {step.node}: pod IP in {step.params['podCIDR']}, pod-to-pod, service, DNS")
+            return
+        networks = node_network(ctx)
+        order = [n for w in ctx.plan.waves for n in w.nodes]
+        old = next((n for n in order if networks.get(n) == "flannel" and n != step.node), None)
+        new = next((n for n in order if networks.get(n) == "calico" and n != step.node), None)
+        probe = Probe(ctx)
+        try:
+            ips = probe.echo_on([n for n in (step.node, old, new) if n])
+            if ipaddress.ip_address(ips[step.node]) not in ipaddress.ip_network(step.params["podCIDR"]):
+                raise StepFailed(f"a new pod on {step.node} got {ips[step.node]}, outside its podCIDR "
+                                 f"{step.params['podCIDR']}", "check the node's IPAM block (prepare/ipam step)")
+            targets = [f"{ips[n]}:{ECHO_PORT}" for n in (old, new) if n] + [probe.service()]
+            probe.fetch_from(step.node, targets)
+            if old:  # and back: an unmigrated node reaches the migrated one
+                probe.fetch_from(old, [f"{ips[step.node]}:{ECHO_PORT}"])
+            ctx.say(f"{step.node}: pod IP {ips[step.node]} in {step.params['podCIDR']}; reached "
+                    f"{'old ' + old if old else ''}{' and ' if old and new else ''}{'new ' + new if new else ''}"
+                    " nodes, the service and DNS")
+        finally:
+            probe.close()
+
+
+def _settled(ctx) -> str | None:
+    """Why the cluster is not healthy now, or None."""
+    networks = node_network(ctx)
+    for node in ctx.kube.list("/api/v1/nodes"):
+        name = node["metadata"]["name"]
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (node.get("status") or {}).get("conditions") or [])
+        if not ready:
+            return f"node {name} is not Ready"
+        if networks[name] == "calico" and not (lambda p: p and _ready(p))(calico_node_on(ctx, name)):
+            return f"calico-node is not Ready on {name}"
+        if networks[name] == "flannel" and ctx.kube.get_optional(_flannel_ds_path(ctx)) and \
+                not flannel_ready_on(ctx, name):
+            return f"Flannel is not Ready on {name}"
+    stuck = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in ctx.kube.list("/api/v1/pods")
+             if p["spec"].get("nodeName") and (p.get("status") or {}).get("phase") == "Pending"
+             and not p["metadata"].get("deletionTimestamp")]
+    if stuck:
+        return f"pods not running yet: {', '.join(stuck[:6])}"
+    return None
+
+
+def _flannel_ds_path(ctx) -> str:
+    _, namespace, name = ctx.plan.step("prepare/flannel/keep-off-migrated").target.split("/")
+    return f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"
+
+
+@kind("health-gate")
+class HealthGate(StepKind):
+    def apply(self, ctx, step):
+        if not ctx.writes or ctx.dry_run:
+            ctx.say("would check every node, agent and pod")
+            return
+        problem = []
+
+        def healthy():
+            problem[:] = [_settled(ctx)]
+            return problem[0] is None
+        try:
+            ctx.wait_for(healthy, timeout=300, what="the cluster to settle", hint=HINT, interval=5)
+        except StepFailed as failed:
+            raise StepFailed(f"{failed.message}: {problem[0]}", HINT) from None
+
+
+LEFTOVER_CHECK = ["! ip link show flannel.{vni}", "! ip link show cni0", "! test -e /etc/cni/net.d/10-flannel.conflist",
+                  "! test -e /run/flannel/subnet.env", "echo no Flannel leftover"]
+
+
+@kind("verify-cluster")
+class VerifyCluster(StepKind):
+    def apply(self, ctx, step):
+        if not ctx.writes or ctx.dry_run:
+            ctx.say(f"would verify the cluster: {', '.join(step.params['checks'])}")
+            return
+        checks = step.params["checks"]
+        nodes = [n["metadata"]["name"] for n in ctx.kube.list("/api/v1/nodes")]
+        if "calico-node-ready" in checks:
+            missing = [n for n in nodes if not (lambda p: p and _ready(p))(calico_node_on(ctx, n))]
+            if missing:
+                raise StepFailed(f"calico-node is not Ready on {', '.join(missing[:8])}", HINT)
+        if "pod-ip-in-podcidr" in checks:
+            check_pod_ips(ctx, step.params["podCIDRs"])
+        if "no-flannel-leftovers" in checks:
+            self._leftovers(ctx, nodes)
+        if "pod-to-pod" in checks:
+            self._connectivity(ctx, nodes)
+
+    def _leftovers(self, ctx, nodes: list[str]) -> None:
+        vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
+        script = [line.format(vni=vni) for line in LEFTOVER_CHECK]
+        for node in nodes:
+            run_to_completion(ctx, host_pod(ctx, node, "leftover-check", script, ["/etc/cni/net.d", "/run/flannel"]),
+                              timeout=120, what=f"looking for Flannel leftovers on {node}", hint=HINT)
+
+    def _connectivity(self, ctx, nodes: list[str]) -> None:
+        by_zone: dict = {}
+        for node in ctx.kube.list("/api/v1/nodes"):
+            zone = (node["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone", "")
+            by_zone.setdefault(zone, node["metadata"]["name"])
+        sample = sorted(by_zone.values())[:3] or nodes[:2]
+        probe = Probe(ctx)
+        try:
+            ips = probe.echo_on(sample)
+            for node in sample:
+                probe.fetch_from(node, [f"{ips[n]}:{ECHO_PORT}" for n in sample if n != node] + [probe.service()])
+        finally:
+            probe.close()
