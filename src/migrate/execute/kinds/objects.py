@@ -273,6 +273,16 @@ class CalicoNodeSelector(StepKind):
 
     def apply(self, ctx, step):
         ctx.patch(self.path, {"spec": {"template": {"spec": {"nodeSelector": {step.params["label"]: None}}}}})
+        ctx.wait_for(lambda: rolled_out(ctx.kube.get(self.path)), timeout=600,
+                     what="calico-node's rolling update to finish", hint="check calico-node pods that are not Ready")
+
+
+def rolled_out(daemonset: dict) -> bool:
+    """Every node runs the DaemonSet's current template, Ready (what `kubectl rollout status` waits for)."""
+    status = daemonset.get("status") or {}
+    desired = status.get("desiredNumberScheduled", 0)
+    return (status.get("observedGeneration", 0) >= daemonset["metadata"].get("generation", 0)
+            and status.get("updatedNumberScheduled", 0) == desired and status.get("numberAvailable", 0) == desired)
 
 
 @kind("remove-migration-labels")

@@ -193,9 +193,15 @@ class VerifyCluster(StepKind):
         checks = step.params["checks"]
         nodes = [n["metadata"]["name"] for n in ctx.kube.list("/api/v1/nodes")]
         if "calico-node-ready" in checks:
-            missing = [n for n in nodes if not (lambda p: p and _ready(p))(calico_node_on(ctx, n))]
-            if missing:
-                raise StepFailed(f"calico-node is not Ready on {', '.join(missing[:8])}", HINT)
+            missing: list[str] = []
+
+            def everywhere():
+                missing[:] = [n for n in nodes if not (lambda p: p and _ready(p))(calico_node_on(ctx, n))]
+                return not missing
+            try:
+                ctx.wait_for(everywhere, timeout=300, what="calico-node Ready on every node", hint=HINT, interval=5)
+            except StepFailed as failed:
+                raise StepFailed(f"{failed.message}: not Ready on {', '.join(missing[:8])}", HINT) from None
         if "pod-ip-in-podcidr" in checks:
             check_pod_ips(ctx, step.params["podCIDRs"])
         if "no-flannel-leftovers" in checks:
