@@ -29,6 +29,20 @@ def clock_of():
 
 
 @pytest.fixture
+def migration(tmp_path):
+    """migration(scenario, **plan_options) -> a Migration (tests/migration_run.py), closed afterwards."""
+    from migration_run import Migration
+    made = []
+
+    def make(scenario="small", **options):
+        made.append(Migration(scenario, tmp_path, **options))
+        return made[-1]
+    yield make
+    for run in made:
+        run.close()
+
+
+@pytest.fixture
 def cli():
     """Run `migrate ARGS...` in-process; the result has exit_code, stdout and stderr."""
     from click.testing import CliRunner

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..kube import NotFound
 from .context import REAL, StepContext
 from .errors import Interrupted, StepFailed
 from .events import Event, Emit, ignore
@@ -186,11 +187,13 @@ class Executor:
         except Interrupted as exc:
             self._write(type="step", step=step.id, attempt=attempt, outcome="interrupted", message=exc.message)
             raise
+        except NotFound as exc:
+            if self.mode == REAL:
+                raise self._failed(step, attempt, exc) from None
+            # A dry run creates nothing, so later steps find missing what earlier ones would create.
+            outcome, message = "noop", f"not validated further: {exc.message} (an earlier step would create it)"
         except UserError as exc:
-            failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{step.id}: {exc.message}", exc.hint)
-            self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=failure.line())
-            self.emit(Event("step-finished", failure.line(), step=step.id, node=step.node, outcome="failed"))
-            raise failure from None
+            raise self._failed(step, attempt, exc) from None
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=detail)
@@ -198,6 +201,12 @@ class Executor:
         self._write(type="step", step=step.id, attempt=attempt, outcome=outcome, message=message)
         self.emit(Event("step-finished", message or step.changes, step=step.id, node=step.node, wave=step.wave,
                         outcome=outcome))
+
+    def _failed(self, step, attempt: int, exc: UserError) -> StepFailed:
+        failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{step.id}: {exc.message}", exc.hint)
+        self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=failure.line())
+        self.emit(Event("step-finished", failure.line(), step=step.id, node=step.node, outcome="failed"))
+        return failure
 
     # ---- backward --------------------------------------------------------------------------
 

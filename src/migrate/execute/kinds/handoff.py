@@ -62,9 +62,25 @@ class HandOffLabel(NodeNetworkLabel):
             if ctx.writes:
                 drain_node(ctx.kube, step.node, policy, clock=ctx.clock, emit=ctx.emit, should_stop=ctx.should_stop)
         undo_mutations(ctx, mutations)
+        if step.params["value"] == "calico":
+            forget_calico_node(ctx, step.node)
         if step.params["value"] == "none":
             ctx.wait_for(lambda: flannel_ready_on(ctx, step.node), timeout=300,
                          what=f"Flannel Ready on {step.node}", hint="check the Flannel pod's log on the node")
+
+
+# What calico-node writes on its Node at startup; preflight made sure no Calico ran before the migration.
+CALICO_NODE_ANNOTATIONS = ("projectcalico.org/IPv4Address", "projectcalico.org/IPv6Address",
+                           "projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/ASNumber")
+
+
+def forget_calico_node(ctx, node: str) -> None:
+    """Once calico-node has left the node, the annotations it wrote there go too."""
+    path = f"/api/v1/nodes/{node}"
+    current = ctx.kube.get(path)
+    present = [k for k in CALICO_NODE_ANNOTATIONS if k in (current["metadata"].get("annotations") or {})]
+    if present and ctx.writes:
+        ctx.patch(path, {"metadata": {"annotations": {k: None for k in present}}}, current=current)
 
 
 def flannel_ready_on(ctx, node: str) -> bool:

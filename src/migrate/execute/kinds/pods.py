@@ -15,6 +15,9 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -
     """Create `pod` (replacing a finished one of the same name), wait until it ends, return its log,
     delete it. A pod that fails raises StepFailed with its log's last lines."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    if not ctx.writes:
+        ctx.say(f"would run pod {namespace}/{name} for {what}")
+        return ""
     path = pod_path(namespace, name)
     existing = ctx.kube.get_optional(path)
     if existing is not None and (existing.get("status") or {}).get("phase") == "Failed":
@@ -25,9 +28,8 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -
             ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod, dry_run=ctx.dry_run)
         except AlreadyExists:
             pass
-    if not ctx.writes or ctx.dry_run:
-        ctx.say(f"would run pod {namespace}/{name} for {what}")
-        return ""
+    if ctx.dry_run:
+        return ""  # the server validated the pod; nothing runs
     ended = ctx.wait_for(lambda: _ended(ctx, path), timeout=timeout, what=f"pod {namespace}/{name} ({what})",
                          hint=hint)
     log = _log(ctx, namespace, name)

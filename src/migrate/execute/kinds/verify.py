@@ -18,35 +18,38 @@ LABEL = "projectcalico.org/node-network-during-migration"
 HINT = "see runbooks/troubleshooting.md; then `migrate resume PLAN`, or `migrate rollback PLAN`"
 
 
-def _pinned(name: str, namespace: str, node: str, container: dict, role: str) -> dict:
+def _pinned(name: str, namespace: str, node: str, container: dict, role: str, subject: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": {**MANAGED, "migrate/role": role}},
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {**MANAGED, "migrate/role": role, "migrate/verifies": subject}},
             "spec": {"nodeName": node, "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
                      "tolerations": [{"operator": "Exists"}], "containers": [container]}}
 
 
-def echo_pod(namespace: str, node: str) -> dict:
-    return _pinned(f"echo-{node}", namespace, node, {"name": "echo", "image": ECHO_IMAGE,
-                                                     "args": ["netexec", f"--http-port={ECHO_PORT}"]}, "echo")
+# Each verification has its own pods and service (named for its subject): a wave's nodes verify at once.
+def echo_pod(namespace: str, subject: str, node: str) -> dict:
+    return _pinned(f"echo-{subject}-on-{node}", namespace, node, {
+        "name": "echo", "image": ECHO_IMAGE, "args": ["netexec", f"--http-port={ECHO_PORT}"]}, "echo", subject)
 
 
-def client_pod(namespace: str, node: str, targets: list[str]) -> dict:
+def client_pod(namespace: str, subject: str, node: str, targets: list[str]) -> dict:
     script = " && ".join(f"wget -T 3 -q -O - http://{t}/hostname && echo ' <- {t}'" for t in targets)
-    return _pinned(f"probe-{node}", namespace, node, {"name": "probe", "image": CLIENT_IMAGE,
-                                                      "command": ["sh", "-c", script]}, "probe")
+    return _pinned(f"probe-{subject}-on-{node}", namespace, node, {
+        "name": "probe", "image": CLIENT_IMAGE, "command": ["sh", "-c", script]}, "probe", subject)
 
 
-def echo_service(namespace: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": ECHO_SERVICE, "namespace": namespace,
-                                                                "labels": MANAGED},
-            "spec": {"selector": {"migrate/role": "echo"}, "ports": [{"port": ECHO_PORT, "targetPort": ECHO_PORT}]}}
+def echo_service(namespace: str, subject: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": f"{ECHO_SERVICE}-{subject}", "namespace": namespace, "labels": MANAGED},
+            "spec": {"selector": {"migrate/role": "echo", "migrate/verifies": subject},
+                     "ports": [{"port": ECHO_PORT, "targetPort": ECHO_PORT}]}}
 
 
 class Probe:
     """The echo servers and service a verification stands up, and their removal."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
+    def __init__(self, ctx, subject: str):
+        self.ctx, self.subject = ctx, subject
         self.namespace = ctx.plan.options["namespace"]
         self.started: list[str] = []
 
@@ -54,36 +57,41 @@ class Probe:
         """Echo servers on `nodes`, Ready; their pod IPs by node."""
         for node in nodes:
             try:
-                self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/pods", echo_pod(self.namespace, node))
+                self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/pods",
+                                     echo_pod(self.namespace, self.subject, node))
             except AlreadyExists:
                 pass
             self.started.append(node)
         try:
-            self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/services", echo_service(self.namespace))
+            self.ctx.kube.create(f"/api/v1/namespaces/{self.namespace}/services",
+                                 echo_service(self.namespace, self.subject))
         except AlreadyExists:
             pass
 
         def all_ready():
-            pods = [self.ctx.kube.get_optional(pod_path(self.namespace, f"echo-{n}")) for n in nodes]
+            pods = [self.ctx.kube.get_optional(pod_path(self.namespace, self._echo(n))) for n in nodes]
             return {n: p["status"]["podIP"] for n, p in zip(nodes, pods) if p and _ready(p)} \
                 if all(p and _ready(p) for p in pods) else None
         return self.ctx.wait_for(all_ready, timeout=180, what=f"echo pods Ready on {', '.join(nodes)}", hint=HINT)
 
     def fetch_from(self, node: str, targets: list[str]) -> None:
-        run_to_completion(self.ctx, client_pod(self.namespace, node, targets), timeout=120,
+        run_to_completion(self.ctx, client_pod(self.namespace, self.subject, node, targets), timeout=120,
                           what=f"reaching {', '.join(targets)} from a pod on {node}", hint=HINT)
 
+    def _echo(self, node: str) -> str:
+        return f"echo-{self.subject}-on-{node}"
+
     def service(self) -> str:
-        return f"{ECHO_SERVICE}.{self.namespace}:{ECHO_PORT}"
+        return f"{ECHO_SERVICE}-{self.subject}.{self.namespace}:{ECHO_PORT}"
 
     def close(self) -> None:
         for node in self.started:
             try:
-                self.ctx.kube.delete(pod_path(self.namespace, f"echo-{node}"), grace_period=0)
+                self.ctx.kube.delete(pod_path(self.namespace, self._echo(node)), grace_period=0)
             except NotFound:
                 pass
         try:
-            self.ctx.kube.delete(f"/api/v1/namespaces/{self.namespace}/services/{ECHO_SERVICE}")
+            self.ctx.kube.delete(f"/api/v1/namespaces/{self.namespace}/services/{ECHO_SERVICE}-{self.subject}")
         except NotFound:
             pass
 
@@ -116,10 +124,11 @@ class VerifyNode(StepKind):
             ctx.say(f"would probe {step.node}: pod IP in {step.params['podCIDR']}, pod-to-pod, service, DNS")
             return
         networks = node_network(ctx)
-        order = [n for w in ctx.plan.waves for n in w.nodes]
-        old = next((n for n in order if networks.get(n) == "flannel" and n != step.node), None)
-        new = next((n for n in order if networks.get(n) == "calico" and n != step.node), None)
-        probe = Probe(ctx)
+        # Peers come from other waves: a node of this wave may be mid-hand-off, with no pod network at all.
+        order = [n for w in ctx.plan.waves if w.index != step.wave for n in w.nodes]
+        old = next((n for n in order if networks.get(n) == "flannel"), None)
+        new = next((n for n in order if networks.get(n) == "calico"), None)
+        probe = Probe(ctx, step.node)
         try:
             ips = probe.echo_on([n for n in (step.node, old, new) if n])
             if ipaddress.ip_address(ips[step.node]) not in ipaddress.ip_network(step.params["podCIDR"]):
@@ -222,7 +231,7 @@ class VerifyCluster(StepKind):
             zone = (node["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone", "")
             by_zone.setdefault(zone, node["metadata"]["name"])
         sample = sorted(by_zone.values())[:3] or nodes[:2]
-        probe = Probe(ctx)
+        probe = Probe(ctx, "cluster")
         try:
             ips = probe.echo_on(sample)
             for node in sample:

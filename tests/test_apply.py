@@ -1,0 +1,215 @@
+"""The executor against the simulated cluster: a whole apply, death at any point and resume, rollback
+from anywhere, the lock, guided mode, dry runs and failures. Time is the simulator's."""
+from __future__ import annotations
+
+import pytest
+
+from migrate.execute.context import DRY_CLIENT, DRY_SERVER
+from migrate.execute.errors import LockHeld, StepFailed
+from migrate.execute.executor import ABORT, CONTINUE, ROLLBACK, SKIP, Aborted
+from migrate.execute.journal import Journal
+from migrate.execute.lease import ClusterLock
+
+LABEL = "projectcalico.org/node-network-during-migration"
+
+
+def outcomes(run) -> dict:
+    return {step: state.outcome for step, state in Journal.open(run.journal_path, run.plan.digest).state().items()}
+
+
+def step_done(step_id):
+    return lambda r: r.type == "step" and r.step == step_id and r.outcome in ("done", "noop")
+
+
+KILL_POINTS = {
+    "after the gates": step_done("gate/permissions"),
+    "after the backup's mutation is journaled, before it is sent": lambda r: r.type == "mutation"
+    and r.step == "prepare/backup",
+    "as the canary's drain starts": lambda r: r.type == "step" and r.step == "node/worker-1/drain"
+    and r.outcome == "started",
+    "between the hand-off pod and deleting the node's pods": step_done("node/worker-2/host-cleanup"),
+    "while Flannel is being retired": lambda r: r.type == "mutation" and r.step == "finalize/retire-flannel",
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The state an uninterrupted apply of `small` ends in."""
+    from migration_run import Migration
+    run = Migration("small", tmp_path_factory.mktemp("reference"))
+    try:
+        assert run.apply()
+        run.settle()
+        yield run.state()
+    finally:
+        run.close()
+
+
+def test_a_full_apply_moves_every_node_to_calico_with_no_failed_flow(migration):
+    run = migration("small")
+    assert run.apply()
+    state = run.state()
+    assert not state["flannel"]["found"]
+    assert all(not n["unschedulable"] and LABEL not in n["labels"] for n in state["nodes"].values())
+    assert run.pods_outside_their_podcidr() == []
+    assert run.failed_flows() == 0
+    assert set(outcomes(run).values()) <= {"done", "noop"}
+    assert run.kube.get_optional("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                                 "flannel-to-calico-migration") is None
+
+
+def test_every_mutation_is_journaled_with_what_it_replaced(migration):
+    run = migration("small")
+    run.apply()
+    mutations = [r.mutation for r in Journal.open(run.journal_path, run.plan.digest).records if r.type == "mutation"]
+    cordon = next(m for m in mutations if m["path"] == "/api/v1/nodes/worker-1" and m["patch"] == {
+        "spec": {"unschedulable": True}})
+    assert cordon["before"] == {"spec": {"unschedulable": None}}
+    retired = next(m for m in mutations if m["action"] == "delete" and m["path"].endswith("/kube-flannel-ds"))
+    assert retired["before"]["spec"]["template"]["spec"]["containers"]
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_killed_at_any_point_then_resumed_ends_as_an_uninterrupted_run(migration, uninterrupted, point):
+    run = migration("small")
+    assert not run.apply(kill_at=KILL_POINTS[point])
+    run.after_a_crash()
+    assert run.apply(identity="run-2")
+    run.settle()
+    assert run.state() == uninterrupted
+    assert run.failed_flows() == 0
+
+
+def test_a_wave_of_two_nodes_killed_mid_drain_resumes_to_the_end(migration):
+    run = migration("jdcloud-prod")
+    second_wave = run.plan.waves[1].nodes
+    assert len(second_wave) == 2
+    assert not run.apply(kill_at=lambda r: r.type == "step" and r.step == f"node/{second_wave[0]}/drain"
+                         and r.outcome == "started")
+    run.after_a_crash()
+    assert run.apply(identity="run-2")
+    assert run.pods_outside_their_podcidr() == [] and run.failed_flows() == 0
+    assert set(outcomes(run).values()) <= {"done", "noop"}
+
+
+def test_rollback_from_the_middle_restores_the_snapshots_state(migration):
+    run = migration("small")
+    before = run.state()
+    assert not run.apply(kill_at=step_done("node/worker-2/calico-on"))
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    run.settle()
+    assert run.state() == before
+    assert run.failed_flows() == 0
+
+
+def test_rollback_from_the_end_gives_every_node_back_to_flannel(migration):
+    run = migration("small")
+    before = run.state()
+    assert run.apply()
+    assert run.rollback()
+    run.settle()
+    assert run.state() == before
+
+
+def test_a_rollback_killed_half_way_finishes_when_run_again(migration):
+    run = migration("small")
+    before = run.state()
+    run.apply()
+    assert not run.rollback(kill_at=lambda r: r.type == "step" and r.step == "node/worker-1/calico-on"
+                            and r.outcome == "reverting")
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    run.settle()
+    assert run.state() == before
+
+
+def test_rollback_to_a_step_undoes_only_what_came_after_it(migration):
+    run = migration("small")
+    run.apply(kill_at=step_done("node/worker-2/uncordon"))
+    run.after_a_crash()
+    assert run.rollback(to="wave/0/health-gate", identity="run-2")
+    state = outcomes(run)
+    assert state["node/worker-1/uncordon"] == "done"  # the canary stays on Calico
+    assert state["node/worker-2/cordon"] == "reverted"
+    run.settle()
+    nodes = run.state()["nodes"]
+    assert nodes["worker-1"]["labels"][LABEL] == "calico" and LABEL not in nodes["worker-2"]["labels"]
+    assert run.failed_flows() == 0
+
+
+def test_a_second_executor_is_refused_naming_the_holder(migration):
+    run = migration("small")
+    _, lock = run.executor(identity="alice@laptop pid 1")
+    lock.acquire(run.plan.digest)
+    with pytest.raises(LockHeld) as refused:
+        ClusterLock(run.kube, identity="bob@ci pid 2", clock=run.clock).acquire(run.plan.digest)
+    assert refused.value.exit_code == 4 and "alice@laptop pid 1" in refused.value.message
+
+
+def test_guided_mode_asks_before_each_step_and_obeys_skip_and_abort(migration):
+    run = migration("small")
+    answers = iter([CONTINUE, CONTINUE, SKIP, ABORT])
+    asked = []
+
+    def confirm(step):
+        asked.append(step.id)
+        return next(answers)
+    with pytest.raises(Aborted) as aborted:
+        run.apply(confirm=confirm)
+    assert asked == ["gate/preflight", "gate/drift", "gate/permissions", "prepare/namespace"]
+    assert not aborted.value.rollback
+    assert outcomes(run) == {"gate/preflight": "done", "gate/drift": "done", "gate/permissions": "skipped"}
+
+
+def test_guided_mode_can_turn_into_a_rollback(migration):
+    run = migration("small")
+    answers = iter([CONTINUE] * 6 + [ROLLBACK])
+    with pytest.raises(Aborted) as aborted:
+        run.apply(confirm=lambda step: next(answers))
+    assert aborted.value.rollback
+
+
+def test_a_client_dry_run_walks_every_step_without_a_write(migration):
+    run = migration("small")
+    executor, _ = run.executor(mode=DRY_CLIENT)
+    executor.run()
+    assert run.running.request_log.writes() == []
+    assert {e.step for e in run.events if e.kind == "step-finished"} == {s.id for s in run.plan.steps}
+
+
+def test_a_server_dry_run_sends_writes_only_with_dry_run_all(migration):
+    run = migration("small")
+    before = run.state()
+    executor, _ = run.executor(mode=DRY_SERVER)
+    executor.run()
+    assert run.running.request_log.writes() == []
+    assert any(r.dry_run for r in run.running.request_log.records() if r.method in ("POST", "PATCH", "DELETE"))
+    assert run.state() == before
+
+
+def test_a_budget_that_allows_no_disruption_stops_the_run_at_the_preflight_gate(migration):
+    run = migration("small")
+    run.running.cluster.admin("PATCH", ["faults"], {}, {"pdb_never_allows": ["demo/web"]})
+    run.settle(10)
+    with pytest.raises(StepFailed, match="PDB_BLOCKS_DRAIN"):
+        run.apply()
+    assert [w.resource for w in run.running.request_log.writes()] == ["leases", "leases"]  # taken, given back
+
+
+def test_a_budget_that_stops_yielding_mid_run_fails_the_drain_and_resume_finishes_once_it_does(migration):
+    run = migration("small")
+
+    def budget_turns_stubborn(record):
+        if record.type == "step" and record.step == "gate/permissions" and record.outcome == "done":
+            run.running.cluster.admin("PATCH", ["faults"], {}, {"pdb_never_allows": ["demo/web"]})
+        return False
+    with pytest.raises(StepFailed) as failed:
+        run.apply(kill_at=budget_turns_stubborn)
+    assert outcomes(run)["node/worker-1/drain"] == "failed"
+    assert "timed out" in failed.value.message and "disruption budget" in failed.value.message
+    assert run.state()["nodes"]["worker-1"]["unschedulable"]  # journaled, left for resume or rollback
+    run.running.cluster.admin("PATCH", ["faults"], {}, {"pdb_never_allows": []})
+    assert run.apply(identity="run-2")
+    assert not run.state()["nodes"]["worker-1"]["unschedulable"]
+    assert set(outcomes(run).values()) <= {"done", "noop"}
