@@ -213,3 +213,18 @@ def test_a_budget_that_stops_yielding_mid_run_fails_the_drain_and_resume_finishe
     assert run.apply(identity="run-2")
     assert not run.state()["nodes"]["worker-1"]["unschedulable"]
     assert set(outcomes(run).values()) <= {"done", "noop"}
+
+
+def test_every_write_is_audited_with_its_user_and_step(migration, tmp_path):
+    import json
+
+    from migrate.execute.session import AuditLog
+    run = migration("small")
+    audit = AuditLog(tmp_path / "audit.jsonl", run.kube.user, run.clock)
+    run.kube.on_write = audit
+    run.apply(audit=audit)
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    cordon = next(line for line in lines if line["step"] == "node/worker-1/cordon" and "nodes" in line["path"])
+    assert cordon["verb"] == "patch" and cordon["path"] == "/api/v1/nodes/worker-1" and cordon["user"] == "sim-admin"
+    assert cordon["time"] and cordon["dryRun"] is None
+    assert {line["step"] for line in lines} >= {"prepare/namespace", "node/worker-1/drain", "finalize/retire-flannel"}

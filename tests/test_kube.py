@@ -116,3 +116,14 @@ def test_an_expired_continue_token_falls_back_to_one_whole_list(served_small):
     paged = client.list("/api/v1/pods", page_size=4)
     assert [p["metadata"]["name"] for p in paged] == expected
     assert client.calls["list"] == 1 + 3  # the whole list above; then first page, the 410, one whole list
+
+
+def test_each_retry_is_reported_with_its_attempt_wait_and_cause():
+    with running_cluster("small", seed=3) as running:
+        running.cluster.faults.update({"api_error_rate": 1.0, "api_error_codes": [503], "retry_after_seconds": 4})
+        client = kube.connect(str(running.kubeconfig_path), sleep=lambda s: None, attempts=3)
+        said = []
+        client.on_retry = said.append
+        with pytest.raises(kube.ApiUnreachable):
+            client.get("/api/v1/nodes")
+    assert said == ["attempt 1/3 failed; will retry in 4s: HTTP 503", "attempt 2/3 failed; will retry in 4s: HTTP 503"]
