@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from migrate.kube import connect
 from migrate.plan import PlanOptions, build_plan, plan_to_yaml
 from migrate.plan.runbook import plan_to_markdown
+from migrate.sim.calico_release import CALICO_RELEASE_VERSION, calico_release_manifest
 from migrate.sim.cluster import running_cluster
 from migrate.snapshot import gather_snapshot, snapshot_to_yaml
 
@@ -21,11 +24,19 @@ EXAMPLES = {"small": PlanOptions(),
             "jdcloud-prod": PlanOptions(force=True, delete_emptydir_data=True)}
 
 
+# The simulator's own Calico release stands in for the calico.yaml a user downloads; the plans pin it
+# by checksum under a name relative to the plan's directory.
+MANIFEST = f"calico-sim-{CALICO_RELEASE_VERSION}.yaml"
+
+
 def render(scenario: str) -> dict[Path, str]:
     with running_cluster(scenario) as running:
         snapshot = gather_snapshot(connect(str(running.kubeconfig_path), None), now=CAPTURED_AT)
-    plan = build_plan(snapshot, EXAMPLES[scenario])
-    return {ROOT / "plans" / f"{scenario}.snapshot.yaml": snapshot_to_yaml(snapshot),
+    text = calico_release_manifest()
+    pinned = {"source": MANIFEST, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    plan = build_plan(snapshot, replace(EXAMPLES[scenario], calico_manifest=pinned, calico_manifest_text=text))
+    return {ROOT / "plans" / MANIFEST: text,
+            ROOT / "plans" / f"{scenario}.snapshot.yaml": snapshot_to_yaml(snapshot),
             ROOT / "plans" / f"{scenario}.plan.yaml": plan_to_yaml(plan),
             ROOT / "runbooks" / f"{scenario}.md": plan_to_markdown(plan)}
 

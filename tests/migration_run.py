@@ -35,7 +35,8 @@ class Migration:
         pinned = {"source": str(manifest), "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
         options.setdefault("force", True)
         options.setdefault("delete_emptydir_data", True)
-        self.plan = build_plan(self.snapshot, PlanOptions(calico_manifest=pinned, **options))
+        self.plan = build_plan(self.snapshot, PlanOptions(calico_manifest=pinned, calico_manifest_text=manifest.read_text(),
+                                                          **options))
         self.clock = SteppedClock(self.cluster.clock.now, self.cluster.advance)
         self.journal_path = tmp_path / "plan.yaml.journal.jsonl"
         self.events: list = []

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from migrate.sim.calico_release import calico_release_manifest
 from migrate.sim.cluster import running_cluster
 
 JD_FLAGS = ("--force", "--delete-emptydir-data")
@@ -71,15 +72,27 @@ def test_legacy_flannel_in_kube_system_is_planned_with_its_own_objects(cli, tmp_
     assert {"kind": "DaemonSet", "namespace": "kube-system", "name": "kube-flannel-ds-amd64"} in retired
 
 
-def test_a_downloaded_calico_manifest_is_pinned_by_its_checksum(cli, tmp_path):
+def test_a_downloaded_calico_manifest_is_pinned_and_its_transform_shown(cli, tmp_path):
     manifest = tmp_path / "calico.yaml"
-    manifest.write_text("kind: List\n")
+    manifest.write_text(calico_release_manifest())
     result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", manifest,
                  "-o", tmp_path / "p.yaml")
     assert result.exit_code == 0, result.output
-    options = yaml.safe_load((tmp_path / "p.yaml").read_text())["options"]
-    assert options["calicoManifest"] == {"source": str(manifest),
-                                         "sha256": hashlib.sha256(b"kind: List\n").hexdigest()}
+    document = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert document["options"]["calicoManifest"] == {"source": str(manifest),
+                                                     "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
+    step = next(s for s in document["steps"] if s["id"] == "prepare/calico/manifest")
+    assert any("nodeSelector" in change for change in step["params"]["transform"]["changes"])
+    assert "+      nodeSelector:" in step["params"]["transform"]["diff"] or "nodeSelector" in \
+        step["params"]["transform"]["diff"]
+    assert "CALICO_MANIFEST_NOT_PINNED" not in [f["code"] for f in document["findings"]]
+
+
+def test_a_manifest_that_is_not_calicos_is_refused(cli, tmp_path):
+    manifest = tmp_path / "calico.yaml"
+    manifest.write_text("kind: List\n")
+    result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", manifest)
+    assert result.exit_code == 2 and "of the Calico manifest is not a Kubernetes object" in result.stderr
 
 
 @pytest.mark.parametrize("args,says", [

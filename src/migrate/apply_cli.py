@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -89,6 +90,7 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
     kube.on_retry = lambda line: progress(Event("retry", line))
     executor = Executor(plan, kube, journal, clock=clock, emit=progress, mode=mode, lock=lock,
                         confirm=_prompt if step_mode else None, should_stop=stop, audit=audit)
+    executor.ctx.cache["plan_dir"] = Path(plan_file).resolve().parent  # a manifest named relative to the plan
     try:
         if lock is not None:
             lock.acquire(plan.digest)

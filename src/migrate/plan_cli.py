@@ -15,15 +15,15 @@ from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
 from .plan.options import DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
 
 
-def _manifest(path: str | None) -> dict | None:
-    """A downloaded Calico manifest, pinned in the plan by its checksum."""
+def _manifest(path: str | None) -> tuple[dict | None, str | None]:
+    """A downloaded Calico manifest, pinned in the plan by its checksum, and its text."""
     if path is None:
-        return None
+        return None, None
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read --calico-manifest {path}: {exc.strerror}", "check the path") from None
-    return {"source": path, "sha256": hashlib.sha256(data).hexdigest()}
+    return {"source": path, "sha256": hashlib.sha256(data).hexdigest()}, data.decode(errors="replace")
 
 
 def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
@@ -63,8 +63,9 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
          cleanup_image, output) -> None:
     """Build the migration plan from a snapshot (or the live cluster, read only). Exits 3 on a blocker."""
     order, explicit = _node_order(node_order)
+    pinned, manifest_text = _manifest(calico_manifest)
     options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
-                          calico_manifest=_manifest(calico_manifest), max_unavailable=max_unavailable,
+                          calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,
                           delete_emptydir_data=delete_emptydir_data, force=force, node_order=order,
                           explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image)

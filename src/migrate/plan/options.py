@@ -40,9 +40,12 @@ class PlanOptions:
     policy: str = "hold-until-finalize"
     namespace: str = DEFAULT_NAMESPACE
     cleanup_image: str | None = None      # None: Flannel's own image, already on every node
+    # The pinned manifest's text, so the plan can show what the transform changes; not recorded itself.
+    calico_manifest_text: str | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data.pop("calico_manifest_text")
         data["explicit_order"] = list(self.explicit_order)
         return {_camel(k): v for k, v in data.items()}
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
+from ..calico_manifest import CalicoSettings, transform_manifest
 from ..analysis import BLOCKER, WARNING, Finding, analyse, has_blocker
 from ..analysis.addressing import node_subnets
 from ..analysis.finding import names
@@ -46,12 +48,25 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
             steps += build.node_steps(by_name[name], wave.index, resolved, content)
         migrated += len(wave.nodes)
         steps.append(build.health_gate(wave.index, wave.name, migrated, len(nodes)))
+    if options.calico_manifest_text is not None:
+        steps = [with_transform(s, options.calico_manifest_text, resolved) if s.kind == "calico-manifest" else s
+                 for s in steps]
     held = any(s.kind == "policy-hold" for s in steps)
     steps += build.finalize_steps(content, resolved, held) + build.post_verify_steps(content)
     plan = Plan(cluster_id=snapshot.cluster_id, snapshot_digest=snapshot.digest,
                 snapshot_captured_at=snapshot.captured_at, options=resolved,
                 findings=tuple(f.as_dict() for f in findings), waves=tuple(waves), steps=tuple(steps))
     return sealed(plan)
+
+
+def with_transform(step: PlanStep, text: str, resolved: dict) -> PlanStep:
+    """The manifest step with the transform's changes and diff, so a reviewer sees exactly what is altered."""
+    p = step.params
+    settings = CalicoSettings(node_label=next(iter(p["nodeSelector"])), node_label_value=next(iter(
+        p["nodeSelector"].values())), vxlan_mtu=p["vxlanMTU"], pool_cidr=p["poolCIDR"], block_size=resolved["blockSize"],
+        ipam=p["ipam"])
+    transformed = transform_manifest(text, settings)
+    return replace(step, params={**p, "transform": {"changes": transformed.changes, "diff": transformed.diff}})
 
 
 def resolve_options(content: dict, options: PlanOptions, block_size: int) -> dict:

@@ -55,9 +55,10 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
                  else f"cp {manifest['source']} calico.yaml")
         check = (f"echo '{manifest['sha256']}  calico.yaml' | sha256sum -c -" if manifest.get("sha256")
                  else "sha256sum calico.yaml   # not pinned by the plan: compare with the release's checksum")
-        return [fetch, check,
-                "# edit calico-node's DaemonSet: nodeSelector " + json.dumps(p["nodeSelector"]) +
-                f", CALICO_NETWORKING_BACKEND=vxlan, FELIX_VXLANMTU={p['vxlanMTU']}, NO_DEFAULT_POOLS=true",
+        edits = [f"#   {change}" for change in (p.get("transform") or {}).get("changes", [])] or [
+            "#   calico-node nodeSelector " + json.dumps(p["nodeSelector"]) + f", backend vxlan, veth_mtu "
+            f"{p['vxlanMTU']}, NO_DEFAULT_POOLS=true, IPAM {p['ipam']}"]
+        return [fetch, check, "# edit calico.yaml (the plan's transform.diff shows each change):", *edits,
                 "kubectl apply --server-side -f calico.yaml"]
     if kind == "felix-configuration":
         return _apply(calico.felix_configuration(p))

@@ -66,7 +66,7 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  undo="deletes every object the apply created and restores any it replaced",
                  params={"version": options["calicoVersion"], "manifest": options["calicoManifest"],
                          "nodeSelector": {MIGRATION_LABEL: "calico"}, "backend": "vxlan", "vxlanMTU": mtu,
-                         "defaultPool": False, "ipam": options["ipam"]}),
+                         "defaultPool": False, "poolCIDR": net_conf["network"], "ipam": options["ipam"]}),
         PlanStep("prepare/calico/felix-configuration", "felix-configuration", PREPARE, "FelixConfiguration/default",
                  changes=f"sets vxlanVNI {backend['vni']}, vxlanPort {backend['port']}, vxlanMTU {mtu} so Calico's "
                          "VXLAN speaks Flannel's",

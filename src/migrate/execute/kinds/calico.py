@@ -64,11 +64,10 @@ def manifest_text(manifest: dict, plan_dir: Path | None = None) -> str:
 
 
 def transformed(ctx, step):
-    pool = ctx.plan.step("prepare/calico/ippool").params
     p = step.params
     settings = CalicoSettings(node_label=next(iter(p["nodeSelector"])), node_label_value=next(iter(
-        p["nodeSelector"].values())), vxlan_mtu=p["vxlanMTU"], pool_cidr=pool["cidr"], block_size=pool["blockSize"],
-        ipam=p["ipam"])
+        p["nodeSelector"].values())), vxlan_mtu=p["vxlanMTU"], pool_cidr=p["poolCIDR"],
+        block_size=ctx.plan.options["blockSize"], ipam=p["ipam"])
     return transform_manifest(manifest_text(p["manifest"], ctx.cache.get("plan_dir")), settings)
 
 
