@@ -205,8 +205,8 @@ def test_keep_stays_on_flannel_compatible_vxlan(snap):
 def test_flannel_is_backed_up_before_anything_and_retired_only_at_finalize(snap):
     plan = plan_for(snap)
     backed_up = plan.step("prepare/backup").params["objects"]
-    assert [o["kind"] for o in backed_up] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap",
-                                              "DaemonSet"]
+    assert [o["kind"] for o in backed_up] == ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                                              "ConfigMap", "DaemonSet"]
     assert plan.step("finalize/retire-flannel").params["objects"] == backed_up
     ids = [s.id for s in plan.steps]
     assert ids.index("prepare/backup") < ids.index("prepare/calico/manifest")

@@ -293,7 +293,9 @@ def nat_outgoing(flannel: dict) -> bool:
 def flannel_objects(flannel: dict) -> list[dict]:
     """The Flannel objects the run backs up, changes or retires, in the order they are restored."""
     ns = flannel["namespace"]
-    objects = [{"kind": "ServiceAccount", "namespace": ns, "name": flannel.get("serviceAccount") or "flannel"}]
+    # Flannel's own namespace (manifest installs since v0.19) goes too; kube-system of course does not.
+    objects = [{"kind": "Namespace", "name": ns}] if ns == "kube-flannel" else []
+    objects += [{"kind": "ServiceAccount", "namespace": ns, "name": flannel.get("serviceAccount") or "flannel"}]
     objects += [{"kind": "ClusterRole", "name": n} for n in flannel.get("clusterRoles") or []]
     objects += [{"kind": "ClusterRoleBinding", "name": n} for n in flannel.get("clusterRoleBindings") or []]
     if flannel.get("configMap"):

@@ -60,8 +60,17 @@ def undo_mutations(ctx, mutations: list[dict]) -> None:
             except NotFound:
                 pass  # gone since: nothing left to put back
         elif mutation["action"] == "delete":
+            if before.get("kind") == "Namespace":  # a namespace takes a while to go; re-create it once gone
+                ctx.wait_for(lambda: ctx.kube.get_optional(path) is None or not _terminating(ctx, path),
+                             timeout=300, what=f"namespace {before['metadata']['name']} to finish terminating",
+                             hint="look for finalizers that hold it (kubectl get ns NAME -o yaml)")
             if ctx.kube.get_optional(path) is None:
                 try:
                     ctx.create(path.rsplit("/", 1)[0], restorable(before))
                 except AlreadyExists:
                     pass
+
+
+def _terminating(ctx, path: str) -> bool:
+    current = ctx.kube.get_optional(path)
+    return bool(current and current["metadata"].get("deletionTimestamp"))

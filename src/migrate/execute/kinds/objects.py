@@ -15,7 +15,8 @@ MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
 
 def object_path(ref: dict) -> str:
     """The API path of a {kind, namespace?, name} reference."""
-    kinds = {"ServiceAccount": ("/api/v1", "serviceaccounts"), "ConfigMap": ("/api/v1", "configmaps"),
+    kinds = {"Namespace": ("/api/v1", "namespaces"), "ServiceAccount": ("/api/v1", "serviceaccounts"),
+             "ConfigMap": ("/api/v1", "configmaps"),
              "DaemonSet": ("/apis/apps/v1", "daemonsets"),
              "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
              "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")}

@@ -190,7 +190,9 @@ class HealthGate(StepKind):
 
 
 LEFTOVER_CHECK = ["! ip link show flannel.{vni}", "! ip link show cni0", "! test -e /etc/cni/net.d/10-flannel.conflist",
-                  "! test -e /run/flannel/subnet.env", "echo no Flannel leftover"]
+                  "! test -e /run/flannel/subnet.env"]
+IPTABLES_LEFTOVERS = ["! iptables -t nat -S FLANNEL-POSTRTG", "! iptables -t filter -S FLANNEL-FWD"]
+NFT_LEFTOVERS = ["! nft list table ip flannel"]
 
 
 @kind("verify-cluster")
@@ -222,6 +224,9 @@ class VerifyCluster(StepKind):
         vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
         script = [line.format(vni=vni) for line in LEFTOVER_CHECK]
         for node in nodes:
+            cleanup = ctx.plan.step(f"node/{node}/host-cleanup").params["script"]
+            tables = NFT_LEFTOVERS if any(line.startswith("nft ") for line in cleanup) else IPTABLES_LEFTOVERS
+            script = script[:len(LEFTOVER_CHECK)] + tables + ["echo no Flannel leftover"]
             run_to_completion(ctx, host_pod(ctx, node, "leftover-check", script, ["/etc/cni/net.d", "/run/flannel"]),
                               timeout=120, what=f"looking for Flannel leftovers on {node}", hint=HINT)
 
