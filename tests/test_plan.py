@@ -297,3 +297,13 @@ def test_zone_limits_count_workers_only(snap):
         n["roles"] = ["control-plane"]
     add_workers(snap, 9, zones=("zone-a",))  # 10 workers, 12 nodes in zone-a
     assert plan_for(snap).options["zoneLimits"] == {"zone-a": 1}
+
+
+def test_each_node_says_which_policies_start_to_apply_to_its_pods(snap):
+    snap["networkPolicies"] = [{"namespace": "shop", "name": "db-only-from-web", "podSelector": {},
+                                "policyTypes": ["Ingress"], "ingress": [], "egress": [], "selectedPods": ["db-0"]}]
+    per_node = plan_for(snap, policy="per-node")
+    assert "today: shop/db-only-from-web (db-0)" in per_node.step("node/worker-2/calico-on").changes
+    assert "none of today's pods here is selected" in per_node.step("node/worker-1/calico-on").changes
+    held = plan_for(snap)
+    assert "stay unenforced here (migration-allow-all) until finalize" in held.step("node/worker-1/calico-on").changes

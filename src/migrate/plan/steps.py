@@ -182,7 +182,8 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
            check="no non-hostNetwork pod created before the hand-off remains on the node",
            undo="nothing to restore: their controllers re-create them", params={"hostNetwork": False}),
         at("calico-on", "node-network-label",
-           changes=f"labels {name} {MIGRATION_LABEL}=calico; calico-node starts there",
+           changes=f"labels {name} {MIGRATION_LABEL}=calico; calico-node starts there" + policy_note(content, name,
+                                                                                                  options),
            check="the label is calico",
            undo="sets the label back to none after evicting the pods that started on Calico",
            params={"label": MIGRATION_LABEL, "value": "calico", "waitFor": None}),
@@ -200,6 +201,20 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
         steps.append(at("uncordon", "uncordon", changes=f"marks {name} schedulable again",
                         check="spec.unschedulable is false", undo=f"cordons {name} again"))
     return steps
+
+
+def policy_note(content: dict, node: str, options: dict) -> str:
+    """Which NetworkPolicies start to apply on this node as it moves (Flannel enforced none)."""
+    policies = content.get("networkPolicies") or []
+    if not policies:
+        return ""
+    if options["policy"] == "hold-until-finalize":
+        return f"; the {len(policies)} NetworkPolicies stay unenforced here ({POLICY_HOLD}) until finalize"
+    here = {p["name"] for p in content.get("pods", {}).get(node, [])}
+    hits = [f"{p['namespace']}/{p['name']} ({', '.join(sorted(here & set(p['selectedPods'])))})"
+            for p in policies if here & set(p.get("selectedPods") or [])]
+    return (f"; from now on Calico enforces on this node's pods every NetworkPolicy that selects them"
+            + (f", today: {'; '.join(hits)}" if hits else ", none of today's pods here is selected"))
 
 
 def health_gate(wave: int, name: str, migrated: int, total: int) -> PlanStep:
