@@ -147,22 +147,31 @@ def test_serve_answers_on_its_url_and_stops_cleanly_on_sigterm(tmp_path):
     assert "Traceback" not in err
 
 
-def test_demo_prints_the_nodes_table_and_a_probe_with_no_failed_flows():
-    result = run("demo", "--scenario", "small")
+def test_demo_migrates_every_node_with_no_failed_flow_and_every_check_passing(tmp_path):
+    result = run("demo", "--scenario", "small", "--yes", "--keep", tmp_path)
     assert result.exit_code == 0, result.output
     out = result.stdout
     for node, cidr in (("control-plane-1", "10.244.0.0/24"), ("worker-1", "10.244.1.0/24"), ("worker-2", "10.244.2.0/24")):
         row = next(line for line in out.splitlines() if f" {node} " in line)
         assert "Ready" in row and cidr in row
-    probe = next(line for line in out.splitlines() if line.startswith("traffic probe:"))
-    assert " 0 failed" in probe
-    assert int(probe.split()[2]) > 0
+        assert f"ok   {node} pod IPs in {cidr}" in out and f"ok   {node} has no Flannel leftover" in out
+    probe = next(line for line in out.splitlines() if line.startswith("traffic probe during the migration:"))
+    assert " 0 failed" in probe and int(probe.split()[5]) > 0
+    assert "0 failed flows" in result.stderr and "FAIL" not in out
+    assert {p.name for p in tmp_path.iterdir()} >= {"snapshot.yaml", "plan.yaml", "plan.yaml.journal.jsonl",
+                                                    "plan.yaml.audit.jsonl", "calico.yaml"}
 
 
 def test_demo_resizes_a_scenario_with_nodes():
-    result = run("demo", "--scenario", "large", "--nodes", "5", "--observe", "10")
+    result = run("demo", "--scenario", "large", "--nodes", "5", "--yes")
     assert result.exit_code == 0, result.output
     assert "worker-2 " in result.stdout and "worker-3 " not in result.stdout
+
+
+def test_demo_asks_once_before_applying(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--scenario", "small"], input="n\n", prog_name="migrate")
+    assert result.exit_code == 1 and "apply plan" in result.stderr
+    assert "apply ───" not in result.stdout
 
 
 def test_demo_with_a_bad_scenario_file_is_a_usage_error(tmp_path):

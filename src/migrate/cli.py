@@ -15,8 +15,10 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
 from .plan_cli import plan
 from .preflight_cli import preflight
 from .show_cli import show
-from .sim_cli import demo, sim
+from .demo_cli import demo
+from .sim_cli import sim
 from .snapshot_cli import snapshot
+from .verify_cli import verify
 
 
 def _usage_line(exc: click.UsageError) -> None:
@@ -79,7 +81,7 @@ main.add_command(snapshot)
 main.add_command(preflight)
 main.add_command(plan)
 main.add_command(show)
-for command in (apply, resume, status, rollback):
+for command in (apply, resume, status, rollback, verify):
     main.add_command(command)
 
 __all__ = ["main", "EXIT_USAGE"]

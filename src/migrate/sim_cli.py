@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -110,29 +109,3 @@ def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float,
         signal.signal(signal.SIGTERM, previous)
         cluster.stop()
         console.print("stopped")
-
-
-@click.command()
-@click.option("--scenario", "scenario_name", default="small", show_default=True,
-              help="A bundled scenario name or a scenario YAML file.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--observe", default=60.0, show_default=True, type=click.FloatRange(min=0),
-              help="Simulated seconds of traffic to probe before the summary.")
-@click.option("--nodes", default=None, type=click.IntRange(min=1), help="Total node count (resizes the last node group).")
-def demo(scenario_name: str, seed: int, observe: float, nodes: int | None) -> None:
-    """Start a simulated cluster, show it through the Kubernetes API, and probe its pod network."""
-    from .sim.cluster import RunningCluster
-    from .sim_view import render_cluster
-
-    scenario = _load(scenario_name, nodes)
-    with console.status(f"starting simulated cluster [bold]{escape(scenario.name)}[/bold]"):
-        cluster = _build(scenario, seed=seed)
-    try:
-        with tempfile.TemporaryDirectory(prefix="migrate-demo-") as tmp:
-            cluster.serve(0)
-            path = cluster.write_kubeconfig(Path(tmp) / "kubeconfig")
-            running = RunningCluster(cluster, path, Path(tmp))
-            cluster.advance(observe)
-            render_cluster(console, running)
-    finally:
-        cluster.stop()

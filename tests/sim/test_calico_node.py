@@ -325,3 +325,16 @@ def test_canal_runs_calico_node_for_policy_only():
     [pool] = calico_objects(c, "ippools")
     assert (pool["spec"]["cidr"], pool["spec"]["vxlanMode"], pool["spec"]["ipipMode"]) == ("10.244.0.0/16", "Never",
                                                                                             "Never")
+
+
+def test_a_shell_command_in_the_calico_node_image_runs_the_shell_not_calico_node(small_cluster):
+    """A pod's `command` replaces the image's entrypoint: calico/node with `sh -c` is a shell."""
+    c = small_cluster
+    c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check", "namespace": "kube-system"},
+              "spec": {"nodeName": "worker-1", "hostNetwork": True, "restartPolicy": "Never",
+                       "containers": [{"name": "check", "image": "docker.io/calico/node:v3.32.1",
+                                       "command": ["/bin/sh", "-c", "test -e /etc/hostname-does-not-exist"],
+                                       "securityContext": {"privileged": True}}]}})
+    c.advance(10)
+    pod = c.store.find(c.ctx.pods, "kube-system", "check")
+    assert pod["status"]["phase"] == "Failed"

@@ -15,11 +15,11 @@ def check(content: dict, **_) -> list[Finding]:
         denies = "; ".join(_denies(policy, kind) for kind in policy.get("policyTypes") or ["Ingress"])
         findings.append(Finding(
             WARNING, "NETWORK_POLICY_WILL_BE_ENFORCED",
-            f"NetworkPolicy {ns}/{policy['name']} is ignored by Flannel today; Calico will enforce it on each pod as "
-            f"its node moves. It selects {len(selected)} pod(s): {pods or 'none now'}. It will start to deny {denies} "
+            f"NetworkPolicy {ns}/{policy['name']} is ignored by Flannel today; Calico will enforce it (at finalize "
+            f"by default, or on each pod as its node moves with --policy per-node). It selects {len(selected)} pod(s): {pods or 'none now'}. It will start to deny {denies} "
             "(traffic another policy selecting the same pods allows stays allowed)",
-            "check that every client that must reach these pods is allowed by a rule, e.g. with the plan's canary "
-            "node first; or edit the policy before migrating"))
+            "check that every client that must reach these pods is allowed by a rule before enforcement starts; or "
+            "edit the policy before migrating"))
     return findings
 
 

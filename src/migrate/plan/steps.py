@@ -213,7 +213,7 @@ def policy_note(content: dict, node: str, options: dict) -> str:
     here = {p["name"] for p in content.get("pods", {}).get(node, [])}
     hits = [f"{p['namespace']}/{p['name']} ({', '.join(sorted(here & set(p['selectedPods'])))})"
             for p in policies if here & set(p.get("selectedPods") or [])]
-    return (f"; from now on Calico enforces on this node's pods every NetworkPolicy that selects them"
+    return ("; from now on Calico enforces on this node's pods every NetworkPolicy that selects them"
             + (f", today: {'; '.join(hits)}" if hits else ", none of today's pods here is selected"))
 
 

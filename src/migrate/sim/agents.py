@@ -574,6 +574,8 @@ def program_for(pod: dict, container: dict, init: bool) -> Program:
     repository = image_repository(image)
     argv = list(container.get("command") or []) + list(container.get("args") or [])
     first = argv[0] if argv else ""
+    if container.get("command") and posixpath.basename(first) in SHELLS:
+        return Shell()  # a command given in the pod spec replaces the image's entrypoint, whatever the image
     if first.endswith("flanneld") or (name == "flannel" and not argv and not init):
         return Flanneld()
     if first.endswith("install-conf"):

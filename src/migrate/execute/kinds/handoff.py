@@ -84,10 +84,10 @@ def forget_calico_node(ctx, node: str) -> None:
 
 
 def flannel_ready_on(ctx, node: str) -> bool:
-    return any(_ready(p) for p in flannel_pods_on(ctx, node))
+    return any(pod_ready(p) for p in flannel_pods_on(ctx, node))
 
 
-def _ready(pod: dict) -> bool:
+def pod_ready(pod: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
 
@@ -101,7 +101,7 @@ def calico_node_on(ctx, node: str) -> dict | None:
 @kind("wait-calico-node")
 class WaitCalicoNode(StepKind):
     def apply(self, ctx, step):
-        ready = ctx.wait_for(lambda: (lambda p: p if p and _ready(p) else None)(calico_node_on(ctx, step.node)),
+        ready = ctx.wait_for(lambda: (lambda p: p if p and pod_ready(p) else None)(calico_node_on(ctx, step.node)),
                              timeout=step.params["timeoutSeconds"], what=f"calico-node Ready on {step.node}",
                              hint="see runbooks/troubleshooting.md (calico-node not Ready), then `migrate resume PLAN`")
         if not ctx.writes or ctx.dry_run:

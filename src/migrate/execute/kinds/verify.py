@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from ... import objects
 from ...kube import AlreadyExists, NotFound
 from ..errors import StepFailed
 from .base import StepKind, kind
-from .handoff import _ready, calico_node_on, flannel_ready_on, host_pod
+from .handoff import calico_node_on, flannel_ready_on, pod_ready
 from .pods import MANAGED, pod_path, run_to_completion
 
 ECHO_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.39"  # `netexec` answers HTTP on /hostname
@@ -48,9 +49,9 @@ def echo_service(namespace: str, subject: str) -> dict:
 class Probe:
     """The echo servers and service a verification stands up, and their removal."""
 
-    def __init__(self, ctx, subject: str):
+    def __init__(self, ctx, subject: str, namespace: str | None = None):
         self.ctx, self.subject = ctx, subject
-        self.namespace = ctx.plan.options["namespace"]
+        self.namespace = namespace or ctx.plan.options["namespace"]
         self.started: list[str] = []
 
     def echo_on(self, nodes: list[str]) -> dict[str, str]:
@@ -70,8 +71,8 @@ class Probe:
 
         def all_ready():
             pods = [self.ctx.kube.get_optional(pod_path(self.namespace, self._echo(n))) for n in nodes]
-            return {n: p["status"]["podIP"] for n, p in zip(nodes, pods) if p and _ready(p)} \
-                if all(p and _ready(p) for p in pods) else None
+            return {n: p["status"]["podIP"] for n, p in zip(nodes, pods) if p and pod_ready(p)} \
+                if all(p and pod_ready(p) for p in pods) else None
         return self.ctx.wait_for(all_ready, timeout=180, what=f"echo pods Ready on {', '.join(nodes)}", hint=HINT)
 
     def fetch_from(self, node: str, targets: list[str]) -> None:
@@ -154,7 +155,7 @@ def _settled(ctx) -> str | None:
                     for c in (node.get("status") or {}).get("conditions") or [])
         if not ready:
             return f"node {name} is not Ready"
-        if networks[name] == "calico" and not (lambda p: p and _ready(p))(calico_node_on(ctx, name)):
+        if networks[name] == "calico" and not (lambda p: p and pod_ready(p))(calico_node_on(ctx, name)):
             return f"calico-node is not Ready on {name}"
         if networks[name] == "flannel" and ctx.kube.get_optional(_flannel_ds_path(ctx)) and \
                 not flannel_ready_on(ctx, name):
@@ -189,10 +190,18 @@ class HealthGate(StepKind):
             raise StepFailed(f"{failed.message}: {problem[0]}", HINT) from None
 
 
-LEFTOVER_CHECK = ["! ip link show flannel.{vni}", "! ip link show cni0", "! test -e /etc/cni/net.d/10-flannel.conflist",
-                  "! test -e /run/flannel/subnet.env"]
-IPTABLES_LEFTOVERS = ["! iptables -t nat -S FLANNEL-POSTRTG", "! iptables -t filter -S FLANNEL-FWD"]
-NFT_LEFTOVERS = ["! nft list table ip flannel"]
+# `set -e` ignores a failing `! cmd` (POSIX), so each probe fails the script explicitly when it finds something.
+def _absent(probe: str, what: str) -> str:
+    return f"{probe} >/dev/null 2>&1 && echo 'Flannel leftover: {what}' && exit 1"
+
+
+LEFTOVER_CHECK = [_absent("ip link show flannel.{vni}", "device flannel.{vni}"),
+                  _absent("ip link show cni0", "bridge cni0"),
+                  _absent("test -e /etc/cni/net.d/10-flannel.conflist", "/etc/cni/net.d/10-flannel.conflist"),
+                  _absent("test -e /run/flannel/subnet.env", "/run/flannel/subnet.env")]
+IPTABLES_LEFTOVERS = [_absent("iptables -t nat -S FLANNEL-POSTRTG", "iptables chain nat/FLANNEL-POSTRTG"),
+                      _absent("iptables -t filter -S FLANNEL-FWD", "iptables chain filter/FLANNEL-FWD")]
+NFT_LEFTOVERS = [_absent("nft list table ip flannel", "nftables table ip flannel")]
 
 
 @kind("verify-cluster")
@@ -207,7 +216,7 @@ class VerifyCluster(StepKind):
             missing: list[str] = []
 
             def everywhere():
-                missing[:] = [n for n in nodes if not (lambda p: p and _ready(p))(calico_node_on(ctx, n))]
+                missing[:] = [n for n in nodes if not (lambda p: p and pod_ready(p))(calico_node_on(ctx, n))]
                 return not missing
             try:
                 ctx.wait_for(everywhere, timeout=300, what="calico-node Ready on every node", hint=HINT, interval=5)
@@ -222,24 +231,40 @@ class VerifyCluster(StepKind):
 
     def _leftovers(self, ctx, nodes: list[str]) -> None:
         vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
-        script = [line.format(vni=vni) for line in LEFTOVER_CHECK]
         for node in nodes:
-            cleanup = ctx.plan.step(f"node/{node}/host-cleanup").params["script"]
-            tables = NFT_LEFTOVERS if any(line.startswith("nft ") for line in cleanup) else IPTABLES_LEFTOVERS
-            script = script[:len(LEFTOVER_CHECK)] + tables + ["echo no Flannel leftover"]
-            run_to_completion(ctx, host_pod(ctx, node, "leftover-check", script, ["/etc/cni/net.d", "/run/flannel"]),
-                              timeout=120, what=f"looking for Flannel leftovers on {node}", hint=HINT)
+            cleanup = ctx.plan.step(f"node/{node}/host-cleanup").params
+            nft = any(line.startswith("nft ") for line in cleanup["script"])
+            check_leftovers(ctx, node, namespace=ctx.plan.options["namespace"], image=cleanup["image"], vni=vni,
+                            nft=nft)
 
     def _connectivity(self, ctx, nodes: list[str]) -> None:
-        by_zone: dict = {}
-        for node in ctx.kube.list("/api/v1/nodes"):
-            zone = (node["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone", "")
-            by_zone.setdefault(zone, node["metadata"]["name"])
-        sample = sorted(by_zone.values())[:3] or nodes[:2]
-        probe = Probe(ctx, "cluster")
-        try:
-            ips = probe.echo_on(sample)
-            for node in sample:
-                probe.fetch_from(node, [f"{ips[n]}:{ECHO_PORT}" for n in sample if n != node] + [probe.service()])
-        finally:
-            probe.close()
+        check_connectivity(ctx, ctx.plan.options["namespace"])
+
+
+def check_leftovers(ctx, node: str, *, namespace: str, image: str, vni: int, nft: bool) -> None:
+    """A host pod on `node` that fails if any Flannel device, file or rule is still there."""
+    script = [line.format(vni=vni) for line in LEFTOVER_CHECK] + (NFT_LEFTOVERS if nft else IPTABLES_LEFTOVERS)
+    pod = objects.hand_off_pod(node, namespace, {"image": image, "hostPaths": ["/etc/cni/net.d", "/run/flannel"],
+                                                 "script": script + ["echo no Flannel leftover"]})
+    pod["metadata"]["name"] = f"leftover-check-{node}"
+    run_to_completion(ctx, pod, timeout=120, what=f"looking for Flannel leftovers on {node}", hint=HINT)
+
+
+def check_connectivity(ctx, namespace: str) -> list[str]:
+    """Echo servers on one node per zone (up to three), each reached from the others and through the
+    service by name; returns the nodes sampled."""
+    by_zone: dict = {}
+    for node in ctx.kube.list("/api/v1/nodes"):
+        zone = (node["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone", "")
+        by_zone.setdefault(zone, node["metadata"]["name"])
+    sample = sorted(by_zone.values())[:3]
+    if len(sample) < 2:
+        sample = [n["metadata"]["name"] for n in ctx.kube.list("/api/v1/nodes")][:3]
+    probe = Probe(ctx, "cluster", namespace)
+    try:
+        ips = probe.echo_on(sample)
+        for node in sample:
+            probe.fetch_from(node, [f"{ips[n]}:{ECHO_PORT}" for n in sample if n != node] + [probe.service()])
+    finally:
+        probe.close()
+    return sample
