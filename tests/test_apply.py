@@ -228,3 +228,20 @@ def test_every_write_is_audited_with_its_user_and_step(migration, tmp_path):
     assert cordon["verb"] == "patch" and cordon["path"] == "/api/v1/nodes/worker-1" and cordon["user"] == "sim-admin"
     assert cordon["time"] and cordon["dryRun"] is None
     assert {line["step"] for line in lines} >= {"prepare/namespace", "node/worker-1/drain", "finalize/retire-flannel"}
+
+
+def test_the_policy_hold_keeps_enforcement_off_until_finalize_releases_it(migration):
+    run = migration("jdcloud-prod")
+    assert not run.apply(kill_at=lambda r: r.type == "step" and r.step == "finalize/policy-release"
+                         and r.outcome == "started")
+    assert run.cluster.network.probe.denied_by_policy == 0 and run.failed_flows() == 0
+    run.after_a_crash()
+    assert run.apply(identity="run-2")
+    run.settle(60)
+    assert run.cluster.network.probe.denied_by_policy > 0
+
+
+def test_without_the_hold_policies_apply_on_each_node_as_it_moves(migration):
+    run = migration("jdcloud-prod", policy="per-node")
+    assert not run.apply(kill_at=step_done("wave/8/health-gate"))
+    assert run.cluster.network.probe.denied_by_policy > 0 and run.failed_flows() == 0

@@ -95,3 +95,8 @@ def hand_off_pod(node: str, namespace: str, params: dict) -> dict:
                                      "command": ["/bin/sh", "-c", "set -e\n" + "\n".join(params["script"]) + "\n"],
                                      "securityContext": {"privileged": True}, "volumeMounts": mounts}],
                      "volumes": [{"name": m["name"], "hostPath": {"path": m["mountPath"]}} for m in mounts]}}
+
+
+def backup_key(ref: dict) -> str:
+    """The backup ConfigMap's key for one object: Kind.namespace.name.yaml."""
+    return ".".join(p for p in (ref["kind"], ref.get("namespace"), ref["name"]) if p) + ".yaml"

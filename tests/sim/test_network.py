@@ -361,6 +361,42 @@ def test_network_policy_is_ignored_on_a_flannel_only_cluster(small_cluster):
     assert c.network.reach(key(a), ip(b)).ok
 
 
+def global_policy(name, order, action, selector="all()"):
+    return {"apiVersion": "crd.projectcalico.org/v1", "kind": "GlobalNetworkPolicy", "metadata": {"name": name},
+            "spec": {"order": order, "selector": selector, "types": ["Ingress", "Egress"],
+                     "ingress": [{"action": action}], "egress": [{"action": action}]}}
+
+
+def test_a_global_allow_ordered_before_kubernetes_policies_overrides_their_deny():
+    c = SimCluster("canal")
+    db = next(p for p in c.store.items(c.ctx.pods, "demo") if p["metadata"]["labels"].get("app") == "db")
+    c.create(pin("intruder", "worker-1"))
+    c.create(global_policy("hold", 0, "Allow"))
+    c.advance(5)
+    assert c.network.reach(("demo", "intruder"), ip(db)).ok
+
+
+def test_a_global_deny_ordered_after_kubernetes_policies_does_not_override_their_allow():
+    """Felix stops at the first rule that matches: web -> db is allowed by the NetworkPolicy (order 1000)."""
+    c = SimCluster("canal")
+    db = next(p for p in c.store.items(c.ctx.pods, "demo") if p["metadata"]["labels"].get("app") == "db")
+    web = next(p for p in c.store.items(c.ctx.pods, "demo") if p["metadata"]["labels"].get("app") == "web")
+    c.create(global_policy("late-deny", 2000, "Deny", selector="app == 'db'"))
+    c.advance(5)
+    assert c.network.reach(key(web), ip(db)).ok
+
+
+def test_a_global_deny_selecting_a_pod_denies_what_no_policy_selected_before():
+    c = SimCluster("canal")
+    web = next(p for p in c.store.items(c.ctx.pods, "demo") if p["metadata"]["labels"].get("app") == "web")
+    c.create(pin("client", "worker-1"))
+    c.advance(5)
+    assert c.network.reach(("demo", "client"), ip(web)).ok
+    c.create(global_policy("deny-web", 10, "Deny", selector="app == 'web'"))
+    verdict = c.network.reach(("demo", "client"), ip(web))
+    assert not verdict.ok and verdict.policy_denied
+
+
 def test_policy_denied_flows_are_counted_apart_from_failures():
     c = SimCluster("canal")
     c.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",

@@ -7,6 +7,7 @@ import json
 import yaml
 
 from .. import objects as calico
+from ..objects import backup_key
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, Plan, PlanStep
 
 PHASE_TITLES = {GATES: "Gates", PREPARE: "Prepare", WAVES: "Node waves", FINALIZE: "Finalize",
@@ -46,9 +47,10 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
             ("patch", "daemonsets"), ("create", "customresourcedefinitions"), ("create", "configmaps"))]
     if kind == "namespace":
         return [f"kubectl create namespace {ns}"]
-    if kind == "backup":
-        return [f"kubectl get -o yaml {ref} >> flannel-backup.yaml" for ref in _refs(p["objects"])] + [
-            f"kubectl create configmap flannel-backup -n {ns} --from-file=flannel-backup.yaml"]
+    if kind == "backup":  # one key per object, as the executor writes it
+        keys = [backup_key(o) for o in p["objects"]]
+        return [f"kubectl get -o yaml {ref} > {key}" for ref, key in zip(_refs(p["objects"]), keys)] + [
+            f"kubectl create configmap flannel-backup -n {ns} " + " ".join(f"--from-file={k}" for k in keys)]
     if kind == "calico-manifest":
         manifest = p["manifest"]
         fetch = (f"curl -fsSLo calico.yaml {manifest['source']}" if manifest["source"].startswith("https://")

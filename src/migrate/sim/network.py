@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from .cni import (BIN_DIR, CALICO_NODENAME, CNI_NOT_INITIALIZED, Attachment, CniError, active_config, ensure_bridge,
                   host_local_allocate, parse_interface, plugin_chain, read_subnet_env, veth_name)
+from .calico_ipam import CALICO_GROUP, CalicoIpam, calico_selector_matches
 from .context import SimContext, is_pod_ready, is_terminating
-from .calico_ipam import CalicoIpam
 from .host import HostState, Interface, stable_mac
 from .selectors import selector_from_label_selector_object
+
+K8S_POLICY_ORDER = 1000.0  # Calico renders each Kubernetes NetworkPolicy at this order in the default tier
 
 
 
@@ -285,6 +287,7 @@ class Network:
         return self._nodes_by_ip.get(ip)
 
     # ---- NetworkPolicy (enforced only where Felix runs) ------------------------------
+    # Calico renders each Kubernetes NetworkPolicy as a policy of order 1000 in the default tier.
     def _policy(self, src_pod: dict, src_ip: str, dst_pod: dict) -> Verdict:
         dst_key = (dst_pod["metadata"]["namespace"], dst_pod["metadata"]["name"])
         src_key = (src_pod["metadata"]["namespace"], src_pod["metadata"]["name"])
@@ -299,13 +302,18 @@ class Network:
         return bool(entry and entry[1].plugin == "calico" and entry[0] in self.felix_nodes)
 
     def _allowed(self, subject: dict, peer: dict, peer_ip: str | None, direction: str) -> bool:
+        """Felix's default tier: policies in order (Calico global policies by their `order`, Kubernetes
+        NetworkPolicies at order 1000); the first Allow or Deny decides; when some policy selected the
+        endpoint and none decided, the end of the tier drops the packet; when none selected it, it passes."""
         namespace = subject["metadata"]["namespace"]
         policies = [p for p in self.ctx.store.items(self.ctx.rtype("networking.k8s.io", "networkpolicies"), namespace)
                     if direction in (p["spec"].get("policyTypes") or ["Ingress"])
                     and selector_from_label_selector_object(p["spec"].get("podSelector") or {}).matches(
                         subject["metadata"].get("labels"))]
-        if not policies:
-            return True
+        global_policies = self._global_policies(subject, direction)
+        for order, _name, verdict in global_policies:
+            if order < K8S_POLICY_ORDER and verdict is not None:
+                return verdict
         field = "ingress" if direction == "Ingress" else "egress"
         peers_key = "from" if direction == "Ingress" else "to"
         for policy in policies:
@@ -313,7 +321,31 @@ class Network:
                 targets = rule.get(peers_key)
                 if not targets or any(self._peer_matches(t, namespace, peer, peer_ip) for t in targets):
                     return True
-        return False
+        for order, _name, verdict in global_policies:
+            if order >= K8S_POLICY_ORDER and verdict is not None:
+                return verdict
+        return not (policies or global_policies)
+
+    def _global_policies(self, subject: dict, direction: str) -> list[tuple[float, str, bool | None]]:
+        """Calico GlobalNetworkPolicies selecting `subject` for `direction`, in order, each with the verdict
+        of its first rule that matches everything (Allow/Pass: True, Deny: False); rules with match
+        criteria are not modelled and match nothing."""
+        rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", "globalnetworkpolicies")
+        if rtype is None:
+            return []
+        labels = dict(subject["metadata"].get("labels") or {},
+                      **{"projectcalico.org/namespace": subject["metadata"]["namespace"]})
+        found = []
+        for policy in self.ctx.store.items(rtype):
+            spec = policy.get("spec") or {}
+            types = spec.get("types") or (["Ingress", "Egress"] if spec.get("egress") else ["Ingress"])
+            if direction not in types or not calico_selector_matches(spec.get("selector", "all()"), labels):
+                continue
+            rules = spec.get("ingress" if direction == "Ingress" else "egress") or []
+            decisive = next((r for r in rules if not set(r) - {"action", "metadata"}), None)
+            verdict = None if decisive is None else decisive.get("action") in ("Allow", "Pass")
+            found.append((float(spec.get("order", float("inf"))), policy["metadata"]["name"], verdict))
+        return sorted(found)
 
     def _peer_matches(self, target: dict, namespace: str, peer: dict, peer_ip: str | None) -> bool:
         if "ipBlock" in target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from ... import objects
+from ...objects import backup_key
 from ...kube import AlreadyExists
 from ..errors import StepFailed
 from .base import StepKind, kind
@@ -91,10 +92,6 @@ class Backup(StepKind):
                    {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": name, "namespace": namespace, "labels": MIGRATION_LABELS},
                     "data": data})
-
-
-def backup_key(ref: dict) -> str:
-    return ".".join(p for p in (ref["kind"], ref.get("namespace"), ref["name"]) if p) + ".yaml"
 
 
 @kind("felix-configuration")
