@@ -24,14 +24,14 @@ class Killed(BaseException):
 
 
 class Migration:
-    def __init__(self, scenario: str, tmp_path, **options):
+    def __init__(self, scenario: str, tmp_path, *, calico_yaml: str | None = None, **options):
         self._serving = running_cluster(scenario)
         self.running = self._serving.__enter__()
         self.cluster = self.running.cluster
         self.kube = connect(str(self.running.kubeconfig_path), sleep=lambda s: None)
         self.snapshot = gather_snapshot(self.kube)
         manifest = tmp_path / "calico.yaml"
-        manifest.write_text(calico_release_manifest())
+        manifest.write_text(calico_yaml if calico_yaml is not None else calico_release_manifest())
         pinned = {"source": str(manifest), "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()}
         options.setdefault("force", True)
         options.setdefault("delete_emptydir_data", True)

@@ -245,3 +245,17 @@ def test_without_the_hold_policies_apply_on_each_node_as_it_moves(migration):
     run = migration("jdcloud-prod", policy="per-node")
     assert not run.apply(kill_at=step_done("wave/8/health-gate"))
     assert run.cluster.network.probe.denied_by_policy > 0 and run.failed_flows() == 0
+
+
+def test_a_whole_migration_with_the_official_calico_manifest(migration):
+    from conftest import UPSTREAM
+    official = UPSTREAM / "calico-v3.32.1" / "calico.yaml"
+    if not official.exists():
+        pytest.skip(f"the upstream manifests are not here ({UPSTREAM})")
+    run = migration("jdcloud-prod", calico_yaml=official.read_text())
+    assert run.apply()
+    state = run.state()
+    assert not state["flannel"]["found"] and state["calicoNode"] == {"namespace": "kube-system", "name": "calico-node"}
+    assert run.pods_outside_their_podcidr() == [] and run.failed_flows() == 0
+    pool = run.kube.get("/apis/crd.projectcalico.org/v1/ippools/flannel-network")["spec"]
+    assert pool["vxlanMode"] == "Always" and pool["cidr"] == "10.244.0.0/16"
