@@ -15,6 +15,17 @@ UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 
 
 @pytest.fixture
+def upstream_file():
+    """upstream_file("calico-v3.32.1/calico.yaml") -> its Path, or the test is skipped where the folder is absent."""
+    def find(relative: str) -> Path:
+        path = UPSTREAM / relative
+        if not path.exists():
+            pytest.skip(f"the upstream manifests are not here ({UPSTREAM})")
+        return path
+    return find
+
+
+@pytest.fixture
 def kube_of():
     """kube access to a served simulated cluster, retrying without real sleeps."""
     from migrate.kube import connect

@@ -247,11 +247,8 @@ def test_without_the_hold_policies_apply_on_each_node_as_it_moves(migration):
     assert run.cluster.network.probe.denied_by_policy > 0 and run.failed_flows() == 0
 
 
-def test_a_whole_migration_with_the_official_calico_manifest(migration):
-    from conftest import UPSTREAM
-    official = UPSTREAM / "calico-v3.32.1" / "calico.yaml"
-    if not official.exists():
-        pytest.skip(f"the upstream manifests are not here ({UPSTREAM})")
+def test_a_whole_migration_with_the_official_calico_manifest(migration, upstream_file):
+    official = upstream_file("calico-v3.32.1/calico.yaml")
     run = migration("jdcloud-prod", calico_yaml=official.read_text())
     assert run.apply()
     state = run.state()
