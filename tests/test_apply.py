@@ -256,3 +256,13 @@ def test_a_whole_migration_with_the_official_calico_manifest(migration, upstream
     assert run.pods_outside_their_podcidr() == [] and run.failed_flows() == 0
     pool = run.kube.get("/apis/crd.projectcalico.org/v1/ippools/flannel-network")["spec"]
     assert pool["vxlanMode"] == "Always" and pool["cidr"] == "10.244.0.0/16"
+
+
+def test_a_calico_manifest_changed_since_planning_is_refused_before_anything_is_installed(migration, tmp_path):
+    run = migration("small")
+    manifest = tmp_path / "calico.yaml"
+    manifest.write_text(manifest.read_text() + "\n# edited after review\n")
+    with pytest.raises(StepFailed, match="not the one the plan pinned"):
+        run.apply()
+    assert outcomes(run)["prepare/calico/manifest"] == "failed"
+    assert run.kube.get_optional("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node") is None

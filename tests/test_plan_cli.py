@@ -140,3 +140,30 @@ def test_a_damaged_plan_is_refused_with_one_line(cli, jd_plan, damage, says):
     result = cli("show", jd_plan)
     assert result.exit_code == 2
     assert says in one_line_error(result)
+
+
+def test_a_manifest_fetched_from_an_address_is_pinned_by_its_checksum(cli, tmp_path):
+    import http.server
+    import threading
+    from functools import partial
+    (tmp_path / "calico.yaml").write_text(calico_release_manifest())
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *args: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/calico.yaml"
+    try:
+        result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", url,
+                     "-o", tmp_path / "p.yaml")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    document = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert document["options"]["calicoManifest"] == {
+        "source": url, "sha256": hashlib.sha256((tmp_path / "calico.yaml").read_bytes()).hexdigest()}
+    assert "CALICO_MANIFEST_OVER_HTTP" in [f["code"] for f in document["findings"]]
+
+
+def test_an_unreachable_manifest_address_is_one_line_and_exit_2(cli):
+    result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", "http://127.0.0.1:9/x.yaml")
+    assert result.exit_code == 2 and "cannot fetch the Calico manifest from http://127.0.0.1:9/x.yaml" in result.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 from pathlib import Path
 
 import click
@@ -12,18 +13,26 @@ from .console import console, err_console
 from .errors import UserError
 from .findings_view import counts_line, print_findings
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
-from .plan.options import DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
+from .plan.options import CALICO_MANIFEST_URL, DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
 
 
-def _manifest(path: str | None) -> tuple[dict | None, str | None]:
-    """A downloaded Calico manifest, pinned in the plan by its checksum, and its text."""
-    if path is None:
+def _manifest(source: str | None) -> tuple[dict | None, str | None]:
+    """The Calico manifest (a file, or a release address the user allowed), pinned by its checksum, and its text."""
+    if source is None:
         return None, None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read --calico-manifest {path}: {exc.strerror}", "check the path") from None
-    return {"source": path, "sha256": hashlib.sha256(data).hexdigest()}, data.decode(errors="replace")
+    if source.startswith(("https://", "http://")):
+        try:
+            with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (user-given address)
+                data = response.read()
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot fetch the Calico manifest from {source}: {exc}",
+                            "download it yourself and give the file to --calico-manifest") from None
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read --calico-manifest {source}: {exc.strerror}", "check the path") from None
+    return {"source": source, "sha256": hashlib.sha256(data).hexdigest()}, data.decode(errors="replace")
 
 
 def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
@@ -40,7 +49,10 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
               help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
 @click.option("--calico-version", default=DEFAULT_CALICO_VERSION, show_default=True, metavar="TAG",
               help="Calico release to install.")
-@click.option("--calico-manifest", metavar="FILE", help="That release's calico.yaml, downloaded; pinned by sha256.")
+@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml: a file, or an address to "
+              "fetch it from now; pinned by sha256 either way.")
+@click.option("--fetch-calico", is_flag=True, help="Fetch calico.yaml of --calico-version from the Calico project's "
+              "release address now (pinned by sha256).")
 @click.option("--max-unavailable", default="10%", show_default=True, metavar="N|P%",
               help="Nodes handed off at once: a count or a percent of all nodes.")
 @click.option("--canaries", default=1, show_default=True, type=int, metavar="N", help="Nodes in the first wave alone.")
@@ -58,12 +70,16 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
 @click.option("--cleanup-image", metavar="IMAGE", help="Image of the hand-off pod (default: Flannel's own).")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Write the plan here instead of stdout.")
-def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version, calico_manifest, max_unavailable,
+def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version, calico_manifest, fetch_calico,
+         max_unavailable,
          canaries, drain_timeout, grace_period, delete_emptydir_data, force, node_order, policy, namespace,
          cleanup_image, output) -> None:
     """Build the migration plan from a snapshot (or the live cluster, read only). Exits 3 on a blocker."""
     order, explicit = _node_order(node_order)
-    pinned, manifest_text = _manifest(calico_manifest)
+    if fetch_calico and calico_manifest:
+        raise UserError("--fetch-calico and --calico-manifest both given", "use one of them")
+    pinned, manifest_text = _manifest(CALICO_MANIFEST_URL.format(version=calico_version) if fetch_calico
+                                      else calico_manifest)
     options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
                           calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,

@@ -116,10 +116,16 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 f"nodes span {len(subnets)} subnets and the target encapsulation is "
                                 f"{options.encapsulation}: {what}",
                                 "choose vxlan-crosssubnet or ipip-crosssubnet unless the VPC routes pod CIDRs"))
+    source = (options.calico_manifest or {}).get("source", "")
+    if source.startswith("http://"):
+        findings.append(Finding(WARNING, "CALICO_MANIFEST_OVER_HTTP",
+                                f"the Calico manifest is fetched over plain HTTP ({source}); the sha256 pins what "
+                                "was fetched now, and apply refuses anything else", "prefer the https:// address"))
     if not options.calico_manifest:
         findings.append(Finding(WARNING, "CALICO_MANIFEST_NOT_PINNED",
                                 f"Calico {options.calico_version}'s manifest is not pinned: the plan names "
                                 f"{CALICO_MANIFEST_URL.format(version=options.calico_version)} but no checksum",
-                                "download it and plan with --calico-manifest FILE, so the plan records its sha256 "
-                                "and a reviewer approves exactly that file"))
+                                "download it and plan with --calico-manifest FILE (or --fetch-calico), so the plan "
+                                "records its sha256 and a reviewer approves exactly that file; apply refuses an "
+                                "unpinned manifest"))
     return findings

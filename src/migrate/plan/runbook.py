@@ -53,7 +53,7 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
             f"kubectl create configmap flannel-backup -n {ns} " + " ".join(f"--from-file={k}" for k in keys)]
     if kind == "calico-manifest":
         manifest = p["manifest"]
-        fetch = (f"curl -fsSLo calico.yaml {manifest['source']}" if manifest["source"].startswith("https://")
+        fetch = (f"curl -fsSLo calico.yaml {manifest['source']}" if manifest["source"].startswith(("https://", "http://"))
                  else f"cp {manifest['source']} calico.yaml")
         check = (f"echo '{manifest['sha256']}  calico.yaml' | sha256sum -c -" if manifest.get("sha256")
                  else "sha256sum calico.yaml   # not pinned by the plan: compare with the release's checksum")

@@ -48,8 +48,8 @@ def manifest_text(manifest: dict, plan_dir: Path | None = None) -> str:
         raise StepFailed("the plan does not pin a Calico manifest",
                          "download it and plan again with --calico-manifest FILE")
     try:
-        if source.startswith("https://"):
-            with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (https only)
+        if source.startswith(("https://", "http://")):
+            with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (the address the plan pinned)
                 data = response.read()
         else:
             path = Path(source)
