@@ -8,6 +8,9 @@ import ipaddress
 CALICO_API = "crd.projectcalico.org/v1"
 TUNNEL_ADDR_ANNOTATION = "projectcalico.org/IPv4VXLANTunnelAddr"
 TUNNEL_MAC_ANNOTATION = "projectcalico.org/VXLANTunnelMACAddr"
+# Felix builds a VTEP for a node only when it also knows the node's own IPv4 address (the Calico Node's
+# BGP address, this annotation in the Kubernetes datastore); calico-node sets it where it runs.
+HOST_ADDRESS_ANNOTATION = "projectcalico.org/IPv4Address"
 
 
 def _object(kind: str, name: str, spec: dict) -> dict:
@@ -80,7 +83,8 @@ def ipam_handle(node: str, block_cidr: str) -> dict:
 
 
 def tunnel_annotations(params: dict) -> dict:
-    return {TUNNEL_ADDR_ANNOTATION: params["tunnelAddress"], TUNNEL_MAC_ANNOTATION: params["vtepMAC"]}
+    return {TUNNEL_ADDR_ANNOTATION: params["tunnelAddress"], TUNNEL_MAC_ANNOTATION: params["vtepMAC"],
+            HOST_ADDRESS_ANNOTATION: params["hostAddress"]}
 
 
 def hand_off_pod(node: str, namespace: str, params: dict) -> dict:

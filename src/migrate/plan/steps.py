@@ -112,12 +112,14 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
 
 def _node_identity(node: dict, options: dict, blocks: dict[str, list[str]]) -> PlanStep:
     name, cidr = node["name"], node_cidr(node)
-    tunnel = {"tunnelAddress": str(ipaddress.ip_network(cidr).network_address), "vtepMAC": node["flannel"]["vtepMAC"]}
+    tunnel = {"tunnelAddress": str(ipaddress.ip_network(cidr).network_address), "vtepMAC": node["flannel"]["vtepMAC"],
+              "hostAddress": f"{host_address(node)}/32"}
     if options["ipam"] == "calico-ipam":
         return PlanStep(
             f"prepare/ipam/{name}", "claim-node-ipam", PREPARE, f"Node/{name}", node=name,
             changes=f"claims {len(blocks[name])} IPAM block(s) of {cidr} for {name} and gives its Calico VXLAN tunnel "
-                    f"Flannel's VTEP: {tunnel['tunnelAddress']}, MAC {tunnel['vtepMAC']}",
+                    f"Flannel's VTEP: {tunnel['tunnelAddress']}, MAC {tunnel['vtepMAC']}, host {tunnel['hostAddress']} "
+                    "(so migrated nodes route to it before calico-node runs there)",
             check="a BlockAffinity and IPAMBlock per block exist for the node, the tunnel address is allocated to it "
                   "and the node carries both tunnel annotations",
             undo="releases the blocks and the tunnel address and removes the annotations",
@@ -125,8 +127,8 @@ def _node_identity(node: dict, options: dict, blocks: dict[str, list[str]]) -> P
     return PlanStep(
         f"prepare/tunnel/{name}", "set-node-tunnel", PREPARE, f"Node/{name}", node=name,
         changes=f"gives {name}'s Calico VXLAN tunnel Flannel's VTEP: {tunnel['tunnelAddress']}, "
-                f"MAC {tunnel['vtepMAC']} (host-local IPAM keeps using {cidr})",
-        check="the node carries both tunnel annotations with those values",
+                f"MAC {tunnel['vtepMAC']}, host {tunnel['hostAddress']} (host-local IPAM keeps using {cidr})",
+        check="the node carries the tunnel and host address annotations with those values",
         undo="removes the annotations", params={"podCIDR": cidr, **tunnel})
 
 
@@ -294,6 +296,11 @@ def post_verify_steps(content: dict) -> list[PlanStep]:
 
 def node_cidr(node: dict) -> str:
     return next(c["cidr"] for c in node["podCIDRs"] if ":" not in c["cidr"])
+
+
+def host_address(node: dict) -> str:
+    """The address Flannel's VXLAN traffic to this node goes to: its public-ip, else its InternalIP."""
+    return node["flannel"].get("publicIP") or next(a["address"] for a in node["addresses"] if a["type"] == "InternalIP")
 
 
 def vxlan_mtu(net_conf: dict) -> int:

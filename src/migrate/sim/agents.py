@@ -550,7 +550,10 @@ class CalicoNode(Program):
 
 
 def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
-    """Every block Felix routes over VXLAN: affine to a node that has a tunnel address and MAC."""
+    """Every block Felix routes over VXLAN: affine to a node that has a tunnel address and MAC, and a
+    host IPv4 address. In the Kubernetes datastore that address is the node's
+    projectcalico.org/IPv4Address annotation (calico-node writes it at startup; a node that never ran
+    calico-node has one only if someone set it): without it Felix has no VTEP for the node."""
     by_node = {n["metadata"]["name"]: n for n in nodes}
     peers = []
     for affinity in affinities:
@@ -560,8 +563,7 @@ def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
             continue
         annotations = node["metadata"].get("annotations") or {}
         address, mac = annotations.get(CALICO_TUNNEL_ADDR), annotations.get(CALICO_TUNNEL_MAC)
-        internal = next((a["address"] for a in node.get("status", {}).get("addresses") or []
-                         if a.get("type") == "InternalIP"), None)
+        internal = (annotations.get(CALICO_IPV4_ADDRESS) or "").split("/")[0] or None
         if address and mac and internal:
             peers.append(Peer(node["metadata"]["name"], ipaddress.ip_network(spec["cidr"]), address, mac, internal))
     return peers

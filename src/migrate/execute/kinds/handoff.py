@@ -69,18 +69,26 @@ class HandOffLabel(NodeNetworkLabel):
                          what=f"Flannel Ready on {step.node}", hint="check the Flannel pod's log on the node")
 
 
-# What calico-node writes on its Node at startup; preflight made sure no Calico ran before the migration.
-CALICO_NODE_ANNOTATIONS = ("projectcalico.org/IPv4Address", "projectcalico.org/IPv6Address",
-                           "projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/ASNumber")
+# What calico-node writes on its Node at startup besides the addresses the plan gave it; preflight made
+# sure no Calico ran before the migration. (IPv4Address stays: Calico nodes still route to this node by it,
+# and the plan's prepare step, undone last, removes it.)
+CALICO_NODE_ANNOTATIONS = ("projectcalico.org/IPv6Address", "projectcalico.org/IPv4IPIPTunnelAddr",
+                           "projectcalico.org/ASNumber")
 
 
 def forget_calico_node(ctx, node: str) -> None:
-    """Once calico-node has left the node, the annotations it wrote there go too."""
+    """Once calico-node has left the node, the annotations it wrote there go, and the host address is the
+    plan's again (calico-node may have rewritten it with its subnet's prefix)."""
     path = f"/api/v1/nodes/{node}"
     current = ctx.kube.get(path)
-    present = [k for k in CALICO_NODE_ANNOTATIONS if k in (current["metadata"].get("annotations") or {})]
-    if present and ctx.writes:
-        ctx.patch(path, {"metadata": {"annotations": {k: None for k in present}}}, current=current)
+    annotations = current["metadata"].get("annotations") or {}
+    patch = {k: None for k in CALICO_NODE_ANNOTATIONS if k in annotations}
+    prepared = next((s for s in ctx.plan.steps if s.node == node and s.phase == "prepare"), None)
+    wanted = (prepared.params.get("hostAddress") if prepared else None)
+    if wanted and annotations.get(objects.HOST_ADDRESS_ANNOTATION) not in (None, wanted):
+        patch[objects.HOST_ADDRESS_ANNOTATION] = wanted
+    if patch and ctx.writes:
+        ctx.patch(path, {"metadata": {"annotations": patch}}, current=current)
 
 
 def flannel_ready_on(ctx, node: str) -> bool:

@@ -2,6 +2,8 @@
 per-node IPAM claims, selectors and labels, and finally retiring Flannel."""
 from __future__ import annotations
 
+import math
+
 import yaml
 
 from ... import objects
@@ -266,13 +268,41 @@ class CalicoNodeSelector(StepKind):
     def check(self, ctx, step):
         daemonset = ctx.kube.get(self.path)
         selector = daemonset["spec"]["template"]["spec"].get("nodeSelector") or {}
-        return "calico-node already runs without the migration selector" if step.params["label"] not in selector \
-            else None
+        if step.params["label"] in selector or not rolled_out(daemonset):
+            return None
+        return "calico-node already runs everywhere without the migration selector"
 
     def apply(self, ctx, step):
-        ctx.patch(self.path, {"spec": {"template": {"spec": {"nodeSelector": {step.params["label"]: None}}}}})
-        ctx.wait_for(lambda: rolled_out(ctx.kube.get(self.path)), timeout=600,
+        daemonset = ctx.kube.get(self.path)
+        if step.params["label"] in (daemonset["spec"]["template"]["spec"].get("nodeSelector") or {}):
+            daemonset = ctx.patch(self.path, {"spec": {"template": {"spec": {"nodeSelector": {
+                step.params["label"]: None}}}}}, current=daemonset)
+        seen = [None]
+
+        def done():
+            current = ctx.kube.get(self.path)
+            status = current.get("status") or {}
+            counts = (status.get("updatedNumberScheduled", 0), status.get("desiredNumberScheduled", 0))
+            if counts != seen[0]:
+                seen[0] = counts
+                ctx.say(f"calico-node rolling update: {counts[0]}/{counts[1]} nodes on the new template")
+            return rolled_out(current)
+        ctx.wait_for(done, timeout=rollout_budget(daemonset), interval=10,
                      what="calico-node's rolling update to finish", hint="check calico-node pods that are not Ready")
+
+
+# A calico-node restart: the old pod terminates, the new one starts and Felix reports ready.
+SECONDS_PER_ROLLOUT_BATCH = 90
+
+
+def rollout_budget(daemonset: dict) -> float:
+    """How long a DaemonSet's rolling update may take: its batches (nodes / maxUnavailable, rounded up as
+    the DaemonSet controller rounds a percentage) at a generous pace each, plus a margin."""
+    desired = max(1, (daemonset.get("status") or {}).get("desiredNumberScheduled", 0))
+    rolling = ((daemonset["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {})
+    value = rolling.get("maxUnavailable", 1)
+    at_once = math.ceil(desired * int(str(value).rstrip("%")) / 100) if str(value).endswith("%") else int(value)
+    return 300 + math.ceil(desired / max(1, at_once)) * SECONDS_PER_ROLLOUT_BATCH
 
 
 def rolled_out(daemonset: dict) -> bool:
