@@ -266,3 +266,13 @@ def test_a_calico_manifest_changed_since_planning_is_refused_before_anything_is_
         run.apply()
     assert outcomes(run)["prepare/calico/manifest"] == "failed"
     assert run.kube.get_optional("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node") is None
+
+
+def test_flannels_namespace_is_kept_when_it_holds_something_else(migration):
+    run = migration("small")
+    run.kube.create("/api/v1/namespaces/kube-flannel/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "team-notes", "namespace": "kube-flannel"}})
+    assert run.apply()
+    assert run.kube.get_optional("/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds") is None
+    assert run.kube.get_optional("/api/v1/namespaces/kube-flannel/configmaps/team-notes") is not None
+    assert any("kept namespace kube-flannel" in e.message for e in run.events)

@@ -177,8 +177,8 @@ def test_the_pool_masquerades_only_when_flannel_does(snap):
     assert plan_for(snap).step("prepare/calico/ippool").params["natOutgoing"] is False
 
 
-def test_policies_are_held_until_finalize_by_default_when_there_are_any(snap):
-    assert "prepare/policy-hold" not in [s.id for s in plan_for(snap).steps]
+def test_policies_are_held_until_finalize_by_default(snap):
+    assert "prepare/policy-hold" in [s.id for s in plan_for(snap).steps]  # covers policies created meanwhile
     snap["networkPolicies"] = [{"namespace": "shop", "name": "deny", "podSelector": {}, "policyTypes": ["Ingress"],
                                 "ingress": [], "egress": [], "selectedPods": ["web-1"]}]
     plan = plan_for(snap)
@@ -193,9 +193,17 @@ def test_finalize_switches_to_calicos_own_vxlan_by_default(snap):
     assert switch.params["from"]["vxlanVNI"] == 1
 
 
-def test_ipip_crosssubnet_turns_vxlan_off(snap):
-    assert plan_for(snap, encapsulation="ipip-crosssubnet").step("finalize/encapsulation").params["to"] == {
-        "vxlanMode": "Never", "ipipMode": "CrossSubnet"}
+@pytest.mark.parametrize("target", ["ipip", "ipip-crosssubnet", "none"])
+def test_targets_that_need_bgp_are_refused(snap, target):
+    with pytest.raises(PlanBlocked) as raised:
+        plan_for(snap, encapsulation=target)
+    assert "ENCAPSULATION_NEEDS_BGP" in raised.value.message
+
+
+def test_vxlan_crosssubnet_encapsulates_only_between_subnets_and_warns_of_the_switch(snap):
+    plan = plan_for(snap, encapsulation="vxlan-crosssubnet")
+    assert plan.step("finalize/encapsulation").params["to"]["vxlanMode"] == "CrossSubnet"
+    assert "ENCAPSULATION_SWITCH_GAP" in [f["code"] for f in plan.findings]
 
 
 def test_keep_stays_on_flannel_compatible_vxlan(snap):
@@ -252,23 +260,24 @@ def test_an_unpinned_calico_manifest_is_a_warning_and_a_pinned_one_is_recorded(s
     assert plan.step("prepare/calico/manifest").params["manifest"] == pinned
 
 
-def test_no_encapsulation_across_subnets_is_warned_about(snap):
-    snap["nodes"][2]["addresses"][0]["address"] = "192.168.20.12"
-    codes = [f["code"] for f in plan_for(snap, encapsulation="none").findings]
-    assert "ENCAPSULATION_ACROSS_SUBNETS" in codes
-
-
 def test_the_hand_off_pod_uses_flannels_image_unless_told_otherwise(snap):
     assert plan_for(snap).step("node/worker-1/host-cleanup").params["image"] == snap["flannel"]["image"]
     assert plan_for(snap, cleanup_image="busybox:1.36").step("node/worker-1/host-cleanup").params["image"] == \
         "busybox:1.36"
 
 
-def test_nftables_flannel_gets_its_table_removed_not_iptables_chains(snap):
+def test_nftables_flannel_gets_its_tables_removed_not_iptables_chains(snap):
     snap["flannel"]["netConf"]["enableNFTables"] = True
-    script = plan_for(snap).step("node/worker-1/host-cleanup").params["script"]
-    assert any(line.startswith("nft delete table") for line in script)
+    script = plan_for(snap, cleanup_image="registry.example/tools:nft").step("node/worker-1/host-cleanup").params[
+        "script"]
+    assert "nft delete table ip flannel-ipv4 || true" in script and "nft delete table ip6 flannel-ipv6 || true" in script
     assert not any("FLANNEL-POSTRTG" in line for line in script)
+
+
+def test_nftables_flannel_needs_a_hand_off_image_with_nft(snap):
+    snap["flannel"]["netConf"]["enableNFTables"] = True
+    with pytest.raises(PlanBlocked, match="CLEANUP_IMAGE_NEEDS_NFT"):
+        plan_for(snap)
 
 
 @pytest.mark.parametrize("field,value", [("encapsulation", "geneve"), ("ipam", "whereabouts"),

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from ..calico_manifest import CalicoSettings, transform_manifest
 from ..analysis import BLOCKER, WARNING, Finding, analyse, has_blocker
-from ..analysis.addressing import node_subnets
 from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
@@ -107,15 +106,24 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 f"the drain would refuse: pods with emptyDir data: {names(scratch)}",
                                 "plan with --delete-emptydir-data to accept losing that data, or move it to "
                                 "persistent volumes first"))
-    subnets = node_subnets(content.get("nodes") or [])
-    if len(subnets) > 1 and options.encapsulation in ("none", "ipip"):
-        what = ("no encapsulation needs the VPC route tables to carry every node's pod CIDR"
-                if options.encapsulation == "none" else
-                "IPIP everywhere also encapsulates inside a subnet, where it is not needed")
-        findings.append(Finding(WARNING, "ENCAPSULATION_ACROSS_SUBNETS",
-                                f"nodes span {len(subnets)} subnets and the target encapsulation is "
-                                f"{options.encapsulation}: {what}",
-                                "choose vxlan-crosssubnet or ipip-crosssubnet unless the VPC routes pod CIDRs"))
+    if ((content.get("flannel") or {}).get("netConf") or {}).get("enableNFTables") and not options.cleanup_image:
+        findings.append(Finding(BLOCKER, "CLEANUP_IMAGE_NEEDS_NFT",
+                                "Flannel runs in nftables mode, and its image (the hand-off pod's default) has no nft "
+                                "binary to remove Flannel's tables with",
+                                "plan with --cleanup-image IMAGE, an image you trust that has nft and ip"))
+    if options.encapsulation in ("ipip", "ipip-crosssubnet", "none"):
+        findings.append(Finding(BLOCKER, "ENCAPSULATION_NEEDS_BGP",
+                                f"--encapsulation {options.encapsulation} needs BGP (BIRD) to spread routes between "
+                                "nodes, and the migration runs Calico with the VXLAN backend, without BGP",
+                                "choose vxlan, vxlan-crosssubnet or keep; move to IPIP or unencapsulated routing later "
+                                "as its own change (calico_backend bird, TCP 179 open between nodes)"))
+    if options.encapsulation in ("vxlan", "vxlan-crosssubnet"):
+        findings.append(Finding(WARNING, "ENCAPSULATION_SWITCH_GAP",
+                                "finalize moves every node from Flannel's VXLAN (its VNI and port) to Calico's (VNI "
+                                "4096, UDP 4789); each node's Felix applies it on its own, so for a few seconds "
+                                "nodes on the old and the new settings drop each other's pod traffic",
+                                "open UDP 4789 between all nodes before finalize, run finalize in a quiet period, or "
+                                "plan with --encapsulation keep to stay on Flannel-compatible VXLAN"))
     source = (options.calico_manifest or {}).get("source", "")
     if source.startswith("http://"):
         findings.append(Finding(WARNING, "CALICO_MANIFEST_OVER_HTTP",

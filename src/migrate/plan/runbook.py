@@ -80,12 +80,14 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
     if kind == "set-node-tunnel":
         return _annotate(node, p)
     if kind == "flannel-node-affinity":
-        patch = {"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
-                {"key": p["label"], "operator": "NotIn", "values": p["notIn"]}]}]}}}}}}}
-        target = step.target.split("/")
-        return [f"# add this expression to every existing nodeSelectorTerm of {target[1]}/{target[2]}",
-                f"kubectl -n {target[1]} patch daemonset {target[2]} --type merge -p '{json.dumps(patch)}'"]
+        _, namespace, name = step.target.split("/")
+        expression = {"key": p["label"], "operator": "NotIn", "values": p["notIn"]}
+        terms = ("/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/"
+                 "nodeSelectorTerms")
+        patch = [{"op": "add", "path": f"{terms}/0/matchExpressions/-", "value": expression}]
+        return [f"kubectl -n {namespace} get daemonset {name} -o jsonpath='{{.spec.template.spec.affinity}}'"
+                "   # one nodeSelectorTerm in Flannel's manifest; add the expression to each term there is",
+                f"kubectl -n {namespace} patch daemonset {name} --type json -p '{json.dumps(patch)}'"]
     if kind == "cordon":
         return [f"kubectl cordon {node}"]
     if kind == "drain":

@@ -90,11 +90,12 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
             check="IPAMConfig default has those values",
             undo="restores the previous IPAMConfig default, or deletes it if there was none",
             params={"strictAffinity": True, "maxBlocksPerHost": max((len(b) for b in blocks.values()), default=1)}))
-    if options["policy"] == "hold-until-finalize" and content.get("networkPolicies"):
+    if options["policy"] == "hold-until-finalize":  # also covers NetworkPolicies created mid-migration
         steps.append(PlanStep(
             "prepare/policy-hold", "policy-hold", PREPARE, f"GlobalNetworkPolicy/{POLICY_HOLD}",
             changes=f"creates GlobalNetworkPolicy {POLICY_HOLD} (order 0, allow all ingress and egress) so the "
-                    f"{len(content['networkPolicies'])} NetworkPolicies Flannel ignores stay unenforced until finalize",
+                    f"{len(content.get('networkPolicies') or [])} NetworkPolicies Flannel ignores today, and any "
+                    "created during the migration, stay unenforced until finalize",
             check=f"GlobalNetworkPolicy {POLICY_HOLD} exists with that spec",
             undo=f"deletes GlobalNetworkPolicy {POLICY_HOLD}",
             params={"name": POLICY_HOLD, "order": 0, "selector": "all()", "types": ["Ingress", "Egress"],
@@ -271,12 +272,12 @@ def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[Plan
     if held_policy:
         steps.append(PlanStep(
             "finalize/policy-release", "policy-release", FINALIZE, f"GlobalNetworkPolicy/{POLICY_HOLD}",
-            changes=f"deletes GlobalNetworkPolicy {POLICY_HOLD}: the {len(content['networkPolicies'])} "
-                    "NetworkPolicies are enforced from here on",
+            changes=f"deletes GlobalNetworkPolicy {POLICY_HOLD}: NetworkPolicies ({len(content.get('networkPolicies') or [])} "
+                    "at the snapshot) are enforced from here on",
             check=f"GlobalNetworkPolicy {POLICY_HOLD} does not exist",
             undo=f"re-creates GlobalNetworkPolicy {POLICY_HOLD}",
             params={"name": POLICY_HOLD, "networkPolicies": [f"{p['namespace']}/{p['name']}"
-                                                             for p in content["networkPolicies"]]}))
+                                                             for p in content.get("networkPolicies") or []]}))
     return steps
 
 
@@ -337,8 +338,8 @@ def host_cleanup_params(flannel: dict, vni: int, options: dict) -> dict:
         "ip link delete cni0 || true",
         f"ip link delete flannel.{vni} || true",
     ]
-    if nft:
-        script += ["nft delete table ip flannel || true", "nft delete table ip6 flannel || true"]
+    if nft:  # flannel's nftables mode keeps its rules in these two tables
+        script += ["nft delete table ip flannel-ipv4 || true", "nft delete table ip6 flannel-ipv6 || true"]
     else:
         script += ["iptables -t nat -F FLANNEL-POSTRTG || true", "iptables -t nat -D POSTROUTING -m comment "
                    "--comment 'flanneld masq' -j FLANNEL-POSTRTG || true", "iptables -t nat -X FLANNEL-POSTRTG || true",

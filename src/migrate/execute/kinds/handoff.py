@@ -32,7 +32,11 @@ class HostCleanup(StepKind):
                                "`migrate resume PLAN`")
 
     def revert(self, ctx, step, mutations):
-        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS, ["/etc/cni/net.d"])
+        # Felix blackholes each local IPAM block; with blocks the size of the podCIDR that route would
+        # shadow the one Flannel's cni0 brings back.
+        claim = next((s for s in ctx.plan.steps if s.node == step.node and s.kind == "claim-node-ipam"), None)
+        blackholes = [f"ip route del blackhole {block} || true" for block in (claim.params["blocks"] if claim else [])]
+        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + blackholes, ["/etc/cni/net.d"])
         run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config from {step.node}",
                           hint="remove /etc/cni/net.d/10-calico.conflist and vxlan.calico by hand, then rerun "
                                "`migrate rollback PLAN`")

@@ -252,13 +252,36 @@ def _daemonset_ref(step) -> dict:
 
 @kind("retire-flannel")
 class RetireFlannel(StepKind):
+    def apply(self, ctx, step):
+        for ref in reversed(step.params["objects"]):  # the DaemonSet first, its namespace last
+            if ref["kind"] == "Namespace" and foreign_objects(ctx, ref["name"], step.params["objects"]):
+                ctx.say(f"kept namespace {ref['name']}: it holds objects that are not Flannel's "
+                        f"({', '.join(foreign_objects(ctx, ref['name'], step.params['objects'])[:5])})")
+                continue
+            ctx.delete(object_path(ref))
+
     def check(self, ctx, step):
-        left = [r for r in step.params["objects"] if ctx.kube.get_optional(object_path(r)) is not None]
+        left = [r for r in step.params["objects"] if ctx.kube.get_optional(object_path(r)) is not None
+                and not (r["kind"] == "Namespace" and foreign_objects(ctx, r["name"], step.params["objects"]))]
         return "Flannel's objects are already gone" if not left else None
 
-    def apply(self, ctx, step):
-        for ref in reversed(step.params["objects"]):  # the DaemonSet first, its ServiceAccount last
-            ctx.delete(object_path(ref))
+
+def foreign_objects(ctx, namespace: str, flannel: list[dict]) -> list[str]:
+    """What else lives in Flannel's namespace (deleting the namespace would take it too)."""
+    ours = {(r["kind"], r["name"]) for r in flannel}
+    found = []
+    for what, path in (("ConfigMap", "configmaps"), ("Service", "services"), ("Secret", "secrets"),
+                       ("Deployment", "deployments"), ("Pod", "pods")):
+        base = "/apis/apps/v1" if what == "Deployment" else "/api/v1"
+        for obj in ctx.kube.list(f"{base}/namespaces/{namespace}/{path}"):
+            name = obj["metadata"]["name"]
+            owners = {o.get("kind") for o in obj["metadata"].get("ownerReferences") or []}
+            if (what, name) in ours or name == "kube-root-ca.crt" or owners & {"DaemonSet", "ServiceAccount"}:
+                continue
+            if what == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
+                continue
+            found.append(f"{what} {name}")
+    return found
 
 
 @kind("calico-node-selector")
