@@ -280,12 +280,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
     """Read a snapshot file, refusing one that is unreadable, truncated, of another schema or edited."""
     path = Path(path)
     fix = "take a fresh one with `migrate snapshot -o FILE`"
-    try:
-        document = yaml_files.load(path.read_text())
-    except OSError as exc:
-        raise SnapshotFileError(f"cannot read snapshot {path}: {exc.strerror}", "check the path") from None
-    except yaml.YAMLError:
-        raise SnapshotFileError(f"snapshot {path} is not valid YAML (truncated?)", fix) from None
+    document = yaml_files.read_document(path, "snapshot", SnapshotFileError, fix)
     if not isinstance(document, dict) or not {"schema", "clusterId", "digest", "content"} <= set(document):
         raise SnapshotFileError(f"snapshot {path} is incomplete (truncated?)", fix)
     if document["schema"] != SCHEMA:

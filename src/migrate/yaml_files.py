@@ -20,3 +20,13 @@ def dump(document: dict) -> str:
 def load(text: str):
     """Parse; raises yaml.YAMLError on text that is not YAML."""
     return yaml.load(text, Loader=_Loader)
+
+
+def read_document(path, what: str, error, fix: str):
+    """Parse the YAML file at `path`; `error(message, hint)` for one that cannot be read or parsed."""
+    try:
+        return load(path.read_text())
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror}", "check the path") from None
+    except yaml.YAMLError:
+        raise error(f"{what} {path} is not valid YAML (truncated?)", fix) from None

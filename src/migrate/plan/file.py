@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from .. import yaml_files
 from ..errors import UserError
 from .model import SCHEMA, Plan, PlanStep, Wave, body_digest
@@ -21,12 +19,7 @@ def plan_to_yaml(plan: Plan) -> str:
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     fix = "build it again with `migrate plan ... -o FILE`; change a plan through its options, never by hand"
-    try:
-        document = yaml_files.load(path.read_text())
-    except OSError as exc:
-        raise PlanFileError(f"cannot read plan {path}: {exc.strerror}", "check the path") from None
-    except yaml.YAMLError:
-        raise PlanFileError(f"plan {path} is not valid YAML (truncated?)", fix) from None
+    document = yaml_files.read_document(path, "plan", PlanFileError, fix)
     required = {"digest", "schema", "snapshot", "options", "findings", "waves", "steps"}
     if not isinstance(document, dict) or "schema" not in document:
         raise PlanFileError(f"{path} is not a migration plan (no schema)", fix)

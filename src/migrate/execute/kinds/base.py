@@ -6,6 +6,8 @@ idempotent, so a rollback interrupted half-way can simply run again.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from ...kube import AlreadyExists, NotFound
 
 KINDS: dict[str, "StepKind"] = {}
@@ -20,7 +22,7 @@ def kind(name: str):
     return register
 
 
-class StepKind:
+class StepKind(ABC):
     name = ""
     always_run = False  # gates that look at the live cluster every time a run starts or resumes
 
@@ -28,8 +30,9 @@ class StepKind:
         """Why the step is already done, or None when it has work to do."""
         return None
 
+    @abstractmethod
     def apply(self, ctx, step) -> None:
-        raise NotImplementedError
+        """Do the step's work (writes through ctx, so they are journaled)."""
 
     def verify(self, ctx, step) -> None:
         """After apply: by default nothing more than apply's own waits."""

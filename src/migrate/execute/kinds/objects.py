@@ -3,6 +3,7 @@ per-node IPAM claims, selectors and labels, and finally retiring Flannel."""
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import yaml
 
@@ -114,11 +115,13 @@ class FelixConfiguration(StepKind):
 
 
 class _CalicoObject(StepKind):
-    """A Calico object built from the step's parameters, created or brought to that spec."""
+    """A Calico object built from the step's parameters (by `build`, one of migrate.objects' builders),
+    created or brought to that spec."""
     plural = ""
 
+    @abstractmethod
     def build(self, params: dict) -> dict:
-        raise NotImplementedError
+        """The object the step's parameters stand for."""
 
     def check(self, ctx, step):
         desired = self.build(step.params)
