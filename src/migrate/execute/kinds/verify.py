@@ -8,7 +8,7 @@ from ... import objects
 from ...kube import AlreadyExists, NotFound
 from ..errors import StepFailed
 from .base import StepKind, kind
-from .handoff import calico_node_on, flannel_ready_on, pod_ready
+from .handoff import calico_node_on, pod_ready
 from .pods import MANAGED, pod_path, run_to_completion
 
 ECHO_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.39"  # `netexec` answers HTTP on /hostname
@@ -147,18 +147,21 @@ class VerifyNode(StepKind):
 
 
 def _settled(ctx) -> str | None:
-    """Why the cluster is not healthy now, or None."""
-    networks = node_network(ctx)
-    for node in ctx.kube.list("/api/v1/nodes"):
+    """Why the cluster is not healthy now, or None. A few list calls, however many nodes there are."""
+    nodes = ctx.kube.list("/api/v1/nodes")
+    calico_ready = _ready_agents(ctx, "kube-system", "k8s-app=calico-node")
+    _, flannel_ns, flannel_ds = ctx.plan.step("prepare/flannel/keep-off-migrated").target.split("/")
+    flannel_there = ctx.kube.get_optional(_flannel_ds_path(ctx)) is not None
+    flannel_ready = _ready_agents(ctx, flannel_ns, None, owner=flannel_ds) if flannel_there else set()
+    for node in nodes:
         name = node["metadata"]["name"]
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (node.get("status") or {}).get("conditions") or [])
-        if not ready:
+        network = (node["metadata"].get("labels") or {}).get(LABEL, "flannel")
+        if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (node.get("status") or {}).get("conditions") or []):
             return f"node {name} is not Ready"
-        if networks[name] == "calico" and not (lambda p: p and pod_ready(p))(calico_node_on(ctx, name)):
+        if network == "calico" and name not in calico_ready:
             return f"calico-node is not Ready on {name}"
-        if networks[name] == "flannel" and ctx.kube.get_optional(_flannel_ds_path(ctx)) and \
-                not flannel_ready_on(ctx, name):
+        if network == "flannel" and flannel_there and name not in flannel_ready:
             return f"Flannel is not Ready on {name}"
     pending = ctx.kube.list("/api/v1/pods", field_selector="status.phase=Pending")  # not every pod, every 5 s
     stuck = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pending
@@ -166,6 +169,14 @@ def _settled(ctx) -> str | None:
     if stuck:
         return f"pods not running yet: {', '.join(stuck[:6])}"
     return None
+
+
+def _ready_agents(ctx, namespace: str, selector: str | None, owner: str | None = None) -> set[str]:
+    """The nodes where an agent's pod (by label, or by its DaemonSet) is Ready."""
+    pods = ctx.kube.list(f"/api/v1/namespaces/{namespace}/pods", label_selector=selector)
+    return {p["spec"].get("nodeName") for p in pods if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+            and (owner is None or any(o.get("kind") == "DaemonSet" and o.get("name") == owner
+                                      for o in p["metadata"].get("ownerReferences") or []))}
 
 
 def _flannel_ds_path(ctx) -> str:
