@@ -104,7 +104,8 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
     steps.append(PlanStep(
         "prepare/flannel/keep-off-migrated", "flannel-node-affinity", PREPARE, flannel_ds,
         changes=f"adds a required node affinity {MIGRATION_LABEL} NotIn [none, calico] to the Flannel DaemonSet, so "
-                "Flannel leaves each node as it is handed off (nodes without the label keep it)",
+                "Flannel leaves each node as it is handed off (nodes without the label keep it); this rolls every "
+                "Flannel pod once, which leaves the data plane in the kernel untouched",
         check="the DaemonSet's pod template has that match expression",
         undo="removes that match expression (the rest of the affinity is restored from the backup)",
         params={"label": MIGRATION_LABEL, "notIn": ["none", "calico"]}))

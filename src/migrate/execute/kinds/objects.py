@@ -244,8 +244,12 @@ class FlannelNodeAffinity(StepKind):
                      {"matchExpressions": [wanted]}]
         node_affinity = dict(affinity.get("nodeAffinity") or {})
         node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
-        ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {**affinity, "nodeAffinity": node_affinity}}}}},
-                  current=daemonset)
+        updated = ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {
+            **affinity, "nodeAffinity": node_affinity}}}}}, current=daemonset)
+        # A template change rolls every Flannel pod once; its data plane stays in the kernel meanwhile.
+        ctx.wait_for(lambda: rolled_out(ctx.kube.get(path)), timeout=rollout_budget(updated), interval=10,
+                     what="Flannel's DaemonSet to roll out with the new affinity",
+                     hint="check the Flannel pods that are not Ready")
 
 
 def _daemonset_ref(step) -> dict:
