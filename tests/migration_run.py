@@ -45,12 +45,11 @@ class Migration:
         mirror = JournalMirror(self.kube, self.plan.options["namespace"], self.plan.digest)
         journal = Journal.open(self.journal_path, self.plan.digest, mirror=mirror)
         if kill_at is not None:
-            append, seen = journal.append, [0]
+            append = journal.append
 
             def dying_append(record):
                 append(record)
                 if kill_at(record):
-                    seen[0] += 1
                     raise Killed(record.to_json())
             journal.append = dying_append
         return journal
