@@ -10,6 +10,8 @@ from migrate.execute.executor import ABORT, CONTINUE, ROLLBACK, SKIP, Aborted
 from migrate.execute.journal import Journal
 from migrate.execute.lease import ClusterLock
 
+from cluster_dump import resource_versions
+
 LABEL = "projectcalico.org/node-network-during-migration"
 
 
@@ -181,10 +183,12 @@ def test_a_client_dry_run_walks_every_step_without_a_write(migration):
 def test_a_server_dry_run_sends_writes_only_with_dry_run_all(migration):
     run = migration("small")
     before = run.state()
+    versions_before = resource_versions(run.kube)
     executor, _ = run.executor(mode=DRY_SERVER)
     executor.run()
     assert run.running.request_log.writes() == []
-    assert any(r.dry_run for r in run.running.request_log.records() if r.method in ("POST", "PATCH", "DELETE"))
+    assert {r.method for r in run.running.request_log.writes(include_dry_run=True)} >= {"POST", "PATCH", "DELETE"}
+    assert resource_versions(run.kube) == versions_before
     assert run.state() == before
 
 

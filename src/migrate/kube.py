@@ -262,7 +262,12 @@ class Kube:
             body["preconditions"] = {"uid": uid}
         if propagation:
             body["propagationPolicy"] = propagation
-        return self._write("delete", "DELETE", path, body, dry_run)
+        if dry_run:
+            # A DELETE with a body takes its options from the body alone: the apiserver never reads
+            # ?dryRun= then (k8s.io/apiserver pkg/endpoints/handlers/delete.go), so a dry run in the
+            # query would delete for real.
+            body["dryRun"] = [dry_run]
+        return self._write("delete", "DELETE", path, body, dry_run, in_query=False)
 
     def evict(self, namespace: str, name: str, *, dry_run: str | None = None,
               grace_period: int | None = None) -> dict:
@@ -270,12 +275,16 @@ class Kube:
         body: dict = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
         if grace_period is not None:
             body["deleteOptions"] = {"gracePeriodSeconds": grace_period}
+        if dry_run:
+            # The eviction registry merges the query's dryRun into these options and refuses the two when
+            # they differ (pkg/registry/core/pod/storage/eviction.go propagateDryRun): say it in both.
+            body.setdefault("deleteOptions", {})["dryRun"] = [dry_run]
         return self._write("create", "POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body, dry_run,
                            transient=TRANSIENT_STATUSES - {429})
 
     def _write(self, verb: str, method: str, path: str, body, dry_run: str | None, *,
-               content_type: str = "application/json", transient=TRANSIENT_STATUSES) -> dict:
-        query = {"dryRun": dry_run} if dry_run else {}
+               content_type: str = "application/json", transient=TRANSIENT_STATUSES, in_query: bool = True) -> dict:
+        query = {"dryRun": dry_run} if dry_run and in_query else {}
         if self.on_write is not None:
             self.on_write({"verb": verb, "path": path, "dryRun": dry_run})
         return self._request(verb, path, query, method=method, body=body, content_type=content_type,

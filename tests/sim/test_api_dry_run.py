@@ -1,4 +1,7 @@
 """`dryRun=All` through the official client: every write is validated and answered, none is stored."""
+import json
+
+import pytest
 from kubernetes import client
 
 MERGE = "application/merge-patch+json"
@@ -106,3 +109,41 @@ def test_dry_run_writes_change_no_resource_version_and_log_as_dry_run(core_api, 
     assert served_small.cluster.store.resource_version == before
     assert served_small.request_log.writes() == []
     assert len(served_small.request_log.writes(include_dry_run=True)) == 3
+
+
+# k8s.io/apiserver pkg/endpoints/handlers/delete.go: DeleteResource decodes DeleteOptions from the body
+# when one is sent and reads the query parameters only when there is no body.
+def test_delete_with_a_body_ignores_dry_run_in_the_query_and_deletes(core_api, http):
+    core_api.create_namespaced_config_map("default", config_map("doomed"))
+    status, _, _ = http("DELETE", "/api/v1/namespaces/default/configmaps/doomed?dryRun=All",
+                        {"kind": "DeleteOptions", "apiVersion": "v1"})
+    assert status == 200
+    assert http("GET", "/api/v1/namespaces/default/configmaps/doomed")[0] == 404
+
+
+def test_delete_with_dry_run_in_the_body_keeps_the_object(core_api, http):
+    core_api.create_namespaced_config_map("default", config_map("kept"))
+    status, _, _ = http("DELETE", "/api/v1/namespaces/default/configmaps/kept",
+                        {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]})
+    assert status == 200
+    assert http("GET", "/api/v1/namespaces/default/configmaps/kept")[0] == 200
+
+
+def test_delete_without_a_body_reads_dry_run_from_the_query(core_api, http):
+    core_api.create_namespaced_config_map("default", config_map("kept"))
+    assert http("DELETE", "/api/v1/namespaces/default/configmaps/kept?dryRun=All")[0] == 200
+    assert http("GET", "/api/v1/namespaces/default/configmaps/kept")[0] == 200
+
+
+# apimachinery pkg/apis/meta/v1/validation ValidateDryRun: only "All" is a dry run value.
+@pytest.mark.parametrize("method, path, body, options_kind", [
+    ("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "x"}}, "CreateOptions"),
+    ("DELETE", "/api/v1/namespaces/default/configmaps/x", None, "DeleteOptions"),
+])
+def test_an_unknown_dry_run_value_is_refused_as_invalid(core_api, http, method, path, body, options_kind):
+    core_api.create_namespaced_config_map("default", config_map("x"))
+    status, _, answer = http(method, path + "?dryRun=Bogus", body)
+    assert status == 422
+    message = json.loads(answer)["message"]
+    assert message.startswith(f'{options_kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value')
+    assert http("GET", "/api/v1/namespaces/default/configmaps/x")[0] == 200

@@ -23,6 +23,8 @@ PDB = ("policy", "poddisruptionbudgets")
 _STRATEGIC = "application/strategic-merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
+_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
+                 "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}
 
 
 @dataclass
@@ -38,8 +40,31 @@ class Request:
     content_type: str = ""
 
     @property
+    def dry_run_values(self) -> list[str]:
+        """The request's dryRun option. k8s.io/apiserver pkg/endpoints/handlers/delete.go: a DELETE with a
+        body takes its DeleteOptions from the body alone and never reads the query parameters."""
+        if self.verb in ("delete", "deletecollection") and self.body:
+            try:
+                options = json.loads(self.body)
+            except ValueError:
+                return []
+            value = options.get("dryRun") if isinstance(options, dict) else None
+            return [str(v) for v in value] if isinstance(value, list) else []
+        value = self.params.get("dryRun")
+        return [value] if value else []
+
+    @property
     def dry_run(self) -> bool:
-        return self.params.get("dryRun") == "All"
+        return "All" in self.dry_run_values
+
+    def check_dry_run(self) -> None:
+        """apimachinery pkg/apis/meta/v1/validation ValidateDryRun: "All" is the only value; the handlers
+        answer with NewInvalid on the request's options kind."""
+        unknown = [v for v in self.dry_run_values if v != "All"]
+        if unknown:
+            shown = "[]string{" + ", ".join(json.dumps(v) for v in self.dry_run_values) + "}"
+            raise errors.invalid(_OPTIONS_KIND[self.verb], "", [
+                ("dryRun", f'Unsupported value: {shown}: supported values: "All"')], "meta.k8s.io")
 
 
 class ApiService:
@@ -218,7 +243,7 @@ class ApiService:
             propagation = "Orphan"
         if propagation not in (None, "Foreground", "Background", "Orphan"):
             raise errors.bad_request(f'propagationPolicy: Unsupported value: "{propagation}"')
-        dry_run = req.dry_run or options.get("dryRun") == ["All"]
+        dry_run = req.dry_run
         result = self.store.delete(req.rtype, req.namespace, req.name,
                                    grace_period=None if grace is None else int(grace), propagation=propagation,
                                    preconditions=options.get("preconditions"), dry_run=dry_run)

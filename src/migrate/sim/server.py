@@ -175,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             req, watch = self._resource_request(method, parts, params, body, user)
             record["verb"], record["resource"] = req.verb, req.rtype.plural
+            record["dry_run"] = req.dry_run
             fault = sim.faults.draw_api_fault(method)
             latency = sim.faults.settings.latency_ms
             if latency:
@@ -190,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise errors.ApiError(fault.code, reason, f"injected fault: the server returned {fault.code}",
                                       retry_after=retry)
             sim.api.authorize(req)
+            if req.verb in ("create", "update", "patch", "delete", "deletecollection"):
+                req.check_dry_run()
             if watch:
                 record["status"] = 200
                 self._watch(req)
