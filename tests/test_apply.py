@@ -60,6 +60,16 @@ def test_a_full_apply_moves_every_node_to_calico_with_no_failed_flow(migration):
                                  "flannel-to-calico-migration") is None
 
 
+def test_a_migration_reads_its_pods_results_from_their_status_not_the_kubelets_log_endpoint(migration):
+    run = migration("small")
+    nodes = [n["metadata"]["name"] for n in run.kube.list("/api/v1/nodes")]
+    run.running.cluster.admin("PATCH", ["faults"], {}, {"kubelet_unreachable": nodes})
+    assert run.apply()
+    assert set(outcomes(run).values()) <= {"done", "noop"}
+    assert not any(r.path.endswith("/log") for r in run.running.request_log.records()
+                   if "/pods/hand-off-" in r.path or "/pods/leftover-check-" in r.path)
+
+
 def test_every_mutation_is_journaled_with_what_it_replaced(migration):
     run = migration("small")
     run.apply()

@@ -33,3 +33,13 @@ def test_a_flannel_config_left_on_a_node_fails_the_leftover_check(migration):
     results = verify_now(run.kube, run.clock, namespace="calico-migration")
     assert [f.split(":")[0] for f in failed(results)] == ["worker-2 has no Flannel leftover"]
     assert "Flannel leftover: /etc/cni/net.d/10-flannel.conflist" in failed(results)[0]
+
+
+def test_a_leftover_is_named_from_the_pods_status_when_no_kubelet_serves_logs(migration):
+    run = migration("small")
+    run.apply()
+    run.cluster.network.hosts["worker-2"].write_file("/etc/cni/net.d/10-flannel.conflist", "{}")
+    run.running.cluster.admin("PATCH", ["faults"], {}, {"kubelet_unreachable": ["worker-1", "worker-2", "worker-3"]})
+    results = verify_now(run.kube, run.clock, namespace="calico-migration")
+    assert [f.split(":")[0] for f in failed(results)] == ["worker-2 has no Flannel leftover"]
+    assert "Flannel leftover: /etc/cni/net.d/10-flannel.conflist" in failed(results)[0]

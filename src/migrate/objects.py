@@ -97,6 +97,9 @@ def hand_off_pod(node: str, namespace: str, params: dict) -> dict:
                      "tolerations": [{"operator": "Exists"}],
                      "containers": [{"name": "hand-off", "image": params["image"],
                                      "command": ["/bin/sh", "-c", "set -e\n" + "\n".join(params["script"]) + "\n"],
+                                     # A failure's log tail lands in the pod's status, readable without
+                                     # the kubelet's log endpoint.
+                                     "terminationMessagePolicy": "FallbackToLogsOnError",
                                      "securityContext": {"privileged": True}, "volumeMounts": mounts}],
                      "volumes": [{"name": m["name"], "hostPath": {"path": m["mountPath"]}} for m in mounts]}}
 

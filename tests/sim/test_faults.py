@@ -174,3 +174,14 @@ def test_admin_endpoints_refuse_a_user_who_is_not_a_cluster_admin(served_small, 
     answer = served_http(served_small, "PATCH", "/admin/faults", {"api_error_rate": 1.0}, token=viewer)
     assert answer.status == 403
     assert served_small.cluster.faults.settings.api_error_rate == 0.0
+
+
+def test_an_unreachable_kubelet_fails_pod_logs_with_500_but_not_the_pods_status(served_small, served_http):
+    pod = next(p for p in served_http(served_small, "GET", "/api/v1/namespaces/demo/pods").json["items"]
+               if p["spec"].get("nodeName") == "worker-1")
+    served_http(served_small, "PATCH", "/admin/faults", {"kubelet_unreachable": ["worker-1"]})
+    path = f"/api/v1/namespaces/demo/pods/{pod['metadata']['name']}"
+    answer = served_http(served_small, "GET", f"{path}/log")
+    assert answer.status == 500
+    assert "10250/containerLogs" in answer.json["message"]
+    assert served_http(served_small, "GET", path).status == 200

@@ -490,3 +490,48 @@ def test_a_ready_pod_stays_ready_when_its_kubelet_resyncs(small_cluster):
     small_cluster.loop.run_pass()
     pods = small_cluster.store.items(small_cluster.ctx.pods, "demo")
     assert all(c["status"] == "True" for p in pods for c in p["status"]["conditions"] if c["type"] == "Ready")
+
+
+# ---- termination messages (pkg/kubelet/kuberuntime/kuberuntime_container.go getTerminationMessage) ----
+
+def test_what_a_container_writes_to_its_termination_log_becomes_its_termination_message(small_cluster):
+    c = small_cluster
+    c.create(host_pod("report", "worker-1", "echo chatter; echo all clean > /dev/termination-log"))
+    c.advance(10)
+    assert main_state(c, "report")["terminated"]["message"] == "all clean\n"
+
+
+def test_a_succeeded_container_without_a_termination_log_has_no_message_even_falling_back_to_logs(small_cluster):
+    c = small_cluster
+    quiet = host_pod("quiet", "worker-1", "echo only in the log")
+    quiet["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    c.create(quiet)
+    c.advance(10)
+    assert "message" not in main_state(c, "quiet")["terminated"]
+
+
+def test_a_failed_container_falls_back_to_the_tail_of_its_log_when_asked(small_cluster):
+    c = small_cluster
+    failing = host_pod("failing", "worker-1", "echo first; ip link delete nothing-here")
+    failing["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    c.create(failing)
+    c.advance(10)
+    assert main_state(c, "failing")["terminated"]["message"] == 'first\nCannot find device "nothing-here"\n'
+
+
+def test_a_failed_container_with_the_default_policy_has_no_message(small_cluster):
+    c = small_cluster
+    c.create(host_pod("failing", "worker-1", "ip link delete nothing-here"))
+    c.advance(10)
+    assert "message" not in main_state(c, "failing")["terminated"]
+
+
+def test_the_log_fallback_keeps_only_the_last_80_lines(small_cluster):
+    c = small_cluster
+    lines = "; ".join(f"echo line-{i}" for i in range(100))
+    failing = host_pod("long", "worker-1", f"{lines}; false")
+    failing["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    c.create(failing)
+    c.advance(10)
+    message = main_state(c, "long")["terminated"]["message"]
+    assert message.splitlines() == [f"line-{i}" for i in range(20, 100)]

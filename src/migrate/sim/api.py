@@ -68,10 +68,11 @@ class Request:
 
 
 class ApiService:
-    def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None):
+    def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None, kubelet_unreachable=None):
         self.store = store
         self.registry = registry
         self.pod_logs = pod_logs or (lambda namespace, name, container: "")
+        self.kubelet_unreachable = kubelet_unreachable or (lambda node: False)
         self._bootstrap_policy()
 
     def _bootstrap_policy(self) -> None:
@@ -148,6 +149,12 @@ class ApiService:
             container = main[0]
         elif container not in everything:
             raise errors.bad_request(f"container {container} is not valid for pod {req.name}")
+        node = spec.get("nodeName")
+        if node and self.kubelet_unreachable(node):
+            # pkg/registry/core/pod/rest/log.go streams from the kubelet's /containerLogs; the dial error
+            # comes back as a 500 (the apiserver's proxy transport).
+            raise errors.ApiError(500, "InternalError", f'Get "https://{node}:10250/containerLogs/{req.namespace}/'
+                                  f'{req.name}/{container}": dial tcp {node}:10250: connect: connection refused')
         text = self.pod_logs(req.namespace, req.name, container)
         tail = req.params.get("tailLines")
         if tail:

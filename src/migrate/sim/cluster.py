@@ -154,7 +154,8 @@ class SimCluster:
             JobController(self.ctx), self.disruption, NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
             NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe,
         ]
-        self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs)
+        self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs,
+                              kubelet_unreachable=lambda node: node in self.faults.settings.kubelet_unreachable)
         self.request_log = RequestLog()
         token_source = secrets if time_scale else self.ctx.rng
         self.credentials = Credentials(admin_token=_token(token_source), viewer_token=_token(token_source))

@@ -37,6 +37,7 @@ class FaultSettings:
     calico_never_ready: list[str] = field(default_factory=list)   # node names
     pdb_never_allows: list[str] = field(default_factory=list)     # "namespace/name"
     nodes_not_ready: list[str] = field(default_factory=list)      # node names
+    kubelet_unreachable: list[str] = field(default_factory=list)  # node names: pods/log answers 500
 
     def validate(self) -> None:
         """Raise FaultError naming the first setting that is of the wrong type or out of range."""
@@ -56,7 +57,7 @@ class FaultSettings:
         if self.applies_to not in ("all", "reads", "writes"):
             raise FaultError("applies_to", f"all, reads or writes, got {self.applies_to!r}")
         for name, what in (("calico_never_ready", "node names"), ("pdb_never_allows", "NAMESPACE/NAME strings"),
-                           ("nodes_not_ready", "node names")):
+                           ("nodes_not_ready", "node names"), ("kubelet_unreachable", "node names")):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise FaultError(name, f"a list of {what}, got {value!r}")

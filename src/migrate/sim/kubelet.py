@@ -297,6 +297,11 @@ class Kubelets(Controller):
             container.restarts += 1
             container.last_terminated = _ended(container)
             container.program = program_for(pod, container.spec, container.init)
+        # kuberuntime_container.go makeMounts: each start gets a new, empty termination message file
+        # mounted at terminationMessagePath.
+        message_path = spec.get("terminationMessagePath", "/dev/termination-log")
+        if message_path:
+            private[message_path] = ""
         # Each start writes a fresh log; `kubectl logs` shows the current one.
         container.run = ContainerRun(
             self.ctx, self.network, runtime.node, host,
@@ -375,6 +380,8 @@ class Kubelets(Controller):
         container.reason = "Completed" if container.exit_code == 0 else "Error"
         if container.start_error:
             container.reason, container.message = "StartError", container.start_error
+        else:
+            container.message = _termination_message(container)
         container.ready = False
         container.finishes_at = now
 
@@ -503,6 +510,27 @@ class Kubelets(Controller):
             if c.name == container and c.run is not None:
                 return "".join(c.run.log)
         return ""
+
+
+# pkg/kubelet/container/runtime.go: MaxContainerTerminationMessageLength, ...LogLength, ...LogLines
+_TERMINATION_MESSAGE_BYTES = 4096
+_TERMINATION_LOG_BYTES = 2048
+_TERMINATION_LOG_LINES = 80
+
+
+def _termination_message(container: ContainerState) -> str:
+    """pkg/kubelet/kuberuntime/kuberuntime_container.go getTerminationMessage: the last 4 KiB of the file at
+    terminationMessagePath; when it is empty, the container failed and its policy is FallbackToLogsOnError,
+    the last 80 lines (at most 2 KiB) of its log (readLastStringFromContainerLogs)."""
+    path = container.spec.get("terminationMessagePath", "/dev/termination-log")
+    written = container.private_files.get(path, "") if path else ""
+    if written:
+        return written.encode()[-_TERMINATION_MESSAGE_BYTES:].decode(errors="ignore")
+    fallback = container.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+    if not fallback or not (container.pending_exit or 0) or container.run is None:
+        return ""
+    lines = "".join(container.run.log).splitlines(keepends=True)[-_TERMINATION_LOG_LINES:]
+    return "".join(lines).encode()[-_TERMINATION_LOG_BYTES:].decode(errors="ignore")
 
 
 def _go_duration(seconds: float) -> str:

@@ -12,8 +12,12 @@ def pod_path(namespace: str, name: str) -> str:
 
 
 def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -> str:
-    """Create `pod` (replacing a finished one of the same name), wait until it ends, return its log,
-    delete it. A pod that fails raises StepFailed with its log's last lines."""
+    """Create `pod` (replacing a finished one of the same name), wait until it ends, return its termination
+    message, delete it. A pod that fails raises StepFailed with that message's last lines.
+
+    The outcome comes from the pod's status, never from pods/log: the log endpoint goes through the
+    kubelet and fails whenever it is unreachable, though the pod ran. The pods are built with
+    terminationMessagePolicy FallbackToLogsOnError, so a failed container's status carries its log's tail."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     if not ctx.writes:
         ctx.say(f"would run pod {namespace}/{name} for {what}")
@@ -32,12 +36,12 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -
         return ""  # the server validated the pod; nothing runs
     ended = ctx.wait_for(lambda: _ended(ctx, path), timeout=timeout, what=f"pod {namespace}/{name} ({what})",
                          hint=hint)
-    log = _log(ctx, namespace, name)
+    message, exit_note = termination(ended)
     _delete_and_wait(ctx, path, ended)
     if ended["status"]["phase"] != "Succeeded":
-        tail = " | ".join(line for line in log.strip().splitlines()[-3:]) or _termination(ended)
+        tail = " | ".join(line for line in message.strip().splitlines()[-3:]) or exit_note
         raise StepFailed(f"{what} failed on {pod['spec'].get('nodeName')}: {tail}", hint)
-    return log
+    return message
 
 
 def _ended(ctx, path: str) -> dict | None:
@@ -45,19 +49,15 @@ def _ended(ctx, path: str) -> dict | None:
     return pod if pod is not None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
 
 
-def _log(ctx, namespace: str, name: str) -> str:
-    try:
-        return ctx.kube.text(f"{pod_path(namespace, name)}/log")
-    except NotFound:
-        return ""
-
-
-def _termination(pod: dict) -> str:
+def termination(pod: dict) -> tuple[str, str]:
+    """(termination messages of the pod's containers, a note of their exit codes)."""
+    messages, notes = [], []
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         terminated = (status.get("state") or {}).get("terminated") or {}
         if terminated:
-            return f"exit code {terminated.get('exitCode')} {terminated.get('reason', '')}".strip()
-    return "no log"
+            messages.append(terminated.get("message") or "")
+            notes.append(f"exit code {terminated.get('exitCode')} {terminated.get('reason', '')}".strip())
+    return "".join(messages), ", ".join(notes) or "no termination status"
 
 
 def _delete_and_wait(ctx, path: str, pod: dict) -> None:

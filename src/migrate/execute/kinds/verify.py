@@ -24,7 +24,8 @@ def _pinned(name: str, namespace: str, node: str, container: dict, role: str, su
             "metadata": {"name": name, "namespace": namespace,
                          "labels": {**MANAGED, "migrate/role": role, "migrate/verifies": subject}},
             "spec": {"nodeName": node, "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
-                     "tolerations": [{"operator": "Exists"}], "containers": [container]}}
+                     "tolerations": [{"operator": "Exists"}],
+                     "containers": [{**container, "terminationMessagePolicy": "FallbackToLogsOnError"}]}}
 
 
 # Each verification has its own pods and service (named for its subject): a wave's nodes verify at once.
