@@ -167,3 +167,27 @@ def test_a_manifest_fetched_from_an_address_is_pinned_by_its_checksum(cli, tmp_p
 def test_an_unreachable_manifest_address_is_one_line_and_exit_2(cli):
     result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", "http://127.0.0.1:9/x.yaml")
     assert result.exit_code == 2 and "cannot fetch the Calico manifest from http://127.0.0.1:9/x.yaml" in result.stderr
+
+
+def release_manifest(tmp_path, version):
+    manifest = tmp_path / f"calico-{version}.yaml"
+    manifest.write_text(calico_release_manifest().replace("v3.32.1", version))
+    return manifest
+
+
+def test_the_calico_release_is_read_from_the_manifests_images(cli, tmp_path):
+    manifest = release_manifest(tmp_path, "v3.26.5")
+    result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", manifest,
+                 "-o", tmp_path / "p.yaml")
+    assert result.exit_code == 0, result.output
+    document = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert document["options"]["calicoVersion"] == "v3.26.5"
+
+
+def test_a_calico_version_that_contradicts_the_manifest_is_refused(cli, tmp_path):
+    manifest = release_manifest(tmp_path, "v3.26.5")
+    result = cli("plan", "--snapshot", "plans/small.snapshot.yaml", "--calico-manifest", manifest,
+                 "--calico-version", "v3.32.1", "-o", tmp_path / "p.yaml")
+    assert result.exit_code == 2
+    assert "--calico-version v3.32.1 contradicts the manifest, whose calico-node image is" in one_line_error(result)
+    assert not (tmp_path / "p.yaml").exists()

@@ -106,6 +106,23 @@ def _parse(text: str) -> list[dict]:
     return objects
 
 
+_RELEASE_TAG = re.compile(r"v\d+\.\d+\.\d+")
+
+
+def manifest_release(text: str) -> tuple[str | None, str]:
+    """(the release tag of the calico-node image, that image) in a Calico manifest; the tag is None when
+    the image carries no release tag (a digest, a mirror's own tag)."""
+    daemonset = _find(_parse(text), "DaemonSet", "calico-node")
+    containers = ((((daemonset or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers") or []
+    image = next((c.get("image", "") for c in containers if c.get("name") == "calico-node"), "")
+    if not image:
+        raise ManifestError("the Calico manifest has no calico-node DaemonSet with a calico-node container",
+                            "give calico.yaml as published by a Calico release")
+    tag = image.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+    return (tag if _RELEASE_TAG.fullmatch(tag) else None), image
+
+
 def _find(objects: list[dict], kind: str, name: str) -> dict | None:
     return next((o for o in objects if o.get("kind") == kind and o["metadata"].get("name") == name), None)
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from .cluster_source import cluster_options, take_snapshot
 from .console import console, err_console
+from .calico_manifest import manifest_release
 from .errors import UserError
 from .findings_view import counts_line, print_findings
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
@@ -35,6 +36,21 @@ def _manifest(source: str | None) -> tuple[dict | None, str | None]:
     return {"source": source, "sha256": hashlib.sha256(data).hexdigest()}, data.decode(errors="replace")
 
 
+def _release(asked: str | None, manifest_text: str | None) -> str:
+    """The Calico release the plan installs: the manifest's own (its calico-node image tag), which
+    --calico-version may confirm but not contradict; without a manifest, --calico-version or the default."""
+    if manifest_text is None:
+        return asked or DEFAULT_CALICO_VERSION
+    found, image = manifest_release(manifest_text)
+    if found is None and asked is None:
+        raise UserError(f"cannot tell the Calico release from the manifest's calico-node image {image}",
+                        "pass --calico-version with the release that image is")
+    if asked is not None and found is not None and asked != found:
+        raise UserError(f"--calico-version {asked} contradicts the manifest, whose calico-node image is {image}",
+                        f"drop --calico-version, or give the manifest of Calico {asked}")
+    return found or asked
+
+
 def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
     if value in NODE_ORDERS:
         return value, ()
@@ -47,8 +63,8 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
               help="Where finalize leaves the pool (keep: stay on Flannel-compatible VXLAN).")
 @click.option("--ipam", type=click.Choice(IPAMS), default="calico-ipam", show_default=True,
               help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
-@click.option("--calico-version", default=DEFAULT_CALICO_VERSION, show_default=True, metavar="TAG",
-              help="Calico release to install.")
+@click.option("--calico-version", metavar="TAG",
+              help=f"Calico release to install (default: the manifest's, else {DEFAULT_CALICO_VERSION}).")
 @click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml: a file, or an address to "
               "fetch it from now; pinned by sha256 either way.")
 @click.option("--fetch-calico", is_flag=True, help="Fetch calico.yaml of --calico-version from the Calico project's "
@@ -78,8 +94,9 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
     order, explicit = _node_order(node_order)
     if fetch_calico and calico_manifest:
         raise UserError("--fetch-calico and --calico-manifest both given", "use one of them")
-    pinned, manifest_text = _manifest(CALICO_MANIFEST_URL.format(version=calico_version) if fetch_calico
-                                      else calico_manifest)
+    pinned, manifest_text = _manifest(CALICO_MANIFEST_URL.format(version=calico_version or DEFAULT_CALICO_VERSION)
+                                      if fetch_calico else calico_manifest)
+    calico_version = _release(calico_version, manifest_text)
     options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
                           calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,
