@@ -124,6 +124,19 @@ def test_rollback_from_the_end_gives_every_node_back_to_flannel(migration):
     assert run.state() == before
 
 
+@pytest.mark.parametrize("kill_after", ["node/worker-2/calico-on", "finalize/drop-labels"])
+def test_a_rollback_ends_only_once_flannels_daemonset_has_rolled_out(migration, kill_after):
+    run = migration("small")
+    assert not run.apply(kill_at=step_done(kill_after))
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    flannel = run.state()["flannel"]
+    daemonset = run.kube.get(f"/apis/apps/v1/namespaces/kube-flannel/daemonsets/{flannel['daemonSet']}")
+    status, nodes = daemonset["status"], len(run.kube.list("/api/v1/nodes"))
+    assert status.get("observedGeneration") == daemonset["metadata"]["generation"]
+    assert status.get("updatedNumberScheduled") == status.get("numberAvailable") == nodes
+
+
 def test_a_rollback_killed_half_way_finishes_when_run_again(migration):
     run = migration("small")
     before = run.state()

@@ -45,6 +45,14 @@ class Forbidden(UserError):
     """The user may not do what the tool asked (RBAC)."""
 
 
+class AdmissionRefused(UserError):
+    """403 from Pod Security admission: the namespace's policy level forbids the pod, whoever asks."""
+
+
+class NamespaceTerminating(UserError):
+    """403 on create in a namespace being deleted (plugin/pkg/admission/namespace/lifecycle)."""
+
+
 class NotFound(UserError):
     """A required object does not exist."""
 
@@ -341,6 +349,18 @@ class Kube:
         if status == 401:
             raise Unauthorized(f"the API server at {self.server} refused the credentials of {self.user}",
                                "refresh the kubeconfig's token or certificate")
+        if status == 403 and "violates PodSecurity" in message:
+            namespace = _namespace_of(path)
+            raise AdmissionRefused(f"PodSecurity refused to {verb} {resource} in namespace {namespace}: {message}",
+                                   f"allow privileged pods there: kubectl label namespace {namespace} "
+                                   "pod-security.kubernetes.io/enforce=privileged --overwrite (or exempt it in the "
+                                   "apiserver's PodSecurity AdmissionConfiguration)")
+        if status == 403 and ("NamespaceTerminating" in _status_cause_types(body)
+                              or "because it is being terminated" in message):
+            namespace = _namespace_of(path)
+            raise NamespaceTerminating(f"namespace {namespace} is being deleted, so it takes nothing new: {message}",
+                                       f"wait until `kubectl get namespace {namespace}` finds nothing (or see what "
+                                       "finalizers hold it), then run again")
         if status == 403:
             raise Forbidden(f"user {self.user} may not {verb} {resource} ({message or 'forbidden'})",
                             f"grant {verb} on {resource}, e.g. run with a cluster-admin kubeconfig")
@@ -388,6 +408,19 @@ def _status_causes(body) -> list[str]:
     except (ValueError, TypeError, AttributeError):
         return []
     return [c["message"] for c in causes if isinstance(c, dict) and c.get("message")]
+
+
+def _status_cause_types(body) -> list[str]:
+    try:
+        causes = (json.loads(body).get("details") or {}).get("causes") or []
+    except (ValueError, TypeError, AttributeError):
+        return []
+    return [str(c.get("reason", "")) for c in causes if isinstance(c, dict)]
+
+
+def _namespace_of(path: str) -> str:
+    parts = path.strip("/").split("/")
+    return parts[parts.index("namespaces") + 1] if "namespaces" in parts[:-1] else ""
 
 
 def _status_message(body) -> str:

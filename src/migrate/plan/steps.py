@@ -49,8 +49,10 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
     mtu = vxlan_mtu(net_conf)
     steps = [
         PlanStep("prepare/namespace", "namespace", PREPARE, f"Namespace/{ns}",
-                 changes=f"creates namespace {ns} for the journal mirror, the lease, backups and hand-off pods",
-                 check=f"namespace {ns} exists", undo=f"deletes namespace {ns} if this run created it"),
+                 changes=f"creates namespace {ns} for the journal mirror, backups and hand-off pods, labelled "
+                         "pod-security.kubernetes.io/enforce=privileged (the hand-off pods are privileged)",
+                 check=f"namespace {ns} exists with that label and admits a hand-off pod (server dry run)",
+                 undo=f"deletes namespace {ns} if this run created it, else puts its labels back"),
         PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
                  changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
                          "and the journal",

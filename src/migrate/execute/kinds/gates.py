@@ -5,6 +5,7 @@ from ...analysis import BLOCKER, analyse
 from ...snapshot import gather_snapshot
 from ..errors import StepFailed
 from .base import StepKind, kind
+from .objects import contains, hand_off_admitted, namespace_labels
 
 
 def live_snapshot(ctx):
@@ -105,3 +106,22 @@ class Permissions(StepKind):
         if denied:
             raise StepFailed(f"user {ctx.kube.user} may not: {', '.join(denied)}",
                              "run with a cluster-admin kubeconfig, then `migrate resume PLAN`")
+        self._foresee_admission(ctx, namespaces["namespace"])
+
+    @staticmethod
+    def _foresee_admission(ctx, namespace: str) -> None:
+        """RBAC is not all that can refuse the hand-off pod: Pod Security admission, a webhook or a
+        namespace being deleted. Where the migration namespace already exists as the run will leave it,
+        ask the server (dry run) now, before any node is cordoned; otherwise prepare/namespace asks
+        right after labelling it, still before any node is touched."""
+        current = ctx.kube.get_optional(f"/api/v1/namespaces/{namespace}")
+        if current is None:
+            return
+        if current["metadata"].get("deletionTimestamp"):
+            raise StepFailed(f"namespace {namespace} is being deleted; the run needs it",
+                             f"wait until `kubectl get namespace {namespace}` finds nothing (see its finalizers), "
+                             "then `migrate resume PLAN`")
+        if contains(current["metadata"].get("labels") or {}, namespace_labels()):
+            refusal = hand_off_admitted(ctx, namespace)
+            if refusal is not None:
+                raise StepFailed(refusal.message, refusal.hint)

@@ -9,9 +9,9 @@ import yaml
 
 from ... import objects
 from ...objects import backup_key
-from ...kube import AlreadyExists
+from ...kube import AdmissionRefused, AlreadyExists, Forbidden, NamespaceTerminating
 from ..errors import StepFailed
-from .base import StepKind, kind
+from .base import StepKind, kind, undo_mutations
 
 CALICO = "/apis/crd.projectcalico.org/v1"
 MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
@@ -46,26 +46,80 @@ def ensure(ctx, collection: str, desired: dict, *, compare=("spec",)) -> None:
 
 def matches(ctx, path: str, desired: dict, fields=("spec",)) -> bool:
     current = ctx.kube.get_optional(path)
-    return current is not None and all(_contains(current.get(f), desired[f]) for f in fields)
+    return current is not None and all(contains(current.get(f), desired[f]) for f in fields)
 
 
-def _contains(actual, wanted) -> bool:
+def contains(actual, wanted) -> bool:
     """Every key of `wanted` has the same value in `actual` (extra keys in `actual` are fine)."""
     if isinstance(wanted, dict):
-        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in wanted.items())
+        return isinstance(actual, dict) and all(contains(actual.get(k), v) for k, v in wanted.items())
     return actual == wanted
 
 
 @kind("namespace")
 class Namespace(StepKind):
+    """The migration namespace, labelled so Pod Security admission lets the privileged hostNetwork
+    hand-off pods in; done only when a server dry run of such a pod is admitted there."""
+
     def check(self, ctx, step):
         name = step.target.split("/", 1)[1]
-        return f"namespace {name} exists" if ctx.kube.get_optional(f"/api/v1/namespaces/{name}") else None
+        current = ctx.kube.get_optional(f"/api/v1/namespaces/{name}")
+        if current is None or current["metadata"].get("deletionTimestamp") or not contains(
+                current["metadata"].get("labels") or {}, namespace_labels()):
+            return None
+        return f"namespace {name} exists, allows privileged pods and admits a hand-off pod" \
+            if hand_off_admitted(ctx, name) is None else None
 
     def apply(self, ctx, step):
         name = step.target.split("/", 1)[1]
-        ctx.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name, "labels": MIGRATION_LABELS}})
+        path = f"/api/v1/namespaces/{name}"
+        if not ctx.writes:
+            ctx.say(f"would create or label namespace {name}")
+            return
+        ctx.wait_for(lambda: not _terminating(ctx.kube.get_optional(path)), timeout=300,
+                     what=f"namespace {name}, which is being deleted, to be gone",
+                     hint=f"see which finalizers hold it: kubectl get namespace {name} -o yaml")
+        current = ctx.kube.get_optional(path)
+        if current is None:
+            ctx.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                              "metadata": {"name": name, "labels": namespace_labels()}})
+        elif not contains(current["metadata"].get("labels") or {}, namespace_labels()):
+            ctx.patch(path, {"metadata": {"labels": namespace_labels()}}, current=current)
+
+    def verify(self, ctx, step):
+        if not ctx.writes:
+            return
+        refusal = hand_off_admitted(ctx, step.target.split("/", 1)[1])
+        if refusal is not None:
+            raise StepFailed(refusal.message, refusal.hint)
+
+
+def namespace_labels() -> dict:
+    """Ours, and Pod Security's levels (pod-security.kubernetes.io/*) at privileged: the hand-off pods
+    are privileged and hostNetwork by nature, refused under a baseline or restricted default."""
+    return {**MIGRATION_LABELS, **{f"pod-security.kubernetes.io/{mode}": "privileged"
+                                   for mode in ("enforce", "warn", "audit")}}
+
+
+def hand_off_admitted(ctx, namespace: str):
+    """None when the API server admits a hand-off pod in `namespace` (a server dry run, which admission
+    webhooks see too); otherwise the typed refusal (PodSecurity, a terminating namespace, RBAC)."""
+    step = next((s for s in ctx.plan.steps if s.kind == "host-cleanup"), None)
+    if step is None:
+        return None
+    pod = objects.hand_off_pod(step.node, namespace, step.params)
+    pod["metadata"]["name"] = "hand-off-admission-check"
+    try:
+        ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod, dry_run="All")
+    except AlreadyExists:
+        return None  # storage answers after admission: admitted
+    except (AdmissionRefused, NamespaceTerminating, Forbidden) as refused:
+        return refused
+    return None
+
+
+def _terminating(obj: dict | None) -> bool:
+    return bool(obj and obj["metadata"].get("deletionTimestamp"))
 
 
 @kind("backup")
@@ -163,7 +217,7 @@ class PolicyRelease(StepKind):
 
 def _annotations_match(ctx, node: str, wanted: dict) -> bool:
     current = ctx.kube.get_optional(f"/api/v1/nodes/{node}")
-    return current is not None and _contains((current["metadata"].get("annotations") or {}), wanted)
+    return current is not None and contains((current["metadata"].get("annotations") or {}), wanted)
 
 
 @kind("set-node-tunnel")
@@ -247,9 +301,20 @@ class FlannelNodeAffinity(StepKind):
         updated = ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {
             **affinity, "nodeAffinity": node_affinity}}}}}, current=daemonset)
         # A template change rolls every Flannel pod once; its data plane stays in the kernel meanwhile.
-        ctx.wait_for(lambda: rolled_out(ctx.kube.get(path)), timeout=rollout_budget(updated), interval=10,
-                     what="Flannel's DaemonSet to roll out with the new affinity",
-                     hint="check the Flannel pods that are not Ready")
+        wait_flannel_rolled_out(ctx, path, updated, "with the new affinity")
+
+    def revert(self, ctx, step, mutations):
+        undo_mutations(ctx, mutations)
+        path = object_path(_daemonset_ref(step))
+        current = ctx.kube.get_optional(path)
+        if current is not None:
+            wait_flannel_rolled_out(ctx, path, current, "with its own affinity again")
+
+
+def wait_flannel_rolled_out(ctx, path: str, daemonset: dict, how: str) -> None:
+    """Until every node runs Flannel's current template, Ready: a rollback is over only then."""
+    ctx.wait_for(lambda: rolled_out(ctx.kube.get(path)), timeout=rollout_budget(daemonset), interval=10,
+                 what=f"Flannel's DaemonSet to roll out {how}", hint="check the Flannel pods that are not Ready")
 
 
 def _daemonset_ref(step) -> dict:
@@ -266,6 +331,13 @@ class RetireFlannel(StepKind):
                         f"({', '.join(foreign_objects(ctx, ref['name'], step.params['objects'])[:5])})")
                 continue
             ctx.delete(object_path(ref))
+
+    def revert(self, ctx, step, mutations):
+        undo_mutations(ctx, mutations)
+        ref = next(r for r in step.params["objects"] if r["kind"] == "DaemonSet")
+        current = ctx.kube.get_optional(object_path(ref))
+        if current is not None:
+            wait_flannel_rolled_out(ctx, object_path(ref), current, "again")
 
     def check(self, ctx, step):
         left = [r for r in step.params["objects"] if ctx.kube.get_optional(object_path(r)) is not None
