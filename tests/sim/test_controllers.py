@@ -776,10 +776,11 @@ def test_a_joining_node_runs_flannel_and_becomes_ready(small_cluster):
     assert c.ctx.hosts["worker-3"].read_file("/run/flannel/subnet.env").count("FLANNEL_SUBNET=10.244.3.1/24") == 1
 
 
+# pkg/controller/podgc/gc_controller.go (v1.26) gcOrphaned: checked every 20 s, deleted after a 40 s quarantine.
 def test_pods_of_a_deleted_node_are_garbage_collected(small_cluster):
     c = small_cluster
     c.store.delete(c.ctx.nodes, None, "worker-1")
-    c.advance(15)
+    c.advance(75)
     assert not [p for p in c.store.items(c.ctx.pods) if p["spec"].get("nodeName") == "worker-1"]
     assert len([p for p in pods_with(c, app="web") if is_ready(p)]) == 4
 

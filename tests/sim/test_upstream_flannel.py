@@ -154,3 +154,30 @@ def test_builtin_install_schedules_like_upstream(ours, manifest):
 def test_builtin_install_grants_flannel_the_upstream_rbac(ours, manifest):
     for kind in ("ClusterRole", "ClusterRoleBinding", "ServiceAccount"):
         assert _find(ours, kind) == _find(manifest, kind)
+
+
+# ---- `kubectl delete -f kube-flannel.yml` --------------------------------------------------------
+
+def _delete_as_kubectl_does(api, objects):
+    """kubectl delete -f: each object of the file in order, background propagation."""
+    from kubernetes.dynamic import DynamicClient
+    dynamic = DynamicClient(api)
+    for obj in objects:
+        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        dynamic.delete(resource, name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"),
+                       body={"propagationPolicy": "Background"})
+
+
+def test_deleting_the_upstream_manifest_leaves_the_simulator_running(flannel_applied, manifest):
+    # The namespace goes first: its kubelets then post events into a terminating namespace.
+    _delete_as_kubectl_does(flannel_applied.api_client(), manifest)
+    flannel_applied.cluster.advance(120)
+    assert flannel_applied.cluster.errors == []
+
+
+def test_deleting_the_upstream_manifest_removes_its_namespace_and_pods(flannel_applied, manifest):
+    _delete_as_kubectl_does(flannel_applied.api_client(), manifest)
+    flannel_applied.cluster.advance(120)
+    core = client.CoreV1Api(flannel_applied.api_client())
+    assert "kube-flannel" not in [n.metadata.name for n in core.list_namespace().items]
+    assert core.list_pod_for_all_namespaces(label_selector="app=flannel").items == []

@@ -142,6 +142,7 @@ class SimCluster:
                               timings=timings or scenario.timings, rng=random.Random(seed),
                               cluster_cidr=scenario.flannel.network, node_cidr_mask=scenario.node_cidr_mask,
                               service_cidr=scenario.service_cidr)
+        self.ctx.errors = self.loop.errors
         self.store.admission.append(Admission(scenario.service_cidr))
         self.store.listeners.insert(0, self.ctx.index.on_event)
         self.network = Network(self.ctx)
@@ -231,6 +232,11 @@ class SimCluster:
                 continue
             if self.store.resource_version == before:
                 return
+
+    @property
+    def errors(self) -> list:
+        """What controllers, kubelets, agents and timers raised recently (loop.ComponentError), oldest first."""
+        return list(self.loop.errors.recent)
 
     # ---- time ----------------------------------------------------------------------
     def advance(self, seconds: float) -> None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .clock import rfc3339
+from .errors import ApiError
 from .resources import ResourceRegistry
 from .store import Store, WatchEvent
 
@@ -71,6 +72,7 @@ class SimContext:
     service_cidr: str = "10.96.0.0/12"
     hosts: dict = field(default_factory=dict)
     quiet: bool = False  # no Events while a scenario is being built
+    errors: object = None  # the loop's ErrorLog: components that catch their own errors record them there
 
     def rtype(self, group: str, plural: str):
         for version in ("v1",):
@@ -111,9 +113,12 @@ class SimContext:
             "reportingComponent": component,
         }
         events = self.registry.lookup("", "v1", "events")
-        if self.store.find(self.registry.lookup("", "v1", "namespaces"), None, namespace) is None:
-            return
-        self.store.create(events, event)
+        try:
+            self.store.create(events, event)
+        except ApiError:
+            # client-go's event broadcaster (tools/record/event.go recordToSink) drops an event the
+            # server refuses, e.g. in a namespace that is gone or being terminated; it never fails the caller.
+            pass
 
 
 def is_pod_ready(pod: dict) -> bool:

@@ -198,8 +198,9 @@ class NodeLifecycle(Controller):
             batch, self.dirty = sorted(self.dirty), set()
             for name in batch:
                 node = self.ctx.store.find(self.ctx.nodes, None, name)
-                if node is not None:
-                    node = self._monitor(node, now)
+                if node is None:
+                    continue  # a pod bound to a node that does not exist: no node to watch (the pod GC's case)
+                node = self._monitor(node, now)
                 self._taint(node, now)
                 self._evict_intolerant(node, now)
 
@@ -509,19 +510,51 @@ class NamespaceController(Controller):
 
 
 class PodGarbageCollector(Controller):
-    """Pods bound to nodes that no longer exist are deleted (the pod GC's orphan sweep)."""
+    """The pod GC's orphan sweep (k8s.io/kubernetes pkg/controller/podgc/gc_controller.go, v1.26,
+    gcOrphaned): every gcCheckPeriod it puts the node of each pod bound to a node that does not exist
+    in quarantine; once a node has been missing for quarantineTime it marks that node's pods Failed
+    with a DisruptionTarget condition (markFailedAndDeletePodWithCondition, PodDisruptionConditions
+    on by default) and deletes them with a zero grace period."""
+
+    CHECK_PERIOD = 20.0   # gcCheckPeriod
+    QUARANTINE = 40.0     # quarantineTime
 
     def __init__(self, ctx: SimContext):
         super().__init__(ctx)
-        self.gone_nodes: set[str] = set()
-
-    def on_event(self, event: WatchEvent) -> None:
-        if event.key == ("", "nodes") and event.type == "DELETED":
-            self.gone_nodes.add(event.obj["metadata"]["name"])
+        self.next_check: float | None = None
+        self.quarantined: dict[str, float] = {}  # node name -> when it may be found deleted
 
     def sync(self, now: float) -> None:
-        for node in sorted(self.gone_nodes):
-            self.gone_nodes.discard(node)
-            for namespace, name in list(self.ctx.index.pods_by_node.get(node, ())):
-                if self.ctx.store.find(self.ctx.pods, namespace, name) is not None:
-                    self.ctx.store.force_remove(self.ctx.pods, namespace, name)
+        if self.next_check is None:
+            self.next_check = now + self.CHECK_PERIOD
+            self.ctx.timers.call_at(self.next_check, lambda _now: None)
+        if now < self.next_check:
+            return
+        self.next_check = now + self.CHECK_PERIOD
+        self.ctx.timers.call_at(self.next_check, lambda _now: None)
+        store = self.ctx.store
+        existing = {n["metadata"]["name"] for n in store.items(self.ctx.nodes)}
+        bound = {node for node, pods in self.ctx.index.pods_by_node.items() if node and pods}
+        for node in sorted(bound - existing):
+            self.quarantined.setdefault(node, now + self.QUARANTINE)
+        deleted = set()
+        for node, due in sorted(self.quarantined.items()):
+            if due <= now:
+                del self.quarantined[node]
+                if store.find(self.ctx.nodes, None, node) is None:  # checkIfNodeExists: a live read
+                    deleted.add(node)
+        stamp = rfc3339(now)
+        for node in sorted(deleted):
+            for namespace, name in sorted(self.ctx.index.pods_by_node.get(node, ())):
+                if store.find(self.ctx.pods, namespace, name) is not None:
+                    self._mark_failed_and_delete(namespace, name, stamp)
+
+    def _mark_failed_and_delete(self, namespace: str, name: str, stamp: str) -> None:
+        def fail(pod: dict) -> None:
+            status = pod.setdefault("status", {})
+            status["conditions"] = set_condition(status.get("conditions") or [], "DisruptionTarget", "True", stamp,
+                                                 "DeletionByPodGC", "PodGC: node no longer exists")
+            if status.get("phase") not in ("Succeeded", "Failed"):
+                status["phase"] = "Failed"
+        self.ctx.store.mutate(self.ctx.pods, namespace, name, fail, subresource="status")
+        self.ctx.store.delete(self.ctx.pods, namespace, name, grace_period=0)

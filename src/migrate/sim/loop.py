@@ -8,13 +8,44 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
+import traceback
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable
 
 from .store import WatchEvent
 
 MAX_ROUNDS_PER_PASS = 50
+MAX_ERRORS_KEPT = 200
+
+log = logging.getLogger("migrate.sim")
+
+
+@dataclass(frozen=True)
+class ComponentError:
+    """An exception a controller, kubelet, agent or timer raised, as its log line would say it."""
+    time: float          # simulated seconds
+    component: str       # the controller's class name, "timer", or what the component calls itself
+    message: str         # "ExceptionType: text"
+    traceback: str
+
+
+class ErrorLog:
+    """What the real components do with an unexpected error: log it (utilruntime.HandleError in
+    k8s.io/apimachinery pkg/util/runtime/runtime.go) and carry on. The most recent ones are kept
+    for tests to read (`SimCluster.errors`)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.recent: deque[ComponentError] = deque(maxlen=MAX_ERRORS_KEPT)
+
+    def record(self, component: str, exc: BaseException) -> None:
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.recent.append(ComponentError(self.clock.now(), component, message, text))
+        log.error("simulated %s failed: %s", component, message, exc_info=exc)
 
 
 class Timers:
@@ -63,20 +94,31 @@ class ControlLoop:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.error: BaseException | None = None
+        self.errors = ErrorLog(clock)
 
     def run_pass(self) -> None:
-        """Fire due timers and let every controller react until nothing more changes."""
+        """Fire due timers and let every controller react until nothing more changes. What one of
+        them raises is logged and the rest go on, as each real component runs on its own."""
         with self.store.lock:
             now = self.clock.now()
             for action in self.timers.pop_due(now):
-                action(now)
+                try:
+                    action(now)
+                except Exception as exc:
+                    self.errors.record("timer", exc)
             for _ in range(MAX_ROUNDS_PER_PASS):
                 while self._events:
                     event = self._events.popleft()
                     for controller in self.controllers:
-                        controller.on_event(event)
+                        try:
+                            controller.on_event(event)
+                        except Exception as exc:
+                            self.errors.record(type(controller).__name__, exc)
                 for controller in self.controllers:
-                    controller.sync(now)
+                    try:
+                        controller.sync(now)
+                    except Exception as exc:
+                        self.errors.record(type(controller).__name__, exc)
                 if not self._events:
                     break
 
