@@ -293,6 +293,10 @@ class Kube:
     def _write(self, verb: str, method: str, path: str, body, dry_run: str | None, *,
                content_type: str = "application/json", transient=TRANSIENT_STATUSES, in_query: bool = True) -> dict:
         query = {"dryRun": dry_run} if dry_run and in_query else {}
+        if method in ("POST", "PUT", "PATCH"):
+            # An unknown or duplicate field is a bug in what we send: have the server refuse it (400) rather
+            # than drop it with a warning. Servers before 1.25 ignore the parameter.
+            query["fieldValidation"] = "Strict"
         if self.on_write is not None:
             self.on_write({"verb": verb, "path": path, "dryRun": dry_run})
         return self._request(verb, path, query, method=method, body=body, content_type=content_type,
