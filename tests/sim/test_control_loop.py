@@ -96,3 +96,19 @@ def test_the_pod_gc_deletes_the_pods_of_a_deleted_node_after_the_quarantine():
     assert [p for p in c.store.items(c.ctx.pods) if p["metadata"]["name"] in victims]
     c.advance(60)
     assert not [p for p in c.store.items(c.ctx.pods) if p["spec"].get("nodeName") == "worker-2"]
+
+
+def test_a_pod_whose_sync_raises_does_not_hold_up_the_kubelets_other_pods(small_cluster):
+    kubelets = small_cluster.kubelets
+    real = kubelets._sync_pod
+
+    def sync(key, now):
+        if key == ("default", "a-bad-one"):
+            raise RuntimeError("this pod's sync fails")
+        real(key, now)
+    kubelets._sync_pod = sync
+    small_cluster.create(pod("a-bad-one"))
+    small_cluster.create(pod("b-good-one"))
+    small_cluster.advance(10)
+    assert small_cluster.store.find(small_cluster.ctx.pods, "default", "b-good-one")["status"]["phase"] == "Running"
+    assert any(e.component == "kubelet pod default/a-bad-one" for e in small_cluster.errors)

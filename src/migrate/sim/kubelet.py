@@ -15,6 +15,7 @@ from .network import Network
 from .store import WatchEvent
 
 POD_KEY = ("", "pods")
+POD_SYNC_BACKOFF = 10.0  # pod_workers.go backOffPeriod
 _PROBE_PENDING = "readiness probe has not passed yet"  # no probe has run yet: no event
 # The node pressure conditions and the reason a healthy kubelet posts for each.
 _PRESSURE = {"MemoryPressure": ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -123,7 +124,14 @@ class Kubelets(Controller):
             self._refresh_agents()
         batch, self.work = self.work, set()  # keys re-queued while syncing wait for the next round
         for key in sorted(batch):
-            self._sync_pod(key, now)
+            try:
+                self._sync_pod(key, now)
+            except Exception as exc:
+                # pkg/kubelet/pod_workers.go completeWork: a failed sync is logged and the pod retried
+                # after backOffPeriod (10 s); the kubelet's other pods go on.
+                if self.ctx.errors is not None:
+                    self.ctx.errors.record(f"kubelet pod {key[0]}/{key[1]}", exc)
+                self._wake(key, now + POD_SYNC_BACKOFF)
         while self.dirty_nodes:  # sorted: a seed replays the same order (set order follows string hashing)
             batch, self.dirty_nodes = sorted(self.dirty_nodes), set()
             for name in batch:
