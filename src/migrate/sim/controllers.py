@@ -8,6 +8,7 @@ import json
 
 from .clock import parse_rfc3339, rfc3339
 from .context import SimContext, is_pod_ready, is_terminating, set_condition
+from .errors import ApiError
 from .loop import Controller
 from .selectors import pod_fits_node, selector_from_label_selector_object, untolerated_taint
 from .store import WatchEvent
@@ -480,33 +481,159 @@ class GarbageCollector(Controller):
 
 
 class NamespaceController(Controller):
-    """Deletes everything in a terminating namespace, then the namespace itself."""
+    """The namespace controller (k8s.io/kubernetes pkg/controller/namespace/namespace_controller.go and
+    deletion/namespaced_resources_deleter.go, v1.26). A terminating namespace is handled
+    namespaceDeletionGracePeriod (5 s) after each event about it: every namespaced kind that can be
+    listed and deleted has its objects deleted, what remains is reported in status conditions
+    (deletion/status_condition_utils.go), and while something remains the namespace is looked at again
+    after estimate/2+1 s (the longest pod grace period, or 15 s for objects held by finalizers). Once
+    nothing is left the controller removes its `kubernetes` token from spec.finalizers (the finalize
+    subresource), and the API server lets the namespace go."""
+
+    GRACE = 5.0                # namespaceDeletionGracePeriod
+    FINALIZER_ESTIMATE = 15    # finalizerEstimateSeconds
+    TOKEN = "kubernetes"
+    CONDITION_TYPES = ("NamespaceDeletionDiscoveryFailure", "NamespaceDeletionGroupVersionParsingFailure",
+                       "NamespaceDeletionContentFailure", "NamespaceContentRemaining", "NamespaceFinalizersRemaining")
+    OK = {"NamespaceDeletionDiscoveryFailure": ("ResourcesDiscovered", "All resources successfully discovered"),
+          "NamespaceDeletionGroupVersionParsingFailure": ("ParsedGroupVersions",
+                                                          "All legacy kube types successfully parsed"),
+          "NamespaceDeletionContentFailure": ("ContentDeleted",
+                                              "All content successfully deleted, may be waiting on finalization"),
+          "NamespaceContentRemaining": ("ContentRemoved", "All content successfully removed"),
+          "NamespaceFinalizersRemaining": ("ContentHasNoFinalizers", "All content-preserving finalizers finished")}
 
     def __init__(self, ctx: SimContext):
         super().__init__(ctx)
-        self.terminating: set[str] = set()
+        self.waiting: dict[str, float] = {}   # the work queue's AddAfter: name -> when it is due
+        self.ready: set[str] = set()
+        self.failures: dict[str, int] = {}    # the rate limiter's per-item count
 
     def on_event(self, event: WatchEvent) -> None:
         if event.key == ("", "namespaces") and event.type != "DELETED" and is_terminating(event.obj):
-            self.terminating.add(event.obj["metadata"]["name"])
+            self._add_after(event.obj["metadata"]["name"], self.GRACE)
+
+    def _add_after(self, name: str, delay: float) -> None:
+        due = self.ctx.now() + delay
+        if self.waiting.get(name, float("inf")) <= due:
+            return
+        self.waiting[name] = due
+        self.ctx.timers.call_at(due, lambda _now, n=name, d=due: self._due(n, d))
+
+    def _due(self, name: str, due: float) -> None:
+        if self.waiting.get(name) == due:
+            del self.waiting[name]
+            self.ready.add(name)
 
     def sync(self, now: float) -> None:
-        store = self.ctx.store
-        for name in list(self.terminating):
-            remaining = 0
-            for rtype in self.ctx.registry.all():
-                if not rtype.namespaced or rtype.kind == "SelfSubjectAccessReview":
+        while self.ready:
+            batch, self.ready = sorted(self.ready), set()
+            for name in batch:
+                estimate, failed = self._delete(name, now)
+                if failed:  # AddRateLimited: DefaultControllerRateLimiter's 5 ms doubling, at most 1000 s
+                    self.failures[name] = self.failures.get(name, 0) + 1
+                    self._add_after(name, min(0.005 * 2 ** (self.failures[name] - 1), 1000.0))
                     continue
-                for obj in store.items(rtype, name):
-                    remaining += 1
-                    if not is_terminating(obj):
-                        store.delete(rtype, name, obj["metadata"]["name"])
-            if remaining:
+                self.failures.pop(name, None)
+                if estimate > 0:  # ResourcesRemainingError
+                    self._add_after(name, estimate // 2 + 1)
+
+    def _delete(self, name: str, now: float) -> tuple[int, bool]:
+        """namespacedResourcesDeleter.Delete: (estimate in seconds, whether content deletion failed)."""
+        store, ns_type = self.ctx.store, self.ctx.rtype("", "namespaces")
+        ns = store.find(ns_type, None, name)
+        if ns is None or not is_terminating(ns):
+            return 0, False
+        if (ns.get("status") or {}).get("phase") != "Terminating":
+            ns = store.mutate(ns_type, None, name, lambda o: o.setdefault("status", {}).__setitem__(
+                "phase", "Terminating"), subresource="status")
+        if not (ns.get("spec") or {}).get("finalizers"):
+            return 0, False  # finalized already
+        deleted_at = parse_rfc3339(ns["metadata"]["deletionTimestamp"])
+        estimate, remaining, held, failures = 0, {}, {}, []
+        for rtype in sorted(self.ctx.registry.all(), key=lambda t: (t.group, t.plural)):
+            if not rtype.namespaced or "delete" not in rtype.verbs or "list" not in rtype.verbs:
                 continue
-            self.terminating.discard(name)
-            ns_type = self.ctx.rtype("", "namespaces")
-            if store.find(ns_type, None, name) is not None:
-                store.force_remove(ns_type, None, name)
+            seconds, count, finalizers, error = self._delete_kind(rtype, name, deleted_at, now)
+            estimate = max(estimate, seconds)
+            if count:
+                remaining[f"{rtype.plural}.{rtype.group}"] = count
+            for finalizer, n in finalizers.items():
+                held[finalizer] = held.get(finalizer, 0) + n
+            if error:
+                failures.append(error)
+        self._update_conditions(name, remaining, held, failures, now)
+        if failures:
+            return estimate, True
+        if estimate > 0:
+            return estimate, False
+
+        def finalize(obj: dict) -> None:
+            obj["spec"]["finalizers"] = sorted(set(f for f in obj["spec"].get("finalizers") or [] if f != self.TOKEN))
+        if store.find(ns_type, None, name) is not None:
+            store.mutate(ns_type, None, name, finalize, subresource="finalize")
+        return 0, False
+
+    def _delete_kind(self, rtype, namespace: str, deleted_at: float, now: float):
+        """deleteAllContentForGroupVersionResource: (estimate, objects left, their finalizers, error)."""
+        store = self.ctx.store
+        estimate = 0
+        if rtype.key == ("", "pods"):  # estimateGracefulTerminationForPods, then less the time already waited
+            for pod in store.items(rtype, namespace):
+                if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                    estimate = max(estimate, int(pod["spec"].get("terminationGracePeriodSeconds") or 0))
+            if now - deleted_at >= estimate:
+                estimate = 0
+        for obj in store.items(rtype, namespace):  # deleteCollection
+            if not is_terminating(obj) or rtype.key == ("", "pods"):
+                try:
+                    store.delete(rtype, namespace, obj["metadata"]["name"])
+                except ApiError:
+                    pass
+        left = store.items(rtype, namespace)
+        if not left:
+            return 0, 0, {}, ""
+        finalizers: dict[str, int] = {}
+        for obj in left:
+            for finalizer in obj["metadata"].get("finalizers") or []:
+                finalizers[finalizer] = finalizers.get(finalizer, 0) + 1
+        if estimate:
+            return estimate, len(left), finalizers, ""
+        if finalizers:
+            return self.FINALIZER_ESTIMATE, len(left), finalizers, ""
+        return 0, len(left), finalizers, (f"unexpected items still remain in namespace: {namespace} for gvr: "
+                                          f"{rtype.group}/{rtype.version}, Resource={rtype.plural}")
+
+    def _update_conditions(self, name: str, remaining: dict, held: dict, failures: list[str], now: float) -> None:
+        wanted = {}
+        if remaining:
+            wanted["NamespaceContentRemaining"] = ("SomeResourcesRemain", "Some resources are remaining: " + ", ".join(
+                sorted(f"{what} has {n} resource instances" for what, n in remaining.items())))
+        if held:
+            wanted["NamespaceFinalizersRemaining"] = (
+                "SomeFinalizersRemain", "Some content in the namespace has finalizers remaining: " + ", ".join(
+                    sorted(f"{finalizer} in {n} resource instances" for finalizer, n in held.items())))
+        if failures:
+            wanted["NamespaceDeletionContentFailure"] = (
+                "ContentDeletionFailed", f"Failed to delete all resource types, {len(failures)} remaining: "
+                                         + ", ".join(sorted(failures)))
+        stamp = rfc3339(now)
+        ns_type = self.ctx.rtype("", "namespaces")
+        current = (self.ctx.store.get(ns_type, None, name).get("status") or {}).get("conditions") or []
+        conditions = [dict(c) for c in current]
+        for type_ in self.CONDITION_TYPES:
+            status, (reason, message) = ("True", wanted[type_]) if type_ in wanted else ("False", self.OK[type_])
+            old = next((c for c in conditions if c["type"] == type_), None)
+            if old is None:
+                conditions.append({"type": type_, "status": status, "lastTransitionTime": stamp, "reason": reason,
+                                   "message": message})
+            elif (old["status"], old.get("reason"), old.get("message")) != (status, reason, message):
+                if old["status"] != status:
+                    old["lastTransitionTime"] = stamp
+                old.update(status=status, reason=reason, message=message)
+        if conditions != current:
+            self.ctx.store.mutate(ns_type, None, name, lambda o: o.setdefault("status", {}).__setitem__(
+                "conditions", conditions), subresource="status")
 
 
 class PodGarbageCollector(Controller):

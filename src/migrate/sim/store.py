@@ -24,6 +24,7 @@ from .resources import ResourceType
 from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_selector, parse_label_selector
 
 WATCH_HISTORY = 20000
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 def clone(value):
@@ -241,7 +242,9 @@ class Store:
             if rtype.namespaced:
                 namespace = meta.get("namespace") or "default"
                 meta["namespace"] = namespace
-                self._require_namespace(namespace, rtype, requested_name)
+                # The create handler names the admission attributes by the object's name, or by its
+                # generateName before one is generated (seen on a v1.26.5 apiserver: `configmaps "cm-"`).
+                self._require_namespace(namespace, rtype, requested_name or meta.get("generateName") or "")
             else:
                 meta.pop("namespace", None)
             meta.pop("resourceVersion", None)
@@ -270,7 +273,7 @@ class Store:
         ns = ns_bucket.get(("", namespace))
         if ns is None:
             raise errors.not_found("namespaces", namespace)
-        if ns["metadata"].get("deletionTimestamp"):
+        if (ns.get("status") or {}).get("phase") == "Terminating":
             error = errors.forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated",
                 rtype.plural, name, rtype.group)
@@ -339,7 +342,8 @@ class Store:
         if dry_run:
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
             return new
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _awaits_kubelet(rtype, new):
+        if (meta.get("deletionTimestamp") and not meta.get("finalizers") and not _awaits_kubelet(rtype, new)
+                and not _awaits_namespace_finalizers(rtype, new)):
             return self._remove(rtype, key, new)
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
@@ -380,6 +384,9 @@ class Store:
                                       f"UID in object meta: {old['metadata']['uid']}")
             if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rtype.plural, name, rtype.group)
+            if rtype.key == ("", "namespaces") and name in IMMORTAL_NAMESPACES:
+                # NamespaceLifecycle admission (k8s.io/apiserver pkg/admission/plugin/namespace/lifecycle)
+                raise errors.forbidden("this namespace may not be deleted", "namespaces", name)
             self._run_admission("DELETE", rtype, clone(old), old)
             new = clone(old)
             meta = new["metadata"]
@@ -508,6 +515,12 @@ def already_terminating_ns(obj: dict) -> bool:
 def _spec_of(obj: dict, has_status: bool = True) -> dict:
     ignored = ("metadata", "status", "apiVersion", "kind") if has_status else ("metadata", "apiVersion", "kind")
     return {k: v for k, v in obj.items() if k not in ignored}
+
+
+def _awaits_namespace_finalizers(rtype: ResourceType, obj: dict) -> bool:
+    """pkg/registry/core/namespace/storage/storage.go ShouldDeleteNamespaceDuringUpdate: a namespace
+    goes on an update only once its spec.finalizers are empty (the namespace controller's finalize)."""
+    return rtype.key == ("", "namespaces") and bool((obj.get("spec") or {}).get("finalizers"))
 
 
 def _awaits_kubelet(rtype: ResourceType, obj: dict) -> bool:
