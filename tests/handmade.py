@@ -9,7 +9,7 @@ def node(name, ip, cidr="", zone="zone-a", ready="True"):
     return {"name": name, "roles": [], "zone": zone, "region": "region-1", "taints": [], "unschedulable": False,
             "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
             "podCIDRs": cidrs, "flannel": {"backendType": "vxlan", "vtepMAC": "0a:00:00:00:00:01", "publicIP": ip},
-            "ready": ready, "kubeletVersion": "v1.31.4"}
+            "ready": ready, "kubeletVersion": "v1.34.2"}
 
 
 def pod(name, namespace="default", kind="controller", empty_dir=False, labels=None):
@@ -20,7 +20,7 @@ def pod(name, namespace="default", kind="controller", empty_dir=False, labels=No
 def minimal_snapshot() -> dict:
     """A healthy three-node VXLAN cluster, shaped as migrate.snapshot gathers it: no finding but info."""
     return {
-        "server": {"gitVersion": "v1.31.4", "major": "1", "minor": "31"},
+        "server": {"gitVersion": "v1.34.2", "major": "1", "minor": "34"},
         "apis": {"eviction": True, "leases": True},
         "flannel": {"found": True, "flavor": "manifest", "namespace": "kube-flannel", "daemonSet": "kube-flannel-ds",
                     "image": "ghcr.io/flannel-io/flannel:v0.28.9", "args": ["--ip-masq", "--kube-subnet-mgr"],

@@ -314,3 +314,48 @@ def test_a_node_without_flannels_vtep_blocks(snap):
     snap["nodes"][2]["flannel"]["vtepMAC"] = None
     f = finding(snap, "NODE_WITHOUT_FLANNEL_VTEP")
     assert f.severity == BLOCKER and "worker-2" in f.message
+
+
+# ---- the Calico release against the cluster's Kubernetes --------------------------------------------
+
+def release_codes(minor, version, manifest=None):
+    from migrate.analysis import release
+    content = {"server": {"gitVersion": f"v1.{minor}.3", "major": "1", "minor": str(minor)}}
+    return [(f.severity, f.code) for f in release.check(content, version, manifest)]
+
+
+def test_a_release_tested_on_the_clusters_kubernetes_passes():
+    assert release_codes(26, "v3.26.5") == []
+
+
+def test_a_release_whose_oldest_tested_kubernetes_is_newer_than_the_cluster_blocks():
+    assert release_codes(26, "v3.32.1") == [("blocker", "CALICO_RELEASE_TOO_NEW_FOR_KUBERNETES")]
+
+
+def test_a_cluster_newer_than_the_release_was_tested_on_is_a_warning():
+    assert release_codes(30, "v3.26.5") == [("warning", "CALICO_RELEASE_UNTESTED_ON_KUBERNETES")]
+
+
+def test_a_release_missing_from_the_table_is_a_warning_not_a_guess():
+    assert release_codes(34, "v3.40.0") == [("warning", "CALICO_RELEASE_UNKNOWN")]
+
+
+def test_the_advice_names_the_newest_release_tested_on_the_clusters_kubernetes():
+    from migrate.analysis import release
+    assert release.newest_release_tested_on(26) == "v3.26"
+    assert release.newest_release_tested_on(31) == "v3.30"
+
+
+def test_crds_calling_the_cel_cidr_library_block_a_kubernetes_older_than_1_31():
+    crd = {"kind": "CustomResourceDefinition", "metadata": {"name": "clusternetworkpolicies.policy.networking.k8s.io"},
+           "spec": {"versions": [{"schema": {"openAPIV3Schema": {"properties": {"cidr": {
+               "type": "string", "x-kubernetes-validations": [{"rule": "isCIDR(self)"}]}}}}}]}}
+    assert ("blocker", "CALICO_CRDS_NEED_NEWER_KUBERNETES") in release_codes(26, "v3.26.5", [crd])
+    assert release_codes(34, "v3.32.1", [crd]) == []
+
+
+def test_the_upstream_calico_v3_32_crds_need_kubernetes_1_31(upstream_file):
+    from migrate.analysis import release
+    from migrate.calico_manifest import manifest_objects
+    floor = release.cel_floor(manifest_objects(upstream_file("calico-v3.32.1/calico.yaml").read_text()))
+    assert floor[0] == 31 and floor[1].startswith("clusternetworkpolicies.policy.networking.k8s.io")

@@ -65,7 +65,8 @@ def test_scenarios_flannel_cannot_hand_off_live_are_refused(cli, scenario, code)
 
 def test_legacy_flannel_in_kube_system_is_planned_with_its_own_objects(cli, tmp_path):
     with running_cluster("legacy") as running:
-        result = cli("plan", "--kubeconfig", running.kubeconfig_path, "-o", tmp_path / "p.yaml")
+        result = cli("plan", "--kubeconfig", running.kubeconfig_path, "--calico-version", "v3.23.5",
+                     "-o", tmp_path / "p.yaml")
     assert result.exit_code == 0, result.output
     steps = {s["id"]: s for s in yaml.safe_load((tmp_path / "p.yaml").read_text())["steps"]}
     retired = steps["finalize/retire-flannel"]["params"]["objects"]
@@ -190,4 +191,12 @@ def test_a_calico_version_that_contradicts_the_manifest_is_refused(cli, tmp_path
                  "--calico-version", "v3.32.1", "-o", tmp_path / "p.yaml")
     assert result.exit_code == 2
     assert "--calico-version v3.32.1 contradicts the manifest, whose calico-node image is" in one_line_error(result)
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_a_release_newer_than_the_clusters_kubernetes_is_refused_naming_one_that_fits(cli, tmp_path):
+    with running_cluster("legacy") as running:  # Kubernetes 1.22
+        result = cli("plan", "--kubeconfig", running.kubeconfig_path, "-o", tmp_path / "p.yaml")
+    assert result.exit_code == 3
+    assert "CALICO_RELEASE_TOO_NEW_FOR_KUBERNETES" in result.stderr and "plan with Calico v3.24" in result.stderr
     assert not (tmp_path / "p.yaml").exists()

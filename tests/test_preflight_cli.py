@@ -64,3 +64,13 @@ def test_snapshot_and_cluster_flags_together_exit_2(served_small, tmp_path):
     result = run("preflight", "--snapshot", str(tmp_path / "s.yaml"), "--kubeconfig", str(served_small.kubeconfig_path))
     assert result.exit_code == 2 and "not both" in result.stderr
     assert served_small.request_log.writes() == []
+
+
+def test_preflight_refuses_a_calico_release_the_clusters_kubernetes_is_not_tested_with(served_small):
+    result = run("preflight", "--kubeconfig", str(served_small.kubeconfig_path), "--calico-version", "v3.26.5")
+    assert result.exit_code == 0  # 1.34 is newer than v3.26 was tested on: a warning
+    assert "CALICO_RELEASE_UNTESTED_ON_KUBERNETES" in result.stdout
+    with running_cluster("legacy") as legacy:  # Kubernetes 1.22
+        result = run("preflight", "--kubeconfig", str(legacy.kubeconfig_path))
+    assert result.exit_code == 3
+    assert "CALICO_RELEASE_TOO_NEW_FOR_KUBERNETES" in result.stdout and "v3.24" in result.stdout

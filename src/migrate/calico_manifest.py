@@ -84,6 +84,11 @@ def _check_settings(s: CalicoSettings) -> None:
                             f"give a prefix length between {network.prefixlen} and {network.max_prefixlen}")
 
 
+def manifest_objects(text: str) -> list[dict]:
+    """The manifest's objects as plain data (ManifestError when it is not a list of Kubernetes objects)."""
+    return _parse(text)
+
+
 def _parse(text: str) -> list[dict]:
     try:
         documents = list(yaml.safe_load_all(text))

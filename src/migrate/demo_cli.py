@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from .analysis import analyse
+from .analysis import analyse, release
 from .console import console, err_console
 from .errors import EXIT_FAILED
 from .execute.clock import SteppedClock
@@ -19,16 +19,25 @@ from .execute.session import AuditLog, cluster_lock
 from .findings_view import counts_line, print_findings
 from .kube import connect
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
+from .plan.options import DEFAULT_CALICO_VERSION
 from .progress_view import progress_for
 from .snapshot import gather_snapshot, snapshot_to_yaml
 from .verify_cli import verify_now
 
 
-def _plan(snapshot, manifest: Path):
+def _release_for(snapshot) -> str:
+    """The default Calico release, or, on a cluster it is not tested on, the newest release that is."""
+    minor = release.server_minor(snapshot.content)
+    tested = release.TESTED_KUBERNETES.get(release.release_minor(DEFAULT_CALICO_VERSION), ())
+    newest = release.newest_release_tested_on(minor) if minor is not None else None
+    return DEFAULT_CALICO_VERSION if minor in tested or newest is None else f"{newest}.0"
+
+
+def _plan(snapshot, manifest: Path, version: str):
     """The default plan; on a simulated cluster the demo accepts losing bare pods and emptyDir data, and says so."""
     text = manifest.read_text()
     pinned = {"source": str(manifest), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text)
+    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version)
     try:
         return build_plan(snapshot, options), []
     except PlanBlocked as blocked:
@@ -37,7 +46,8 @@ def _plan(snapshot, manifest: Path):
             raise
         accepted = ["--force"] * ("DRAIN_NEEDS_FORCE" in codes) + \
                    ["--delete-emptydir-data"] * ("DRAIN_NEEDS_DELETE_EMPTYDIR_DATA" in codes)
-        options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, force="--force" in accepted,
+        options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version,
+                              force="--force" in accepted,
                               delete_emptydir_data="--delete-emptydir-data" in accepted)
         return build_plan(snapshot, options), accepted
 
@@ -84,8 +94,12 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
 
         console.rule("plan")
         manifest = folder / "calico.yaml"
-        manifest.write_text(calico_release_manifest())
-        plan, accepted = _plan(snapshot, manifest)
+        version = _release_for(snapshot)
+        manifest.write_text(calico_release_manifest(version))
+        if version != DEFAULT_CALICO_VERSION:
+            console.print(f"[yellow]Kubernetes {snapshot.content['server'].get('gitVersion')} is not among those "
+                          f"Calico {DEFAULT_CALICO_VERSION} is tested on: the demo installs Calico {version}[/yellow]")
+        plan, accepted = _plan(snapshot, manifest, version)
         plan_file = folder / "plan.yaml"
         plan_file.write_text(plan_to_yaml(plan))
         if accepted:

@@ -1,8 +1,6 @@
 """`migrate plan`: snapshot + options → a plan file to review, diff and approve. Reads only."""
 from __future__ import annotations
 
-import hashlib
-import urllib.request
 from pathlib import Path
 
 import click
@@ -10,45 +8,11 @@ from rich.markup import escape
 
 from .cluster_source import cluster_options, take_snapshot
 from .console import console, err_console
-from .calico_manifest import manifest_release
+from .calico_source import read_manifest, resolve_release
 from .errors import UserError
 from .findings_view import counts_line, print_findings
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
 from .plan.options import CALICO_MANIFEST_URL, DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
-
-
-def _manifest(source: str | None) -> tuple[dict | None, str | None]:
-    """The Calico manifest (a file, or a release address the user allowed), pinned by its checksum, and its text."""
-    if source is None:
-        return None, None
-    if source.startswith(("https://", "http://")):
-        try:
-            with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (user-given address)
-                data = response.read()
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot fetch the Calico manifest from {source}: {exc}",
-                            "download it yourself and give the file to --calico-manifest") from None
-    else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read --calico-manifest {source}: {exc.strerror}", "check the path") from None
-    return {"source": source, "sha256": hashlib.sha256(data).hexdigest()}, data.decode(errors="replace")
-
-
-def _release(asked: str | None, manifest_text: str | None) -> str:
-    """The Calico release the plan installs: the manifest's own (its calico-node image tag), which
-    --calico-version may confirm but not contradict; without a manifest, --calico-version or the default."""
-    if manifest_text is None:
-        return asked or DEFAULT_CALICO_VERSION
-    found, image = manifest_release(manifest_text)
-    if found is None and asked is None:
-        raise UserError(f"cannot tell the Calico release from the manifest's calico-node image {image}",
-                        "pass --calico-version with the release that image is")
-    if asked is not None and found is not None and asked != found:
-        raise UserError(f"--calico-version {asked} contradicts the manifest, whose calico-node image is {image}",
-                        f"drop --calico-version, or give the manifest of Calico {asked}")
-    return found or asked
 
 
 def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
@@ -94,9 +58,9 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
     order, explicit = _node_order(node_order)
     if fetch_calico and calico_manifest:
         raise UserError("--fetch-calico and --calico-manifest both given", "use one of them")
-    pinned, manifest_text = _manifest(CALICO_MANIFEST_URL.format(version=calico_version or DEFAULT_CALICO_VERSION)
+    pinned, manifest_text = read_manifest(CALICO_MANIFEST_URL.format(version=calico_version or DEFAULT_CALICO_VERSION)
                                       if fetch_calico else calico_manifest)
-    calico_version = _release(calico_version, manifest_text)
+    calico_version = resolve_release(calico_version, manifest_text)
     options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
                           calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,

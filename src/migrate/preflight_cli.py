@@ -6,21 +6,33 @@ import json
 import click
 from rich.markup import escape
 
-from .analysis import analyse, has_blocker
+from .analysis import analyse, has_blocker, release
+from .analysis.finding import SEVERITIES
+from .calico_manifest import manifest_objects
+from .calico_source import read_manifest, resolve_release
 from .cluster_source import cluster_options, take_snapshot
 from .console import console, err_console
 from .errors import EXIT_BLOCKED
 from .findings_view import counts_line, print_findings
+from .plan.options import DEFAULT_CALICO_VERSION
 
 
 @click.command()
 @cluster_options
+@click.option("--calico-version", metavar="TAG",
+              help=f"Calico release to check against the cluster (default: the manifest's, else {DEFAULT_CALICO_VERSION}).")
+@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml, checked as plan checks it.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: one block per finding for people; json: a list of findings for tools.")
-def preflight(snapshot_file: str | None, kubeconfig: str | None, context: str | None, output_format: str) -> None:
+def preflight(snapshot_file: str | None, kubeconfig: str | None, context: str | None, calico_version: str | None,
+              calico_manifest: str | None, output_format: str) -> None:
     """Report blockers, warnings and the cloud checklist for a migration (reads only). Exits 3 on a blocker."""
+    _, manifest_text = read_manifest(calico_manifest)
+    calico_version = resolve_release(calico_version, manifest_text)
     taken = take_snapshot(snapshot_file, kubeconfig, context)
-    found = analyse(taken)
+    objects = manifest_objects(manifest_text) if manifest_text else None
+    found = sorted(analyse(taken) + release.check(taken.content, calico_version, objects),
+                   key=lambda f: SEVERITIES.index(f.severity))
     findings = [f.as_dict() for f in found]
     if output_format == "json":
         console.print(json.dumps(findings, indent=2), markup=False, highlight=False, soft_wrap=True)

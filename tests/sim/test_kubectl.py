@@ -26,9 +26,9 @@ def test_get_nodes_lists_every_node_ready_with_its_role(live_small, kubectl):
     out = kubectl(live_small, "get", "nodes").stdout
     assert _header(out) == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert {row[0]: (row[1], row[2], row[4]) for row in _rows(out)} == {
-        "control-plane-1": ("Ready", "control-plane", "v1.31.4"),
-        "worker-1": ("Ready", "<none>", "v1.31.4"),
-        "worker-2": ("Ready", "<none>", "v1.31.4")}
+        "control-plane-1": ("Ready", "control-plane", "v1.34.2"),
+        "worker-1": ("Ready", "<none>", "v1.34.2"),
+        "worker-2": ("Ready", "<none>", "v1.34.2")}
 
 
 def test_get_pods_wide_shows_each_pods_ip_and_node(live_small, kubectl):
@@ -109,8 +109,8 @@ def test_delete_pod_removes_it(live_small, kubectl):
 
 def test_get_raw_version_answers_with_the_server_version(live_small, kubectl):
     version = json.loads(kubectl(live_small, "get", "--raw", "/version").stdout)
-    assert (version["major"], version["minor"]) == ("1", "31")
-    assert version["gitVersion"].startswith("v1.31.")
+    assert (version["major"], version["minor"]) == ("1", "34")
+    assert version["gitVersion"].startswith("v1.34.")
 
 
 def test_apply_of_the_upstream_calico_manifest_creates_it_with_server_side_validation(live_small, kubectl):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import replace
 
-from ..calico_manifest import CalicoSettings, transform_manifest
+from ..calico_manifest import CalicoSettings, manifest_objects, transform_manifest
 from ..analysis import BLOCKER, WARNING, Finding, analyse, has_blocker
+from ..analysis import release
 from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
@@ -124,6 +125,8 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 "nodes on the old and the new settings drop each other's pod traffic",
                                 "open UDP 4789 between all nodes before finalize, run finalize in a quiet period, or "
                                 "plan with --encapsulation keep to stay on Flannel-compatible VXLAN"))
+    findings += release.check(content, options.calico_version, manifest_objects(options.calico_manifest_text)
+                              if options.calico_manifest_text else None)
     source = (options.calico_manifest or {}).get("source", "")
     if source.startswith("http://"):
         findings.append(Finding(WARNING, "CALICO_MANIFEST_OVER_HTTP",

@@ -76,7 +76,7 @@ class Scenario:
     flannel: FlannelSpec
     node_cidr_mask: int = 24
     service_cidr: str = "10.96.0.0/12"
-    kubernetes_version: str = "v1.31.4"
+    kubernetes_version: str = "v1.34.2"
     mtu: int = 1500
     pods_per_node: int = 0          # large: spread replicas of generated deployments
     workloads: list[dict] = field(default_factory=list)
@@ -353,9 +353,9 @@ def parse_scenario(data, source: str) -> Scenario:
     if mask < ipaddress.ip_network(flannel.network).prefixlen:
         cluster._fail("nodeCIDRMaskSize", f"a mask no shorter than clusterCIDR's /"
                                           f"{ipaddress.ip_network(flannel.network).prefixlen}, got {mask}")
-    version = cluster.get("kubernetesVersion", str, "v1.31.4")
+    version = cluster.get("kubernetesVersion", str, "v1.34.2")
     if not _VERSION.match(version):
-        cluster._fail("kubernetesVersion", f"a version such as v1.31.4, got {version!r}")
+        cluster._fail("kubernetesVersion", f"a version such as v1.34.2, got {version!r}")
     namespaces = _namespaces(top)
     workloads = _workloads(top)
     policies = _policies(top)
