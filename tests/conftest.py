@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from pathlib import Path
 
@@ -111,6 +112,34 @@ def kubectl(tmp_path):
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
     return run
+
+
+@pytest.fixture(scope="session")
+def real_apiserver():
+    """A real Kubernetes v1.26.5 control plane for the session (tests/realapi.py: kubeconfig_path, server_url,
+    admin_token, add_node); skipped where KUBEBUILDER_ASSETS does not name the binaries."""
+    from realapi import control_plane, skip_reason
+
+    reason = skip_reason(os.environ.get("KUBEBUILDER_ASSETS"))
+    if reason:
+        pytest.skip(reason)
+    with control_plane(os.environ["KUBEBUILDER_ASSETS"]) as plane:
+        yield plane
+
+
+@pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.realapi)])
+def api_server(request):
+    """One test body on both: the `small` scenario served (realapi.SimSide) and the real control plane
+    (realapi.RealSide); each has kubeconfig_path, kube, request(), new_namespace(), wait_until(), run_pods()."""
+    from realapi import RealSide, SimSide
+
+    if request.param == "sim":
+        with running_cluster("small") as running:
+            yield SimSide(running)
+        return
+    side = RealSide(request.getfixturevalue("real_apiserver"))
+    yield side
+    side.close()
 
 
 def upstream_manifest(relative: str) -> list[dict]:

@@ -1,0 +1,196 @@
+"""The same behaviour, asked of the simulator and of a real kube-apiserver v1.26.5 (the `api_server`
+fixture runs each test on both; the real one is the `realapi` tier, skipped without KUBEBUILDER_ASSETS).
+Where they disagree the simulator is wrong until shown otherwise (DESIGN.md section 4)."""
+from __future__ import annotations
+
+import pytest
+
+from migrate.kube import AlreadyExists, Conflict, TooManyRequests
+
+MERGE = "application/merge-patch+json"
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{}/leases"
+PAUSE = "registry.k8s.io/pause:3.9"
+UNTOUCHED_KINDS = {"events"}  # written by controllers on their own schedule, never by a write under test
+
+
+def config_map(name: str, **data) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data or {"k": "v"}}
+
+
+def pod(name: str, labels: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {"app": name}},
+            "spec": {"terminationGracePeriodSeconds": 30,
+                     "containers": [{"name": "main", "image": PAUSE}]}}
+
+
+def lease(name: str, holder: str) -> dict:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60}}
+
+
+def namespaced_collections(kube) -> list[str]:
+    """Every listable namespaced resource the server serves (preferred versions), by discovery."""
+    paths = []
+    for resource in kube.get("/api/v1")["resources"]:
+        if "/" not in resource["name"] and resource["namespaced"] and "list" in resource.get("verbs", []):
+            paths.append(("", f"/api/v1/namespaces/{{}}/{resource['name']}", resource["name"]))
+    for group in kube.get("/apis")["groups"]:
+        version = group["preferredVersion"]["groupVersion"]
+        for resource in kube.get(f"/apis/{version}")["resources"]:
+            if "/" not in resource["name"] and resource["namespaced"] and "list" in resource.get("verbs", []):
+                paths.append((group["name"], f"/apis/{version}/namespaces/{{}}/{resource['name']}", resource["name"]))
+    return [path for _, path, name in paths if name not in UNTOUCHED_KINDS]
+
+
+def resource_versions(kube, namespace: str, cluster_paths: list[str]) -> dict[str, str]:
+    """path -> resourceVersion of every object in the namespace and of the cluster-scoped objects named."""
+    versions = {}
+    for collection in namespaced_collections(kube):
+        path = collection.format(namespace)
+        for obj in kube.list(path):
+            versions[f"{path}/{obj['metadata']['name']}"] = obj["metadata"]["resourceVersion"]
+    for path in cluster_paths:
+        versions[path] = kube.get(path)["metadata"]["resourceVersion"]
+    return versions
+
+
+# ---- (a) server-side dry run persists nothing -----------------------------------------------
+
+def test_a_server_dry_run_of_every_write_kind_the_tool_uses_changes_no_object(api_server):
+    kube = api_server.kube
+    ns = api_server.new_namespace()
+    configmaps = f"/api/v1/namespaces/{ns}/configmaps"
+    settings = kube.create(configmaps, config_map("settings"))
+    kube.create(LEASES.format(ns), lease("lock", "alice"))
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("worker"))
+    api_server.run_pods(ns, "worker")
+    worker = kube.get(f"/api/v1/namespaces/{ns}/pods/worker")
+    node = f"/api/v1/nodes/{api_server.node_name}"
+    touched = [f"/api/v1/namespaces/{ns}", node]
+    before = resource_versions(kube, ns, touched)
+    assert f"{configmaps}/settings" in before and f"/api/v1/namespaces/{ns}/pods/worker" in before
+
+    created = kube.create(configmaps, config_map("ghost"), dry_run="All")
+    assert created["metadata"]["name"] == "ghost"
+    ghost_ns = kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": f"{ns}-ghost"}}, dry_run="All")
+    assert ghost_ns["metadata"]["name"] == f"{ns}-ghost"
+    replaced = kube.replace(f"{configmaps}/settings", {**settings, "data": {"k": "replaced"}}, dry_run="All")
+    assert replaced["data"] == {"k": "replaced"}
+    merged = kube.patch(f"{configmaps}/settings", {"data": {"k": "merged"}}, dry_run="All")
+    assert merged["data"] == {"k": "merged"}
+    cordoned = kube.patch(node, {"spec": {"unschedulable": True}}, dry_run="All")
+    assert cordoned["spec"]["unschedulable"] is True
+    patched = kube.patch(f"{configmaps}/settings", [{"op": "replace", "path": "/data/k", "value": "json"}],
+                         patch_type="json", dry_run="All")
+    assert patched["data"] == {"k": "json"}
+    kube.delete(f"{configmaps}/settings", dry_run="All")
+    kube.delete(f"/api/v1/namespaces/{ns}/pods/worker", dry_run="All", grace_period=0, uid=worker["metadata"]["uid"])
+    kube.evict(ns, "worker", dry_run="All")
+
+    assert resource_versions(kube, ns, touched) == before
+    assert kube.get_optional(f"{configmaps}/ghost") is None
+    assert kube.get_optional(f"/api/v1/namespaces/{ns}-ghost") is None
+    assert kube.get(f"/api/v1/namespaces/{ns}/pods/worker")["metadata"].get("deletionTimestamp") is None
+    assert kube.get(node)["spec"].get("unschedulable") is None
+
+
+# ---- (b) DELETE takes its options from the body, and then ignores the query ----------------
+
+def test_a_delete_with_an_options_body_ignores_dry_run_in_the_query_and_deletes(api_server):
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/configmaps/settings"
+    created = api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("settings"))
+
+    answer = api_server.request("DELETE", f"{path}?dryRun=All",
+                                {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
+
+    assert answer.status == 200, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                           "details": {"name": "settings", "kind": "configmaps", "uid": created["metadata"]["uid"]}}
+    assert api_server.request("GET", path).status == 404
+
+
+def test_a_delete_with_dry_run_in_its_options_body_keeps_the_object(api_server):
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/configmaps/settings"
+    created = api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("settings"))
+
+    answer = api_server.request("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions", "dryRun": ["All"]})
+
+    assert answer.status == 200, answer
+    assert api_server.kube.get(path)["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+# ---- (c) Lease create and update conflicts --------------------------------------------------
+
+def test_creating_a_lease_whose_name_is_taken_is_409_already_exists(api_server):
+    ns = api_server.new_namespace()
+    api_server.kube.create(LEASES.format(ns), lease("lock", "alice"))
+
+    with pytest.raises(AlreadyExists):
+        api_server.kube.create(LEASES.format(ns), lease("lock", "bob"))
+    answer = api_server.request("POST", LEASES.format(ns), lease("lock", "bob"))
+
+    assert answer.status == 409, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": 'leases.coordination.k8s.io "lock" already exists', "reason": "AlreadyExists",
+                           "details": {"name": "lock", "group": "coordination.k8s.io", "kind": "leases"}, "code": 409}
+    assert api_server.kube.get(f"{LEASES.format(ns)}/lock")["spec"]["holderIdentity"] == "alice"
+
+
+def test_updating_a_lease_with_a_stale_resource_version_is_409_conflict(api_server):
+    ns = api_server.new_namespace()
+    path = f"{LEASES.format(ns)}/lock"
+    stale = api_server.kube.create(LEASES.format(ns), lease("lock", "alice"))
+    api_server.kube.replace(path, {**stale, "spec": {**stale["spec"], "holderIdentity": "bob"}})
+    carol = {**stale, "spec": {**stale["spec"], "holderIdentity": "carol"}}
+
+    with pytest.raises(Conflict):
+        api_server.kube.replace(path, carol)
+    answer = api_server.request("PUT", path, carol)
+
+    assert answer.status == 409, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": 'Operation cannot be fulfilled on leases.coordination.k8s.io "lock": the object '
+                                      'has been modified; please apply your changes to the latest version and try again',
+                           "reason": "Conflict",
+                           "details": {"name": "lock", "group": "coordination.k8s.io", "kind": "leases"}, "code": 409}
+    assert api_server.kube.get(path)["spec"]["holderIdentity"] == "bob"
+
+
+# ---- (d) eviction against a PodDisruptionBudget ---------------------------------------------
+
+def test_an_eviction_a_disruption_budget_does_not_allow_is_429(api_server):
+    kube = api_server.kube
+    ns = api_server.new_namespace()
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("guarded", {"app": "guarded"}))
+    kube.create(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
+    api_server.run_pods(ns, "guarded")
+    budget_path = f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded"
+
+    def budget_observed():
+        budget = kube.get(budget_path)
+        status = budget.get("status") or {}
+        return (status.get("observedGeneration") == budget["metadata"]["generation"]
+                and status.get("currentHealthy") == 1)
+    api_server.wait_until(budget_observed, "the disruption controller's status of budget guarded")
+    status = kube.get(budget_path)["status"]
+    assert (status.get("desiredHealthy"), status.get("disruptionsAllowed", 0), status.get("expectedPods")) == (1, 0, 1)
+
+    with pytest.raises(TooManyRequests):
+        kube.evict(ns, "guarded")
+    answer = api_server.request("POST", f"/api/v1/namespaces/{ns}/pods/guarded/eviction", {
+        "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "guarded", "namespace": ns}})
+
+    assert answer.status == 429, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+                           "reason": "TooManyRequests",
+                           "details": {"causes": [{"reason": "DisruptionBudget",
+                                                   "message": "The disruption budget guarded needs 1 healthy pods and "
+                                                              "has 1 currently"}]},
+                           "code": 429}
+    assert kube.get(f"/api/v1/namespaces/{ns}/pods/guarded")["metadata"].get("deletionTimestamp") is None
