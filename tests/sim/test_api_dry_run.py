@@ -147,3 +147,21 @@ def test_an_unknown_dry_run_value_is_refused_as_invalid(core_api, http, method, 
     message = json.loads(answer)["message"]
     assert message.startswith(f'{options_kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value')
     assert http("GET", "/api/v1/namespaces/default/configmaps/x")[0] == 200
+
+
+# A kube-apiserver v1.26.5 answers `?dryRun=` (present, empty) with 422 Unsupported value: []string{""}: the
+# query decodes into DryRun []string{""} (apimachinery pkg/runtime/serializer queryparams), which
+# ValidateDryRun refuses as it refuses any value other than "All". An empty value is not "no dry run".
+def test_an_empty_dry_run_value_is_refused_as_invalid(core_api, http):
+    status, _, answer = http("POST", "/api/v1/namespaces/default/configmaps?dryRun=", {"metadata": {"name": "x"}})
+    assert status == 422
+    assert json.loads(answer)["message"] == ('CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
+                                             '[]string{""}: supported values: "All"')
+    assert http("GET", "/api/v1/namespaces/default/configmaps/x")[0] == 404
+
+
+def test_every_dry_run_value_of_the_query_is_validated(core_api, http):
+    status, _, answer = http("POST", "/api/v1/namespaces/default/configmaps?dryRun=All&dryRun=",
+                             {"metadata": {"name": "x"}})
+    assert status == 422
+    assert 'Unsupported value: []string{"All", ""}' in json.loads(answer)["message"]

@@ -38,6 +38,9 @@ class Request:
     params: dict[str, str]
     body: bytes = b""
     content_type: str = ""
+    # Every dryRun value of the query, in order: the parameter may repeat, and `?dryRun=` is the value ""
+    # (apimachinery's query parameter codec decodes DryRun []string from all of them).
+    dry_run_query: tuple[str, ...] | None = None
 
     @property
     def dry_run_values(self) -> list[str]:
@@ -50,8 +53,10 @@ class Request:
                 return []
             value = options.get("dryRun") if isinstance(options, dict) else None
             return [str(v) for v in value] if isinstance(value, list) else []
+        if self.dry_run_query is not None:
+            return list(self.dry_run_query)
         value = self.params.get("dryRun")
-        return [value] if value else []
+        return [value] if value is not None else []
 
     @property
     def dry_run(self) -> bool:

@@ -299,7 +299,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rtype.namespaced is False and namespace:
             raise not_found
         req = Request(verb=verb, rtype=rtype, namespace=namespace, name=name, subresource=subresource, user=user,
-                      params=params, body=body, content_type=self.headers.get("Content-Type", ""))
+                      params=params, body=body, content_type=self.headers.get("Content-Type", ""),
+                      dry_run_query=tuple(v for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+                                          if k == "dryRun"))
         return req, watch
 
     def _serve(self, req: Request) -> int:
