@@ -184,6 +184,15 @@ def test_mirror_before_its_namespace_exists_writes_nothing(served_small, kube_of
     assert served_small.request_log.writes() == []
 
 
+def test_mirror_in_a_namespace_being_deleted_writes_nothing_and_says_so(served_small, kube_of):
+    kube = kube_of(served_small)
+    kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "going"}})
+    kube.create("/api/v1/namespaces/going/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                         "metadata": {"name": "holds-it", "finalizers": ["x/y"]}})
+    kube.delete("/api/v1/namespaces/going")
+    assert JournalMirror(kube, "going", PLAN).push(run("started").to_json() + "\n") is False
+
+
 def test_fetch_without_a_mirror_is_none(served_small, kube_of):
     assert JournalMirror.fetch(kube_of(served_small), "kube-system", PLAN) is None
 

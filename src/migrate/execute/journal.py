@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import UserError
-from ..kube import AlreadyExists, Conflict, Kube, NotFound
+from ..kube import AlreadyExists, Conflict, Kube, NamespaceTerminating, NotFound
 from .errors import JournalError
 
 RECORD_TYPES = ("run", "step", "mutation")
@@ -275,8 +275,9 @@ class JournalMirror:
             for number in range(1, len(chunks)):
                 self._store(number, chunks[number], {})
             self._store(0, chunks[0], index)
-        except NotFound:
-            # Only a create can say NotFound here: the namespace went away (or never was).
+        except (NotFound, NamespaceTerminating):
+            # Only a create can say NotFound here: the namespace went away (or never was); a namespace
+            # being deleted (a rollback's last step) takes nothing new either.
             self._namespace_exists = False
             return False
         self._delete_stale_shards(len(chunks))
