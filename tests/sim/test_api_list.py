@@ -191,3 +191,14 @@ def test_a_malformed_continue_token_is_400_bad_request(core_api, api_error):
     status, body = api_error(core_api.list_namespaced_pod, "demo", limit=2, _continue="not-a-token")
     assert status == 400
     assert body["reason"] == "BadRequest"
+
+
+# k8s.io/apiserver pkg/storage/cacher/cacher.go (v1.26) GetList: shouldDelegateList sends a list to etcd only
+# when it has no resourceVersion, a continue token, a limit with a resourceVersion other than "0", or
+# resourceVersionMatch=Exact. `resourceVersion=0` is served whole from the watch cache: limit is ignored.
+def test_a_list_at_resource_version_0_ignores_limit_and_returns_every_item(labelled):
+    listing = labelled.list_namespaced_config_map("default", limit=2, resource_version="0",
+                                                  label_selector="suite=list")
+    assert names(listing) == sorted(TIERS)
+    assert listing.metadata._continue is None
+    assert listing.metadata.remaining_item_count is None

@@ -127,6 +127,12 @@ class ApiService:
         flt = self.store.make_filter(req.rtype, req.namespace, req.params.get("labelSelector"),
                                      req.params.get("fieldSelector"))
         limit = int(req.params.get("limit") or 0)
+        # The watch cache serves a list at resourceVersion "0" whole, whatever its limit (k8s.io/apiserver
+        # pkg/storage/cacher/cacher.go v1.26, GetList and shouldDelegateList); only a continue token or
+        # resourceVersionMatch=Exact sends it on to etcd, which pages.
+        if (req.params.get("resourceVersion") == "0" and not req.params.get("continue")
+                and req.params.get("resourceVersionMatch") != "Exact"):
+            limit = 0
         items, rv, token, remaining = self.store.list(req.rtype, flt, limit, req.params.get("continue"))
         meta: dict = {"resourceVersion": rv}
         if token:
