@@ -25,6 +25,7 @@ from .faults import Faults
 from .kubelet import Kubelets
 from .loop import Controller, ControlLoop
 from .network import Network
+from .pod_security import PodSecurityAdmission, PodSecurityConfig
 from .rbac import User
 from .resources import ResourceRegistry, types_from_crd
 from .scenario import Scenario, ScenarioError, load_scenario
@@ -127,7 +128,9 @@ class Credentials:
 
 class SimCluster:
     def __init__(self, scenario: Scenario | str = "small", *, time_scale: float = 0.0, seed: int = 0,
-                 timings: Timings | None = None):
+                 timings: Timings | None = None, pod_security: PodSecurityConfig | dict | None = None):
+        """pod_security: the PodSecurity plugin's configuration (`defaults`, `exemptions`), instead of the
+        scenario's `podSecurity`."""
         if isinstance(scenario, str):
             scenario = load_scenario(scenario)
         self.scenario = scenario
@@ -144,6 +147,10 @@ class SimCluster:
                               service_cidr=scenario.service_cidr)
         self.ctx.errors = self.loop.errors
         self.store.admission.append(Admission(scenario.service_cidr))
+        if isinstance(pod_security, dict):
+            pod_security = PodSecurityConfig.from_dict(pod_security)
+        self.pod_security = PodSecurityAdmission(self.store, self.registry, pod_security or scenario.pod_security)
+        self.store.admission.append(self.pod_security)  # a validating plugin: after defaulting and validation
         self.store.listeners.insert(0, self.ctx.index.on_event)
         self.network = Network(self.ctx)
         self.kubelets = Kubelets(self.ctx, self.network)
@@ -205,6 +212,10 @@ class SimCluster:
             return self.create(obj)
         except ApiError as exc:
             meta = obj.get("metadata") or {}
+            if exc.code == 403 and "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+                # A static pod's mirror pod that admission refuses (PodSecurity, kube-system not exempt): the
+                # kubelet runs the static pod anyway, the API just does not show it.
+                return None
             what = f"{obj.get('kind')} {meta['namespace'] + '/' if meta.get('namespace') else ''}{meta.get('name')}"
             raise ScenarioError(self.scenario.source, what, "", message=f"scenario file {self.scenario.source}: "
                                 f"the API refused {what}, which the scenario describes: {exc.message}",
@@ -359,9 +370,9 @@ class RunningCluster:
 
 @contextlib.contextmanager
 def running_cluster(scenario: Scenario | str = "small", *, time_scale: float = 0.0, seed: int = 0,
-                    timings: Timings | None = None):
+                    timings: Timings | None = None, pod_security: PodSecurityConfig | dict | None = None):
     """Serve a scenario on a free loopback port for the duration of the block."""
-    cluster = SimCluster(scenario, time_scale=time_scale, seed=seed, timings=timings)
+    cluster = SimCluster(scenario, time_scale=time_scale, seed=seed, timings=timings, pod_security=pod_security)
     with tempfile.TemporaryDirectory(prefix="migrate-sim-") as tmp:
         try:
             cluster.serve(0)

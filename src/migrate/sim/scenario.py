@@ -11,6 +11,7 @@ import yaml
 
 from .context import Timings
 from .faults import FaultError, FaultSettings
+from .pod_security import PodSecurityConfig, PodSecurityConfigError
 
 BACKENDS = ("vxlan", "host-gw", "wireguard", "udp")
 FLAVORS = ("manifest", "legacy", "canal", "none")
@@ -84,6 +85,8 @@ class Scenario:
     namespaces: list[dict] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    # the PodSecurity admission plugin's configuration (PodSecurityConfiguration: defaults, exemptions)
+    pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
 
     @property
     def node_count(self) -> int:
@@ -333,7 +336,7 @@ def _check_name(reader: _Reader, key: str, value: str, rule: str, shown: str | N
 
 
 _TOP = {"name", "description", "cluster", "flannel", "nodeGroups", "workloads", "networkPolicies", "namespaces",
-        "timings", "faults", "podsPerNode"}
+        "timings", "faults", "podsPerNode", "podSecurity"}
 _GROUP_FIELDS = {"count", "namePrefix", "roles", "zone", "region", "subnet", "instanceType", "taints", "labels",
                  "unschedulable"}
 _WORKLOAD_FIELDS = {"kind", "name", "namespace", "replicas", "labels", "pdb", "emptyDir", "hostNetwork", "port",
@@ -373,6 +376,11 @@ def parse_scenario(data, source: str) -> Scenario:
         faults.validate()
     except FaultError as exc:
         raise ScenarioError(source, f"faults.{exc.field}", exc.expected) from None
+    try:
+        pod_security = PodSecurityConfig.from_dict(top.get("podSecurity", dict, {}))
+    except PodSecurityConfigError as exc:
+        raise ScenarioError(source, "podSecurity" + (f".{exc.field_path}" if exc.field_path else ""),
+                            exc.expected) from None
     scenario = Scenario(
         name=top.get("name", str, Path(source).stem), description=top.get("description", str, ""), source=source,
         node_groups=groups, flannel=flannel, node_cidr_mask=mask,
@@ -380,7 +388,8 @@ def parse_scenario(data, source: str) -> Scenario:
         kubernetes_version=version, mtu=cluster.int_in("mtu", 68, 65535, 1500),
         pods_per_node=top.int_in("podsPerNode", 0, 110, 0), workloads=workloads,
         network_policies=policies, namespaces=namespaces,
-        timings=Timings(**{k: float(v) for k, v in timings_raw.data.items()}), faults=faults)
+        timings=Timings(**{k: float(v) for k, v in timings_raw.data.items()}), faults=faults,
+        pod_security=pod_security)
     check_capacity(scenario)
     return scenario
 

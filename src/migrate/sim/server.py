@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import discovery, errors, openapi
+from . import request_scope
 from .api import Request
 from .rbac import User
 
@@ -105,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
         super().send_response(code, message)
 
     def end_headers(self):
+        # What admission recorded for this request (pod_security.py: PodSecurity warn mode)
+        for text in request_scope.take_warnings():
+            self.send_header("Warning", request_scope.warning_header(text))
         # Log the request before the client can see the answer, so whoever reads the request
         # log right after a call finds the call in it.
         self._commit_record(self._response_code)
@@ -163,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         record = {"method": method, "path": url.path, "verb": "", "resource": "", "status": 0,
                   "user": user.name if user else "", "dry_run": params.get("dryRun") == "All"}
         self._pending = record
+        scope = request_scope.begin(user.name if user else "")
         try:
             if user is None:
                 raise errors.ApiError(401, "Unauthorized", "Unauthorized")
@@ -207,6 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             record["status"] = 500
             self._send_error(errors.ApiError(500, "InternalError", f"simulator error: {exc!r}"))
         finally:
+            request_scope.end(scope)
             if self._pending is not None:  # no response went out (a dropped connection)
                 self._commit_record(record["status"])
 

@@ -14,6 +14,7 @@ import math
 from .clock import rfc3339
 from .context import (SimContext, controller_ref, is_active_pod, is_pod_ready, is_terminating, owner_reference,
                       set_condition)
+from .errors import ApiError
 from .loop import Controller
 from .selectors import node_selector_matches, required_node_affinity_matches, untolerated_taint
 from .store import WatchEvent, clone
@@ -39,11 +40,14 @@ class WorkloadController(Controller):
     """Shared plumbing: which owners to resync, and reading the pods an owner controls."""
 
     kind_key: tuple[str, str] = ("", "")
+    component = ""  # the controller's name in its Events' source
 
     def __init__(self, ctx: SimContext):
         super().__init__(ctx)
         self.rtype = ctx.rtype(*self.kind_key)
         self.dirty: set[tuple[str, str]] = set()
+        self.failures: dict[tuple[str, str], int] = {}  # the work queue's rate limiter, per owner
+        self._create_failed = ""  # how this sync's pod creation failed: "", "error" or "terminating"
 
     def on_event(self, event: WatchEvent) -> None:
         if event.key == self.kind_key:
@@ -61,7 +65,20 @@ class WorkloadController(Controller):
             for namespace, name in batch:
                 owner = self.ctx.store.find(self.rtype, namespace, name)
                 if owner is not None and not is_terminating(owner):
+                    self._create_failed = ""
                     self.reconcile(owner, now)
+                    self._requeue_if_failed((namespace, name))
+
+    def _requeue_if_failed(self, key: tuple[str, str]) -> None:
+        """A sync whose pod creation failed returns its error, and the work queue takes the owner back
+        with AddRateLimited (DefaultControllerRateLimiter: 5 ms doubling per failure, at most 1000 s);
+        a sync that succeeds Forgets it."""
+        if self._create_failed != "error":
+            self.failures.pop(key, None)
+            return
+        self.failures[key] = self.failures.get(key, 0) + 1
+        delay = min(0.005 * 2 ** (self.failures[key] - 1), 1000.0)
+        self.ctx.timers.call_at(self.ctx.now() + delay, lambda _now: self.dirty.add(key))
 
     @abstractmethod
     def reconcile(self, owner: dict, now: float) -> None:
@@ -92,7 +109,23 @@ class WorkloadController(Controller):
             pod_meta["generateName"] = owner["metadata"]["name"] + "-"
         spec = clone(template.get("spec") or {})
         spec.update(spec_changes or {})
-        return self.ctx.store.create(self.ctx.pods, {"metadata": pod_meta, "spec": spec}, owned=True)
+        if self._create_failed:
+            return None  # slowStartBatch: no further batch after one whose create failed
+        try:
+            return self.ctx.store.create(self.ctx.pods, {"metadata": pod_meta, "spec": spec}, owned=True)
+        except ApiError as exc:
+            self._create_failed = "error"
+            # pkg/controller/controller_utils.go RealPodControl.createPods: an Event unless the namespace is
+            # being terminated, where every create fails and the controllers do not retry.
+            if any(c.get("reason") == "NamespaceTerminating" for c in exc.details.get("causes") or []):
+                self._create_failed = "terminating"
+                return None
+            self.ctx.record_event(owner, "FailedCreate", self.failed_create_message(name, owner, exc), "Warning",
+                                  component=self.component)
+            return None
+
+    def failed_create_message(self, name: str | None, owner: dict, exc: ApiError) -> str:
+        return f"Error creating: {exc.message}"
 
     def delete_pod(self, pod: dict) -> None:
         if not is_terminating(pod):
@@ -118,6 +151,7 @@ def _negated(text: str) -> tuple:
 
 
 class ReplicaSetController(WorkloadController):
+    component = "replicaset-controller"
     kind_key = ("apps", "replicasets")
 
     def reconcile(self, rs: dict, now: float) -> None:
@@ -126,7 +160,9 @@ class ReplicaSetController(WorkloadController):
         wanted = rs["spec"].get("replicas", 1)
         if len(active) < wanted:
             for _ in range(wanted - len(active)):
-                active.append(self.new_pod(rs, rs["spec"]["template"]))
+                created = self.new_pod(rs, rs["spec"]["template"])
+                if created is not None:
+                    active.append(created)
         elif len(active) > wanted:
             for pod in sorted(active, key=_deletion_rank)[: len(active) - wanted]:
                 self.delete_pod(pod)
@@ -137,6 +173,7 @@ class ReplicaSetController(WorkloadController):
 
 
 class DeploymentController(WorkloadController):
+    component = "deployment-controller"
     kind_key = ("apps", "deployments")
 
     def on_event(self, event: WatchEvent) -> None:
@@ -159,6 +196,8 @@ class DeploymentController(WorkloadController):
         desired = spec.get("replicas", 1)
         if new_rs is None:
             new_rs = self._create_replica_set(deploy, pod_hash, 0 if old_sets else desired)
+            if new_rs is None:
+                return
         strategy = spec.get("strategy") or {}
         if not old_sets:
             self._scale(new_rs, desired)
@@ -240,7 +279,17 @@ class DeploymentController(WorkloadController):
         rs = {"metadata": {"name": f"{deploy['metadata']['name']}-{pod_hash}", "namespace": deploy["metadata"]["namespace"],
                            "labels": template["metadata"]["labels"], "ownerReferences": [owner_reference(deploy)]},
               "spec": {"replicas": replicas, "selector": selector, "template": template}}
-        return self.ctx.store.create(self.ctx.rtype("apps", "replicasets"), rs)
+        try:
+            return self.ctx.store.create(self.ctx.rtype("apps", "replicasets"), rs)
+        except ApiError as exc:
+            # pkg/controller/deployment/sync.go getNewReplicaSet: an Event and the error back to the queue
+            if any(c.get("reason") == "NamespaceTerminating" for c in exc.details.get("causes") or []):
+                self._create_failed = "terminating"
+                return None
+            self._create_failed = "error"
+            self.ctx.record_event(deploy, "ReplicaSetCreateError", "Failed to create new replica set "
+                                  f'"{rs["metadata"]["name"]}": {exc.message}', "Warning", component=self.component)
+            return None
 
     def _scale(self, rs: dict, replicas: int) -> None:
         if rs["spec"].get("replicas") != replicas:
@@ -251,7 +300,12 @@ class DeploymentController(WorkloadController):
 
 
 class StatefulSetController(WorkloadController):
+    component = "statefulset-controller"
     kind_key = ("apps", "statefulsets")
+
+    def failed_create_message(self, name, owner, exc) -> str:
+        # pkg/controller/statefulset/stateful_pod_control.go recordPodEvent
+        return f"create Pod {name} in StatefulSet {owner['metadata']['name']} failed error: {exc.message}"
 
     def reconcile(self, sts: dict, now: float) -> None:
         store = self.ctx.store
@@ -325,6 +379,7 @@ def daemon_should_run(pod_spec: dict, node: dict) -> tuple[bool, bool]:
 
 
 class DaemonSetController(WorkloadController):
+    component = "daemonset-controller"
     kind_key = ("apps", "daemonsets")
 
     def on_event(self, event: WatchEvent) -> None:
@@ -438,6 +493,7 @@ def _affinity_node(pod: dict) -> str | None:
 
 
 class JobController(WorkloadController):
+    component = "job-controller"
     kind_key = ("batch", "jobs")
 
     def reconcile(self, job: dict, now: float) -> None:
