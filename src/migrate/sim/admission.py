@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
 import re
 
 from . import errors
@@ -59,6 +60,11 @@ def _go_label_selector(selector: dict | None) -> str:
                            for e in selector.get("matchExpressions") or [])
     return (f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
             f"MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}")
+
+
+def _go_strings(values: list) -> str:
+    """A []string as Go's %#v prints it in a field error."""
+    return "[]string{" + ", ".join(json.dumps(v) for v in values) + "}"
 
 
 def _regex_error(message: str, fmt: str, *examples: str) -> str:
@@ -143,6 +149,8 @@ class Admission:
     def __init__(self, service_cidr: str = "10.96.0.0/12"):
         self._service_net = ipaddress.ip_network(service_cidr)
         self._next_service_ip = 10  # .1 is the kubernetes service, low addresses are kept for DNS
+        self._node_ports_used: set[int] = set()
+        self._node_port_random = random.Random(0)
 
     def __call__(self, operation: str, rtype: ResourceType, obj: dict, old: dict | None,
                  subresource: str | None) -> None:
@@ -341,20 +349,76 @@ class Admission:
         return []
 
     def _admit_service(self, obj, old, sub):
+        """SetDefaults_Service (pkg/apis/core/v1/defaults.go), then what the service registry does on a
+        single-stack IPv4 cluster (pkg/registry/core/service/storage/storage.go beginCreate/beginUpdate:
+        patchAllocatedValues, normalizeClusterIPs; alloc.go initIPFamilyFields, allocClusterIPs,
+        initNodePorts; validation.go validateUpgradeDowngradeClusterIPs)."""
         spec = obj.setdefault("spec", {})
-        spec.setdefault("type", "ClusterIP")
-        if old is not None:
-            spec["clusterIP"] = old.get("spec", {}).get("clusterIP", spec.get("clusterIP"))
-            return []
-        if spec.get("clusterIP") in (None, ""):
-            spec["clusterIP"] = str(self._service_net.network_address + self._next_service_ip)
-            self._next_service_ip += 1
-        if spec["clusterIP"] != "None":
-            spec["clusterIPs"] = [spec["clusterIP"]]
+        kind = spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
-            port.setdefault("targetPort", port.get("port"))
+            if port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port.get("port")
+        if kind in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if kind in ("NodePort", "LoadBalancer", "ClusterIP"):
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+        if kind == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+        if old is None:
+            obj["status"] = {"loadBalancer": {}}  # PrepareForCreate: the status is the server's
+        if kind == "ExternalName":
+            return []
+        old_spec = (old or {}).get("spec") or {}
+        if old is not None and old_spec.get("type", "ClusterIP") != "ExternalName":
+            # patchAllocatedValues, then normalizeClusterIPs: what an update leaves out stays
+            if not spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec.get("clusterIP", "")
+            if not spec.get("clusterIPs") and old_spec.get("clusterIPs"):
+                spec["clusterIPs"] = list(old_spec["clusterIPs"])
+                if spec["clusterIP"] != old_spec.get("clusterIP"):
+                    spec["clusterIPs"] = [spec["clusterIP"]]
+            old_node_ports = {p.get("name", ""): p.get("nodePort") for p in old_spec.get("ports") or []}
+            for port in spec.get("ports") or []:
+                if not port.get("nodePort") and old_node_ports.get(port.get("name", "")):
+                    port["nodePort"] = old_node_ports[port.get("name", "")]
+            if spec.get("clusterIPs") and old_spec.get("clusterIPs") and spec["clusterIPs"][0] != old_spec["clusterIPs"][0]:
+                return [("spec.clusterIPs[0]", f"Invalid value: {_go_strings(spec['clusterIPs'])}: may not change "
+                                               "once set")]
+        elif spec.get("clusterIP") and not spec.get("clusterIPs"):
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        headless_selectorless = spec.get("clusterIP") == "None" and not spec.get("selector")
+        if "ipFamilyPolicy" not in spec:
+            spec["ipFamilyPolicy"] = (old_spec.get("ipFamilyPolicy") if old_spec.get("ipFamilyPolicy")
+                                      else "RequireDualStack" if headless_selectorless else "SingleStack")
+        if not spec.get("ipFamilies"):
+            spec["ipFamilies"] = ["IPv4"]
+            if headless_selectorless and spec["ipFamilyPolicy"] != "SingleStack":
+                spec["ipFamilies"].append("IPv6")  # the one dual-stack answer a single-stack cluster gives
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = self._allocate_service_ip()
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        if kind in ("NodePort", "LoadBalancer"):
+            by_port: dict = {}
+            for port in spec.get("ports") or []:
+                if not port.get("nodePort"):
+                    port["nodePort"] = by_port.get(port.get("port")) or self._allocate_node_port()
+                by_port.setdefault(port.get("port"), port["nodePort"])
+                self._node_ports_used.add(port["nodePort"])
         return []
+
+    def _allocate_service_ip(self) -> str:
+        address = str(self._service_net.network_address + self._next_service_ip)
+        self._next_service_ip += 1
+        return address
+
+    def _allocate_node_port(self) -> int:
+        """The node port allocator: a random free port of the default range 30000-32767."""
+        free = [p for p in range(30000, 32768) if p not in self._node_ports_used]
+        port = self._node_port_random.choice(free)
+        self._node_ports_used.add(port)
+        return port
 
     def _admit_configmap(self, obj, old, sub):
         data = obj.get("data") or {}
