@@ -28,6 +28,13 @@ def _load(scenario: str, nodes: int | None):
     return loaded
 
 
+def _pod_security_summary(config) -> str:
+    policy = config.default_policy()
+    shown = " ".join(f"{mode}={getattr(policy, mode)}" for mode in ("enforce", "audit", "warn"))
+    exempt = f"; exempt namespaces: {', '.join(config.exempt_namespaces)}" if config.exempt_namespaces else ""
+    return f"defaults {shown}{exempt}"
+
+
 def _build(scenario, **kwargs):
     """The cluster, or one line saying which object of the scenario the API refused."""
     from .sim.cluster import SimCluster
@@ -64,9 +71,17 @@ def scenarios() -> None:
               help="Simulated seconds per real second (0: the clock moves only through /admin/clock).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for every random choice (replays a run).")
 @click.option("--nodes", default=None, type=click.IntRange(min=1), help="Total node count (resizes the last node group).")
-def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float, seed: int, nodes: int | None) -> None:
+@click.option("--pod-security-default", "pod_security_level", default=None,
+              type=click.Choice(["privileged", "baseline", "restricted"]),
+              help="Pod Security level enforced in namespaces without their own pod-security.kubernetes.io/enforce "
+                   "label, kube-system exempt (replaces the scenario's podSecurity).")
+def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float, seed: int, nodes: int | None,
+          pod_security_level: str | None) -> None:
     """Serve a simulated cluster on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM)."""
     scenario = _load(scenario_name, nodes)
+    if pod_security_level:
+        from .sim.pod_security import PodSecurityConfig
+        scenario.pod_security = PodSecurityConfig.enforcing(pod_security_level, exempt_namespaces=("kube-system",))
     with console.status(f"building scenario [bold]{escape(scenario.name)}[/bold] ({scenario.node_count} nodes)"):
         started = time.monotonic()
         cluster = _build(scenario, time_scale=time_scale, seed=seed)
@@ -93,6 +108,7 @@ def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float,
              f"  API         {server.url}",
              f"  kubeconfig  {escape(str(path.resolve()))}   (export KUBECONFIG={escape(str(path.resolve()))})",
              f"  clock       {time_scale:g} simulated s per real s, seed {seed}",
+             f"  security    Pod Security {_pod_security_summary(scenario.pod_security)}",
              f"  admin       {server.url}/admin/probe, /admin/faults, /admin/hosts/NODE, /admin/requests",
              "Press Ctrl-C to stop."]
     for line in lines:

@@ -380,3 +380,14 @@ def test_before_v1_19_seccomp_is_read_from_the_annotations():
     assert violations("baseline", spec, annotations, "v1.18") == (
         'seccompProfile (forbidden annotation seccomp.security.alpha.kubernetes.io/pod="unconfined")')
     assert violations("baseline", spec, annotations) == ""
+
+
+# ---- `migrate sim serve --pod-security-default LEVEL` ------------------------------------------------
+
+def test_serve_refuses_an_unknown_pod_security_level():
+    from click.testing import CliRunner
+
+    from migrate.cli import main
+    result = CliRunner().invoke(main, ["sim", "serve", "--pod-security-default", "strict"], prog_name="migrate")
+    assert result.exit_code == 2
+    assert "'strict' is not one of 'privileged', 'baseline', 'restricted'" in result.stderr
