@@ -4,6 +4,7 @@ Only rules that a client can trip over are here; each error reads like the real 
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import random
@@ -141,6 +142,20 @@ def _label_and_annotation_limits(meta: dict) -> list[tuple[str, str]]:
         if size > ANNOTATIONS_MAX_BYTES:
             causes.append(("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes"))
     return causes
+
+
+MAX_SECRET_SIZE = 1024 * 1024  # k8s.io/kubernetes pkg/apis/core/types.go MaxSecretSize
+
+
+def _decoded_size(values: dict | None) -> int:
+    """Bytes of base64 values ([]byte fields travel as base64 in JSON)."""
+    total = 0
+    for value in (values or {}).values():
+        try:
+            total += len(base64.b64decode(value or "", validate=False))
+        except (ValueError, TypeError):
+            total += len(str(value))
+    return total
 
 
 class Admission:
@@ -424,6 +439,20 @@ class Admission:
         data = obj.get("data") or {}
         if any(not isinstance(v, str) for v in data.values()):
             return [("data", "Invalid value: values must be strings")]
+        # pkg/apis/core/validation ValidateConfigMap: data and binaryData together at most
+        # MaxSecretSize, reported on the whole object (field.NewPath("") prints as "[]")
+        size = sum(len(v.encode()) for v in data.values()) + _decoded_size(obj.get("binaryData"))
+        if size > MAX_SECRET_SIZE:
+            return [("[]", f"Too long: must have at most {MAX_SECRET_SIZE} bytes")]
+        return []
+
+    def _admit_secret(self, obj, old, sub):
+        # ValidateSecret: the decoded data (stringData merged into it by conversion) at most MaxSecretSize
+        data = dict(obj.get("data") or {})
+        sizes = {k: _decoded_size({k: v}) for k, v in data.items()}
+        sizes.update({k: len(str(v).encode()) for k, v in (obj.get("stringData") or {}).items()})
+        if sum(sizes.values()) > MAX_SECRET_SIZE:
+            return [("data", f"Too long: must have at most {MAX_SECRET_SIZE} bytes")]
         return []
 
     def _admit_customresourcedefinition(self, obj, old, sub):

@@ -16,6 +16,8 @@ class ApiError(Exception):
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:
+            del body["reason"]  # StatusReasonUnknown is "", omitted
         if self.details:
             body["details"] = self.details
         return body
@@ -60,13 +62,16 @@ def _cause_reason(body: str) -> str:
     return next((reason for text, reason in _FIELD_ERROR_TYPES if body.startswith(text)), "FieldValueInvalid")
 
 
-def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
+def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "",
+            reasons: list[str] | None = None) -> ApiError:
     """causes: (field, error body) pairs, the body as field.Error.ErrorBody renders it ("Required value",
-    'Invalid value: "x": detail'). The message is NewInvalid's: one error as is, several as "[a, b]"."""
+    'Invalid value: "x": detail'). The message is NewInvalid's: one error as is, several as "[a, b]".
+    reasons: each cause's field.ErrorType where the body's text does not tell it (FieldValueTypeInvalid)."""
     errors = list(dict.fromkeys(f"{f}: {m}" for f, m in causes))
     text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+    reasons = reasons or [_cause_reason(m) for _, m in causes]
     details = {"name": name, **({"group": group} if group else {}), "kind": kind,
-               "causes": [{"reason": _cause_reason(m), "message": m, "field": f} for f, m in causes]}
+               "causes": [{"reason": r, "message": m, "field": f} for (f, m), r in zip(causes, reasons)]}
     return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}', details)
 
 

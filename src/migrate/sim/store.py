@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from . import errors
+from . import errors, storage_limits
 from .clock import SimClock, rfc3339
 from .resources import ResourceType
 from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_selector, parse_label_selector
@@ -261,6 +261,7 @@ class Store:
                 raise errors.already_exists(rtype.plural, key[1], rtype.group)
             if dry_run:
                 return obj
+            storage_limits.check(rtype, obj)  # what etcd refuses to store
             meta["resourceVersion"] = self._next_rv()
             self._bucket(rtype)[key] = obj
             self._sorted.pop(rtype.key, None)
@@ -348,6 +349,7 @@ class Store:
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return old  # a no-op write does not bump the resourceVersion, as in the real API
+        storage_limits.check(rtype, new)
         meta["resourceVersion"] = self._next_rv()
         self._bucket(rtype)[key] = new
         self._record(rtype, "MODIFIED", new, old)
