@@ -120,8 +120,10 @@ def test_without_the_controllers_preparation_calico_node_creates_an_ipip_pool_fr
     label_for_calico(applied)
     [pool] = calico_objects(applied, "ippools")
     assert pool["metadata"]["name"] == "default-ipv4-ippool"
+    # assignmentMode: the IPPool CRD's schema defaults it (the apiserver fills it in on write)
     assert pool["spec"] == {"cidr": "10.244.0.0/16", "blockSize": 26, "ipipMode": "Always",
-                            "vxlanMode": "Never", "natOutgoing": True, "nodeSelector": "all()"}
+                            "vxlanMode": "Never", "natOutgoing": True, "nodeSelector": "all()",
+                            "assignmentMode": "Automatic"}
 
 
 def test_without_the_controllers_preparation_calico_node_is_ready_but_makes_no_vxlan_device(applied):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import errors, rbac
 from .clock import rfc3339
+from .crd_schema import CustomResources
+from .field_validation import FieldValidation, check_body_size
 from .patch import PatchError, apply_patch
 from .resources import ResourceRegistry, ResourceType
 from .selectors import selector_from_label_selector_object
@@ -41,6 +43,7 @@ class Request:
     # Every dryRun value of the query, in order: the parameter may repeat, and `?dryRun=` is the value ""
     # (apimachinery's query parameter codec decodes DryRun []string from all of them).
     dry_run_query: tuple[str, ...] | None = None
+    warnings: list[str] = field(default_factory=list)  # sent back as Warning headers
 
     @property
     def dry_run_values(self) -> list[str]:
@@ -73,9 +76,13 @@ class Request:
 
 
 class ApiService:
-    def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None, kubelet_unreachable=None):
+    def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None, kubelet_unreachable=None,
+                 kubernetes_version: str = "v1.31.4"):
         self.store = store
         self.registry = registry
+        # custom resources' schemas (pruning, defaulting, validation) and the decode step of writes
+        self.custom_resources = CustomResources(store, registry)
+        self.field_validation = FieldValidation(self.custom_resources, kubernetes_version)
         self.pod_logs = pod_logs or (lambda namespace, name, container: "")
         self.kubelet_unreachable = kubelet_unreachable or (lambda node: False)
         self._bootstrap_policy()
@@ -121,7 +128,7 @@ class ApiService:
         obj = self.store.get(req.rtype, req.namespace, req.name)
         if req.subresource == "scale":
             return _scale_of(obj)
-        return obj
+        return self.custom_resources.on_read(req.rtype, obj)
 
     def list(self, req: Request, as_table: bool = False) -> dict:
         flt = self.store.make_filter(req.rtype, req.namespace, req.params.get("labelSelector"),
@@ -134,6 +141,7 @@ class ApiService:
                 and req.params.get("resourceVersionMatch") != "Exact"):
             limit = 0
         items, rv, token, remaining = self.store.list(req.rtype, flt, limit, req.params.get("continue"))
+        items = [self.custom_resources.on_read(req.rtype, obj) for obj in items]
         meta: dict = {"resourceVersion": rv}
         if token:
             meta["continue"] = token
@@ -183,6 +191,7 @@ class ApiService:
         return body
 
     def create(self, req: Request) -> tuple[int, dict]:
+        check_body_size(req.body)
         body = self._decode(req)
         if req.subresource == "eviction":
             return self.evict(req, body)
@@ -200,9 +209,11 @@ class ApiService:
         if body.get("kind") and body["kind"] != expected_kind:
             raise errors.bad_request(f'the kind of the provided object ({body["kind"]}) does not match the '
                                      f'resource ({expected_kind})')
+        self.field_validation.decode_body(req, body, "CreateOptions")
         return 201, self.store.create(req.rtype, body, dry_run=req.dry_run)
 
     def update(self, req: Request) -> dict:
+        check_body_size(req.body)
         body = self._decode(req)
         meta = body.setdefault("metadata", {})
         # The update handler: EnsureObjectNamespaceMatchesRequestNamespace, then checkName
@@ -216,6 +227,7 @@ class ApiService:
                                      f"the URL ({req.name})")
         if req.subresource == "scale":
             return self._update_scale(req, body)
+        self.field_validation.decode_body(req, body, "UpdateOptions")
         if not meta.get("resourceVersion") and not _allows_unconditional_update(req.rtype):
             self.store.get(req.rtype, req.namespace, req.name)  # a missing object is 404 first
             raise errors.invalid(req.rtype.plural, req.name or "", [
@@ -223,6 +235,7 @@ class ApiService:
         return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run)
 
     def patch(self, req: Request) -> dict:
+        check_body_size(req.body)
         content_type = req.content_type.split(";")[0].strip()
         # The content type is checked before anything else, so a missing object with a wrong one is 415.
         accepted = [_JSON_PATCH, _MERGE_PATCH] + ([] if req.rtype.group not in _BUILTIN_GROUPS else [_STRATEGIC])
@@ -251,6 +264,7 @@ class ApiService:
             if req.subresource == "scale":
                 return self._update_scale(req, patched)
             patched.setdefault("metadata", {})["name"] = req.name
+            self.field_validation.decode_patched(req, patched, content_type)
             return self.store.update(req.rtype, patched, subresource=req.subresource, dry_run=req.dry_run)
 
     def delete(self, req: Request) -> dict:

@@ -18,6 +18,7 @@ from .admission import Admission
 from .api import ApiService
 from .clock import SimClock
 from .context import SimContext, Timings
+from .crd_cel import CrdRules
 from .controllers import (DisruptionController, GarbageCollector, NamespaceController, NodeIpam, NodeLifecycle,
                           PodGarbageCollector, Scheduler)
 from .errors import ApiError
@@ -163,7 +164,10 @@ class SimCluster:
             NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe,
         ]
         self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs,
-                              kubelet_unreachable=lambda node: node in self.faults.settings.kubelet_unreachable)
+                              kubelet_unreachable=lambda node: node in self.faults.settings.kubelet_unreachable,
+                              kubernetes_version=scenario.kubernetes_version)
+        # custom resources validate by their CRD's schema; CRDs' CEL rules must compile on this version
+        self.store.admission.extend([self.api.custom_resources, CrdRules(scenario.kubernetes_version)])
         self.request_log = RequestLog()
         token_source = secrets if time_scale else self.ctx.rng
         self.credentials = Credentials(admin_token=_token(token_source), viewer_token=_token(token_source))

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import discovery, errors, openapi
+from .field_validation import warning_headers
 from . import request_scope
 from .api import Request
 from .rbac import User
@@ -99,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing ----------------------------------------------------------------
     _pending: dict | None = None  # this request's log record, until the response goes out
+    _warnings: list | None = None  # this request's warnings (Request.warnings), sent as Warning headers
     _response_code = 0
 
     def send_response(self, code, message=None):
@@ -106,6 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().send_response(code, message)
 
     def end_headers(self):
+        # The warning recorder adds its headers to whatever response goes out, errors included
+        # (k8s.io/apiserver pkg/endpoints/filters/warning.go); one header per warning.
+        for value in warning_headers(self._warnings or []):
+            self.send_header("Warning", value)
+        self._warnings = None
         # What admission recorded for this request (pod_security.py: PodSecurity warn mode)
         for text in request_scope.take_warnings():
             self.send_header("Warning", request_scope.warning_header(text))
@@ -168,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
                   "user": user.name if user else "", "dry_run": params.get("dryRun") == "All"}
         self._pending = record
         scope = request_scope.begin(user.name if user else "")
+        self._warnings = None
         try:
             if user is None:
                 raise errors.ApiError(401, "Unauthorized", "Unauthorized")
@@ -308,6 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
                       params=params, body=body, content_type=self.headers.get("Content-Type", ""),
                       dry_run_query=tuple(v for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
                                           if k == "dryRun"))
+        self._warnings = req.warnings
         return req, watch
 
     def _serve(self, req: Request) -> int:
