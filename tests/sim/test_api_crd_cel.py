@@ -170,3 +170,16 @@ def test_before_1_25_rules_are_dropped_not_compiled():
         answer = request(running, "POST", CRDS, crd_with_rule("isCIDR(self)"))
         assert answer.status == 201
         assert any("x-kubernetes-validations" in w for w in answer.warnings)
+
+
+def test_kubectl_create_of_calicos_manifest_on_v1_26_fails_as_a_real_v1_26_does(served_126, kubectl, upstream_file):
+    # kubectl asks for fieldValidation=Strict: the CRDs whose rules carry `reason` (a 1.28 field) are 400,
+    # the one calling isCIDR is 422; everything else is created (the same answers as a v1.26.5 apiserver)
+    result = kubectl(served_126, "create", "--dry-run=server", "-f", str(upstream_file(CALICO_MANIFEST)), check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error from server")]
+    assert [e.split(")")[0] for e in errors] == ["Error from server (BadRequest"] * 7 + ["Error from server (Invalid"]
+    assert 'unknown field "spec.versions[0].schema.openAPIV3Schema.properties.spec.x-kubernetes-validations[0].' \
+           'reason"' in errors[0]
+    assert '"clusternetworkpolicies.policy.networking.k8s.io" is invalid' in errors[-1]
+    assert len(result.stdout.splitlines()) == 30
