@@ -792,3 +792,33 @@ def test_jdcloud_prod_scheduler_keeps_workloads_off_control_planes():
     for namespace in ("shop", "payments"):
         for p in c.store.items(c.ctx.pods, namespace):
             assert p["spec"]["nodeName"] not in control
+
+
+# pkg/controller/nodelifecycle/node_lifecycle_controller.go (v1.26) doNoScheduleTaintingPass, run from the node
+# update queue (TaintNodesByCondition): a cordoned node gets node.kubernetes.io/unschedulable:NoSchedule, stamped
+# by SwapNodeControllerTaint, within the same sync as the cordon; an uncordon takes it away.
+def test_a_cordoned_node_gets_the_unschedulable_taint(small_cluster):
+    c = small_cluster
+    cordon(c, "worker-1")
+    c.advance(0)
+    taints = get(c, "nodes", "worker-1")["spec"]["taints"]
+    assert [(t["key"], t["effect"]) for t in taints] == [("node.kubernetes.io/unschedulable", "NoSchedule")]
+    assert taints[0]["timeAdded"]
+
+
+def test_an_uncordoned_node_loses_the_unschedulable_taint(small_cluster):
+    c = small_cluster
+    cordon(c, "worker-1")
+    c.advance(1)
+    cordon(c, "worker-1", on=False)
+    c.advance(0)
+    assert not get(c, "nodes", "worker-1")["spec"].get("taints")
+
+
+def test_the_unschedulable_taint_joins_the_taints_a_node_already_has(small_cluster):
+    c = small_cluster
+    taints = get(c, "nodes", "control-plane-1")["spec"]["taints"]
+    cordon(c, "control-plane-1")
+    c.advance(0)
+    assert [t["key"] for t in get(c, "nodes", "control-plane-1")["spec"]["taints"]] == [
+        *(t["key"] for t in taints), "node.kubernetes.io/unschedulable"]

@@ -15,6 +15,7 @@ from .store import WatchEvent
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 
 def node_ready_status(node: dict) -> str:
@@ -254,19 +255,27 @@ class NodeLifecycle(Controller):
             self.ctx.store.mutate(self.ctx.pods, namespace, name, unready, subresource="status")
 
     def _taint(self, node: dict, now: float) -> None:
+        """doNoScheduleTaintingPass (node conditions and spec.unschedulable to NoSchedule taints, the
+        TaintNodesByCondition behaviour) and the NoExecute not-ready / unreachable taints, as
+        pkg/controller/nodelifecycle/node_lifecycle_controller.go (v1.26) keeps them: taints it adds go at
+        the end, stamped with timeAdded (controller/util SwapNodeControllerTaint); other taints stay."""
         ready = node_ready_status(node)
-        wanted = {"True": set(), "False": {NOT_READY_TAINT}, "Unknown": {UNREACHABLE_TAINT}}[ready]
+        wanted = [(key, "NoSchedule") for key in _condition_taint_keys(node)]
+        if node["spec"].get("unschedulable"):
+            wanted.append((UNSCHEDULABLE_TAINT, "NoSchedule"))
+        if ready in _READY_TAINTS:
+            wanted.append((_READY_TAINTS[ready], "NoExecute"))
         taints = node["spec"].get("taints") or []
-        managed = {t["key"] for t in taints if t["key"] in (NOT_READY_TAINT, UNREACHABLE_TAINT)}
-        if managed == wanted:
+        managed = {(t["key"], t.get("effect")) for t in taints if _managed_taint(t)}
+        to_add = [w for w in wanted if w not in managed]
+        to_remove = managed - set(wanted)
+        if not to_add and not to_remove:
             return
         stamp = rfc3339(now)
 
         def retaint(obj: dict) -> None:
-            kept = [t for t in obj["spec"].get("taints") or [] if t["key"] not in (NOT_READY_TAINT, UNREACHABLE_TAINT)]
-            for key in sorted(wanted):
-                kept.append({"key": key, "effect": "NoSchedule"})
-                kept.append({"key": key, "effect": "NoExecute", "timeAdded": stamp})
+            kept = [t for t in obj["spec"].get("taints") or [] if (t["key"], t.get("effect")) not in to_remove]
+            kept.extend({"key": key, "effect": effect, "timeAdded": stamp} for key, effect in to_add)
             if kept:
                 obj["spec"]["taints"] = kept
             else:
@@ -300,6 +309,34 @@ class NodeLifecycle(Controller):
         self.ctx.record_event(pod, "TaintManagerEviction", f"Marking for deletion Pod {pod['metadata']['namespace']}/"
                               f"{pod['metadata']['name']}", component="taint-eviction-controller")
         self.ctx.store.delete(self.ctx.pods, pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+
+# node_lifecycle_controller.go nodeConditionToTaintKeyStatusMap: which condition status taints a node NoSchedule
+_CONDITION_TAINTS = {"Ready": {"False": NOT_READY_TAINT, "Unknown": UNREACHABLE_TAINT},
+                     "MemoryPressure": {"True": "node.kubernetes.io/memory-pressure"},
+                     "DiskPressure": {"True": "node.kubernetes.io/disk-pressure"},
+                     "NetworkUnavailable": {"True": "node.kubernetes.io/network-unavailable"},
+                     "PIDPressure": {"True": "node.kubernetes.io/pid-pressure"}}
+_CONDITION_TAINT_KEYS = {key for statuses in _CONDITION_TAINTS.values() for key in statuses.values()}
+_READY_TAINTS = {"False": NOT_READY_TAINT, "Unknown": UNREACHABLE_TAINT}
+
+
+def _condition_taint_keys(node: dict) -> list[str]:
+    keys = []
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        key = _CONDITION_TAINTS.get(cond.get("type"), {}).get(cond.get("status"))
+        if key:
+            keys.append(key)
+    if not any(c.get("type") == "Ready" for c in (node.get("status") or {}).get("conditions") or []):
+        keys.append(UNREACHABLE_TAINT)  # no Ready condition reads as Unknown
+    return keys
+
+
+def _managed_taint(taint: dict) -> bool:
+    """The taints the controller owns: NoSchedule ones of conditions or the cordon, NoExecute ones of Ready."""
+    if taint.get("effect") == "NoSchedule":
+        return taint["key"] == UNSCHEDULABLE_TAINT or taint["key"] in _CONDITION_TAINT_KEYS
+    return taint.get("effect") == "NoExecute" and taint["key"] in _READY_TAINTS.values()
 
 
 def _toleration_seconds(tolerations: list[dict], taint: dict) -> float | None:
