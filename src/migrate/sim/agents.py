@@ -16,7 +16,7 @@ from typing import Callable
 
 from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
-from .container import image_name, image_repository, image_tag
+from .container import image_identity, image_tag
 from .context import SimContext
 from .host import HostState, Interface, run_shell, stable_mac
 from .network import Network, Peer, PeerTable
@@ -570,28 +570,27 @@ def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
 
 
 def program_for(pod: dict, container: dict, init: bool) -> Program:
-    """Which program a container runs, decided from its image and command as a node would."""
-    image = container.get("image", "")
-    name = image_name(image)
-    repository = image_repository(image)
+    """Which program a container runs, decided from its image and command as a node would. The image is
+    known by its identity (container.image_identity), so a mirrored Flannel or Calico runs as itself."""
+    project, name = image_identity(container.get("image", ""))
     argv = list(container.get("command") or []) + list(container.get("args") or [])
     first = argv[0] if argv else ""
     if container.get("command") and posixpath.basename(first) in SHELLS:
         return Shell()  # a command given in the pod spec replaces the image's entrypoint, whatever the image
-    if first.endswith("flanneld") or (name == "flannel" and not argv and not init):
+    if first.endswith("flanneld") or ((project, name) == ("flannel", "flannel") and not argv and not init):
         return Flanneld()
     if first.endswith("install-conf"):
         return InstallConf()
-    if "calico" in repository and name == "cni":
+    if (project, name) == ("calico", "cni"):
         if first.endswith("calico-ipam"):
             return Exits()
         return CalicoInstallCni()
-    if "calico" in repository and name == "node":
+    if (project, name) == ("calico", "node"):
         if init or "-init" in argv:
             return Exits()
         return CalicoNode()
-    if "calico" in repository and name in ("kube-controllers", "typha", "pod2daemon-flexvol", "csi",
-                                           "node-driver-registrar"):
+    if project == "calico" and name in ("kube-controllers", "typha", "pod2daemon-flexvol", "csi",
+                                        "node-driver-registrar"):
         return Exits() if init else Server()
     if argv and (posixpath.basename(argv[0]) in SHELLS or name in SHELL_IMAGES):
         return Shell()

@@ -11,33 +11,51 @@ from collections.abc import MutableMapping
 
 from .host import HostState, normpath
 
-# Files that matter inside the images the simulator knows (their binaries, by path).
-IMAGE_FILES: dict[str, dict[str, str]] = {
-    "flannel-cni-plugin": {"/flannel": "\x7fELF flannel CNI plugin"},
-    "flannel": {"/opt/bin/flanneld": "\x7fELF flanneld", "/opt/bin/install-conf": "\x7fELF install-conf"},
-    "cni": {"/opt/cni/bin/install": "\x7fELF calico install", "/opt/cni/bin/calico": "\x7fELF calico",
-            "/opt/cni/bin/calico-ipam": "\x7fELF calico-ipam"},
+# Files that matter inside the images the simulator knows (their binaries, by path), by image_identity.
+IMAGE_FILES: dict[tuple[str, str], dict[str, str]] = {
+    ("flannel", "flannel-cni-plugin"): {"/flannel": "\x7fELF flannel CNI plugin"},
+    ("flannel", "flannel"): {"/opt/bin/flanneld": "\x7fELF flanneld", "/opt/bin/install-conf": "\x7fELF install-conf"},
+    ("calico", "cni"): {"/opt/cni/bin/install": "\x7fELF calico install", "/opt/cni/bin/calico": "\x7fELF calico",
+                        "/opt/cni/bin/calico-ipam": "\x7fELF calico-ipam"},
 }
+FLANNEL_IMAGES = {"flannel", "flannel-cni-plugin"}
+CALICO_IMAGES = {"node", "cni", "kube-controllers", "typha", "pod2daemon-flexvol", "csi", "node-driver-registrar",
+                 "apiserver", "flannel-migration-controller", "dikastes", "key-cert-provisioner"}
+# Organisations that Rancher's mirrors (rancher/mirrored-<org>-<name>) fold into the image name
+_MIRRORED_ORGS = ("flannelcni", "flannel-io", "flannel", "coreos", "calico", "library")
 
 
-def image_name(image: str) -> str:
-    """'ghcr.io/flannel-io/flannel:v0.28.9' -> 'flannel'; 'docker.io/calico/cni:v3.32.1' -> 'cni'."""
+def image_identity(image: str) -> tuple[str, str]:
+    """Which project's image this is and which of its images, whatever registry or mirror it comes
+    from: ('flannel', 'flannel'), ('flannel', 'flannel-cni-plugin'), ('calico', 'node'), or ('', name)
+    for any other image. A kubelet runs whatever the image holds; the simulator only has the name, so
+    it reads it the way mirrors spell it: a registry host and projects in front
+    (registry.example.com/library/flannel/flannel), Rancher's rancher/mirrored-<org>-<name>
+    (rancher/mirrored-flannelcni-flannel-cni-plugin, rancher/mirrored-calico-node), and a flattened
+    calico-<name> (registry.example.com/mirror/calico-node)."""
     path = image.split("@", 1)[0]
-    last = path.rsplit("/", 1)[-1]
-    return last.split(":", 1)[0]
+    parts = path.split("/")
+    if ":" in parts[-1]:
+        parts[-1] = parts[-1].split(":", 1)[0]
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # the registry host
+    name, org = parts[-1], (parts[-2] if len(parts) > 1 else "")
+    if name.startswith("mirrored-"):
+        rest = name[len("mirrored-"):]
+        org, name = next(((o, rest[len(o) + 1:]) for o in _MIRRORED_ORGS if rest.startswith(o + "-")), ("", rest))
+    if name.startswith("calico-") and name[len("calico-"):] in CALICO_IMAGES:
+        org, name = "calico", name[len("calico-"):]
+    if name in FLANNEL_IMAGES:
+        return "flannel", name
+    if "calico" in org and name in CALICO_IMAGES:
+        return "calico", name
+    return "", name
 
 
 def image_tag(image: str) -> str:
     """'quay.io/calico/node:v3.32.1' -> 'v3.32.1'; '' when the image has no tag."""
     last = image.split("@", 1)[0].rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else ""
-
-
-def image_repository(image: str) -> str:
-    path = image.split("@", 1)[0]
-    if ":" in path.rsplit("/", 1)[-1]:
-        path = path.rsplit(":", 1)[0]
-    return path
 
 
 class ReadOnlyFileSystem(PermissionError):
@@ -250,7 +268,7 @@ def container_view(host: HostState, pod: dict, container: dict, configmaps: dict
             mounts.append((path, data, True))
         else:  # emptyDir, secret, projected: private to the pod, empty here
             mounts.append((path, {}, read_only))
-    for path, content in IMAGE_FILES.get(image_name(container.get("image", "")), {}).items():
+    for path, content in IMAGE_FILES.get(image_identity(container.get("image", "")), {}).items():
         private.setdefault(path, content)
     return ContainerView(host, MountedFiles(mounts, private), bool(pod["spec"].get("hostNetwork")),
                          net_admin=has_net_admin(container))
