@@ -190,3 +190,23 @@ def test_the_immortal_namespaces_may_not_be_deleted(small_cluster, name):
         small_cluster.store.delete(ns_type(small_cluster), None, name)
     assert (info.value.code, info.value.message) == (403, f'namespaces "{name}" is forbidden: this namespace may '
                                                           "not be deleted")
+
+
+def deployment(name, namespace="doomed", replicas=2):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": PAUSE}]}}}}
+
+
+def test_deleting_a_namespace_with_running_workloads_empties_it_without_errors(small_cluster):
+    c = small_cluster
+    c.create(namespace("doomed"))
+    c.create(deployment("web"))
+    c.advance(15)
+    c.store.delete(ns_type(c), None, "doomed")
+    c.advance(60)
+    assert get_ns(c) is None
+    assert c.store.items(c.ctx.pods, "doomed") == []
+    assert c.errors == []
+
