@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import errors, storage_limits
+from . import wire
 from .clock import SimClock, rfc3339
 from .resources import ResourceType
 from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_selector, parse_label_selector
@@ -120,6 +121,7 @@ class Store:
                        subresource: str | None = None) -> None:
         for hook in self.admission:
             hook(operation, rtype, obj, old, subresource)
+        wire.encode_hook(operation, rtype, obj, old, subresource)  # what is stored is what the encoding keeps
 
     # ---- reads -------------------------------------------------------------------
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict:

@@ -11,6 +11,7 @@ from abc import abstractmethod
 import json
 import math
 
+from . import wire
 from .clock import rfc3339
 from .context import (SimContext, controller_ref, is_active_pod, is_pod_ready, is_terminating, owner_reference,
                       set_condition)
@@ -134,6 +135,7 @@ class WorkloadController(Controller):
     def write_status(self, owner: dict, status: dict) -> None:
         status = {**(owner.get("status") or {}), **status,
                   "observedGeneration": owner["metadata"].get("generation", 1)}
+        wire.drop_empty_status(self.kind_key, status)  # compare with what the store keeps
         if status != owner.get("status"):
             def put(obj: dict) -> None:
                 obj["status"] = status
