@@ -7,11 +7,11 @@ import click
 from rich.markup import escape
 
 from .console import console, err_console
-from .errors import EXIT_FAILED
+from .errors import EXIT_FAILED, UserError
 from .execute.clock import WallClock
 from .execute.context import StepContext
-from .execute.errors import StepFailed
 from .execute.kinds.handoff import calico_node_on, pod_ready
+from .execute.kinds.objects import namespace_labels
 from .execute.kinds.verify import check_connectivity, check_leftovers
 from .kube import AlreadyExists, NotFound, connect
 from .plan.options import DEFAULT_NAMESPACE
@@ -46,7 +46,9 @@ def verify_now(kube, clock, *, namespace: str, emit=lambda event: None) -> list[
     created = False
     if kube.get_optional(f"/api/v1/namespaces/{namespace}") is None:
         try:
-            kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            # labelled as the migration's own namespace: the leftover check runs privileged host pods
+            kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": namespace, "labels": namespace_labels()}})
             created = True
         except AlreadyExists:
             pass
@@ -54,7 +56,7 @@ def verify_now(kube, clock, *, namespace: str, emit=lambda event: None) -> list[
         try:
             sample = check_connectivity(ctx, namespace)
             results.append((f"pod-to-pod, service and DNS between {', '.join(sample)}", True, ""))
-        except StepFailed as failed:
+        except UserError as failed:
             results.append(("pod-to-pod, service and DNS", False, failed.message))
         calico = kube.get_optional(CALICO_NODE)
         if calico is not None:
@@ -68,7 +70,7 @@ def verify_now(kube, clock, *, namespace: str, emit=lambda event: None) -> list[
                     # Flannel's VNI is gone with its ConfigMap; 1 is its default and near universal
                     check_leftovers(ctx, name, namespace=namespace, image=image, vni=1, nft=False)
                     results.append((f"{name} has no Flannel leftover", True, ""))
-                except StepFailed as failed:
+                except UserError as failed:  # a refused pod too (PodSecurity, a webhook)
                     results.append((f"{name} has no Flannel leftover", False, failed.message))
     finally:
         if created:
