@@ -96,3 +96,25 @@ def test_kube_system_may_not_be_deleted(api_server):
     answer = api_server.request("DELETE", "/api/v1/namespaces/kube-system?dryRun=All")
     assert (answer.status, answer.json["message"]) == (
         403, 'namespaces "kube-system" is forbidden: this namespace may not be deleted')
+
+
+def test_a_namespace_held_by_a_finalizer_stays_terminating_and_says_why(api_server):
+    namespace = api_server.new_namespace("held")
+    held = f"/api/v1/namespaces/{namespace}/configmaps/held"
+    api_server.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                       {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    try:
+        api_server.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+        def reason():
+            status = api_server.kube.get(f"/api/v1/namespaces/{namespace}").get("status") or {}
+            return next((c for c in status.get("conditions") or [] if c["type"] == "NamespaceFinalizersRemaining"
+                         and c["status"] == "True"), None)
+        api_server.wait_until(reason, "a NamespaceFinalizersRemaining condition", timeout=30)
+        assert reason()["message"] == ("Some content in the namespace has finalizers remaining: example.com/hold in 1 "
+                                       "resource instances")
+        assert api_server.kube.get(f"/api/v1/namespaces/{namespace}")["spec"]["finalizers"] == ["kubernetes"]
+    finally:
+        api_server.request("PATCH", held, {"metadata": {"finalizers": None}}, MERGE)
+    api_server.wait_until(lambda: api_server.kube.get_optional(f"/api/v1/namespaces/{namespace}") is None,
+                          "the namespace to go once its content has", timeout=60)
