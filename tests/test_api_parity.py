@@ -194,3 +194,33 @@ def test_an_eviction_a_disruption_budget_does_not_allow_is_429(api_server):
                                                               "has 1 currently"}]},
                            "code": 429}
     assert kube.get(f"/api/v1/namespaces/{ns}/pods/guarded")["metadata"].get("deletionTimestamp") is None
+
+
+# ---- (e) metav1.MicroTime fields ------------------------------------------------------------
+
+def test_a_lease_time_without_microseconds_is_400_as_micro_time_decoding_refuses_it(api_server):
+    ns = api_server.new_namespace()
+    body = lease("lock", "alice")
+    body["spec"]["renewTime"] = "2024-01-01T00:00:00Z"
+
+    answer = api_server.request("POST", LEASES.format(ns), body)
+
+    assert answer.status == 400, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": 'Lease in version "v1" cannot be handled as a Lease: parsing time '
+                                      '"2024-01-01T00:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" '
+                                      'as ".000000"',
+                           "reason": "BadRequest", "code": 400}
+    assert api_server.kube.get_optional(f"{LEASES.format(ns)}/lock") is None
+
+
+def test_a_lease_micro_time_with_an_offset_is_stored_in_utc_with_six_digits(api_server):
+    ns = api_server.new_namespace()
+    body = lease("lock", "alice")
+    body["spec"].update(acquireTime="2024-01-01T02:00:00.123456+02:00", renewTime=None)
+
+    created = api_server.kube.create(LEASES.format(ns), body)
+
+    assert created["spec"] == {"holderIdentity": "alice", "leaseDurationSeconds": 60,
+                               "acquireTime": "2024-01-01T00:00:00.123456Z"}
+    assert api_server.kube.get(f"{LEASES.format(ns)}/lock")["spec"] == created["spec"]

@@ -10,7 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from . import errors, rbac
+from . import errors, meta_time, rbac
 from .clock import rfc3339
 from .crd_schema import CustomResources
 from .field_validation import FieldValidation, check_body_size
@@ -209,6 +209,7 @@ class ApiService:
         if body.get("kind") and body["kind"] != expected_kind:
             raise errors.bad_request(f'the kind of the provided object ({body["kind"]}) does not match the '
                                      f'resource ({expected_kind})')
+        meta_time.decode_body(req.rtype, body)  # (Micro)Time fields fail the decoding itself
         self.field_validation.decode_body(req, body, "CreateOptions")
         return 201, self.store.create(req.rtype, body, dry_run=req.dry_run)
 
@@ -227,6 +228,7 @@ class ApiService:
                                      f"the URL ({req.name})")
         if req.subresource == "scale":
             return self._update_scale(req, body)
+        meta_time.decode_body(req.rtype, body)
         self.field_validation.decode_body(req, body, "UpdateOptions")
         if not meta.get("resourceVersion") and not _allows_unconditional_update(req.rtype):
             self.store.get(req.rtype, req.namespace, req.name)  # a missing object is 404 first
@@ -264,6 +266,7 @@ class ApiService:
             if req.subresource == "scale":
                 return self._update_scale(req, patched)
             patched.setdefault("metadata", {})["name"] = req.name
+            meta_time.decode_patched(req.rtype, patched, req.body, content_type)
             self.field_validation.decode_patched(req, patched, content_type)
             return self.store.update(req.rtype, patched, subresource=req.subresource, dry_run=req.dry_run)
 
