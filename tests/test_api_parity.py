@@ -224,3 +224,27 @@ def test_a_lease_micro_time_with_an_offset_is_stored_in_utc_with_six_digits(api_
     assert created["spec"] == {"holderIdentity": "alice", "leaseDurationSeconds": 60,
                                "acquireTime": "2024-01-01T00:00:00.123456Z"}
     assert api_server.kube.get(f"{LEASES.format(ns)}/lock")["spec"] == created["spec"]
+
+
+# ---- (f) PUT creates where the registry allows create-on-update -----------------------------
+
+def test_a_put_to_a_missing_object_creates_it_only_where_the_strategy_allows_create_on_update(api_server):
+    ns = api_server.new_namespace()
+    rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles"
+    cases = [  # collection, body, status a PUT of a missing object answers
+        (LEASES, lease("lock", "alice"), 201),
+        ("/api/v1/namespaces/{}/endpoints", {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ep"}}, 201),
+        (rbac, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reader"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}, 201),
+        ("/api/v1/namespaces/{}/configmaps", config_map("settings"), 404),
+    ]
+    for collection, body, status in cases:
+        path = f"{collection.format(ns)}/{body['metadata']['name']}"
+        answer = api_server.request("PUT", path, body)
+        assert answer.status == status, (path, answer)
+        if status == 201:
+            assert answer.json["metadata"]["uid"] and answer.json["metadata"]["resourceVersion"]
+            assert api_server.kube.get(path)["metadata"]["uid"] == answer.json["metadata"]["uid"]
+        else:
+            assert answer.json["reason"] == "NotFound"
+            assert api_server.kube.get_optional(path) is None

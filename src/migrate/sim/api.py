@@ -44,6 +44,7 @@ class Request:
     # (apimachinery's query parameter codec decodes DryRun []string from all of them).
     dry_run_query: tuple[str, ...] | None = None
     warnings: list[str] = field(default_factory=list)  # sent back as Warning headers
+    created: bool = False  # an update that created its object (store.CREATE_ON_UPDATE): answered 201
 
     @property
     def dry_run_values(self) -> list[str]:
@@ -234,6 +235,7 @@ class ApiService:
             self.store.get(req.rtype, req.namespace, req.name)  # a missing object is 404 first
             raise errors.invalid(req.rtype.plural, req.name or "", [
                 ("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")], req.rtype.group)
+        req.created = self.store.find(req.rtype, req.namespace, req.name) is None  # else update() is 404
         return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run)
 
     def patch(self, req: Request) -> dict:

@@ -338,6 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
                     code, body = api.create(req)
                 elif req.verb == "update":
                     body = api.update(req)
+                    code = 201 if req.created else 200  # handlers/update.go: wasCreated
                 elif req.verb == "patch":
                     body = api.patch(req)
                 elif req.verb == "delete":

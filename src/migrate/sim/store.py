@@ -26,6 +26,41 @@ from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_sele
 
 WATCH_HISTORY = 20000
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+# Registries whose strategy's AllowCreateOnUpdate is true, so that a PUT of a missing object creates it (the
+# generic registry's Store.Update, k8s.io/apiserver pkg/registry/generic/registry/store.go): v1.26
+# pkg/registry/coordination/lease/strategy.go, core/endpoint/strategy.go, core/event/strategy.go,
+# core/service/strategy.go and the four rbac/{role,rolebinding,clusterrole,clusterrolebinding}/strategy.go.
+# Every other kind served here (custom resources and CRDs included) answers 404, as a v1.26.5 apiserver does.
+CREATE_ON_UPDATE = frozenset({("coordination.k8s.io", "leases"), ("", "endpoints"), ("", "events"), ("", "services"),
+                              ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
+                              ("rbac.authorization.k8s.io", "clusterroles"),
+                              ("rbac.authorization.k8s.io", "clusterrolebindings")})
+# Where kube-apiserver keeps a resource in etcd (the key of a StorageError), where it is not /registry/<plural>:
+# the legacy registries' prefixes (pkg/registry/core/node/storage "minions", service/storage "services/specs",
+# endpoint/storage "services/endpoints"); CRDs and custom resources are stored under their group.
+_STORAGE_PREFIX = {("", "nodes"): "minions", ("", "services"): "services/specs",
+                   ("", "endpoints"): "services/endpoints"}
+_BUILTIN_GROUPS_IN_KEYS = {"", "apps", "batch", "policy", "networking.k8s.io", "coordination.k8s.io",
+                           "rbac.authorization.k8s.io", "authorization.k8s.io", "scheduling.k8s.io"}
+
+
+def storage_key(rtype: ResourceType, namespace: str | None, name: str) -> str:
+    """The etcd key of an object, as a StorageError names it (/registry/<prefix>[/<namespace>]/<name>)."""
+    prefix = _STORAGE_PREFIX.get(rtype.key)
+    if prefix is None:
+        prefix = rtype.plural if rtype.group in _BUILTIN_GROUPS_IN_KEYS else f"{rtype.group}/{rtype.plural}"
+    return f"/registry/{prefix}/{namespace}/{name}" if rtype.namespaced else f"/registry/{prefix}/{name}"
+
+
+def uid_precondition_failed(rtype: ResourceType, namespace: str | None, name: str, sent: str,
+                            stored: str) -> errors.ApiError:
+    """An update whose metadata.uid (a precondition) does not match: storage.Preconditions.Check's
+    NewInvalidObjError (k8s.io/apiserver pkg/storage/interfaces.go, errors.go), which
+    storeerr.InterpretUpdateError makes a Conflict on the resource."""
+    return errors.conflict(rtype.plural, name, rtype.group,
+                           f"StorageError: invalid object, Code: 4, Key: {storage_key(rtype, namespace, name)}, "
+                           f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: "
+                           f"{sent}, UID in object meta: {stored}")
 
 
 def clone(value):
@@ -295,6 +330,12 @@ class Store:
         with self._lock:
             key = self._obj_key(rtype, meta.get("namespace"), meta.get("name", ""))
             old = self._bucket(rtype).get(key)
+            if old is None and check_rv and subresource is None and rtype.key in CREATE_ON_UPDATE:
+                # Store.Update creates the object (BeforeCreate, create admission), after checking the uid
+                # precondition against the empty object GuaranteedUpdate found
+                if meta.get("uid"):
+                    raise uid_precondition_failed(rtype, key[0], key[1], meta["uid"], "")
+                return self.create(rtype, new, dry_run=dry_run, owned=True)
             if old is None:
                 raise errors.not_found(rtype.plural, meta.get("name", ""), rtype.group)
             # A uid in the object is a precondition (DefaultUpdatedObjectInfo.Preconditions), checked
