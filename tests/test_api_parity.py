@@ -248,3 +248,59 @@ def test_a_put_to_a_missing_object_creates_it_only_where_the_strategy_allows_cre
         else:
             assert answer.json["reason"] == "NotFound"
             assert api_server.kube.get_optional(path) is None
+
+
+# ---- (g) preconditions ----------------------------------------------------------------------
+
+def test_a_delete_whose_uid_precondition_does_not_match_is_409_naming_the_kind(api_server):
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/configmaps/s"
+    created = api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("s"))
+
+    answer = api_server.request("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                 "preconditions": {"uid": "nope"}})
+
+    assert answer.status == 409, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": f'Operation cannot be fulfilled on ConfigMap "s": the UID in the precondition '
+                                      f'(nope) does not match the UID in record ({created["metadata"]["uid"]}). The '
+                                      f'object might have been deleted and then recreated',
+                           "reason": "Conflict", "details": {"name": "s", "kind": "ConfigMap"}, "code": 409}
+    assert api_server.kube.get_optional(path) is not None
+
+
+def test_a_delete_whose_resource_version_precondition_does_not_match_is_409_naming_the_kind(api_server):
+    ns = api_server.new_namespace()
+    path = f"{LEASES.format(ns)}/lock"
+    created = api_server.kube.create(LEASES.format(ns), lease("lock", "alice"))
+
+    answer = api_server.request("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                 "preconditions": {"resourceVersion": "1"}})
+
+    assert answer.status == 409, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": f'Operation cannot be fulfilled on Lease.coordination.k8s.io "lock": the '
+                                      f'ResourceVersion in the precondition (1) does not match the ResourceVersion in '
+                                      f'record ({created["metadata"]["resourceVersion"]}). The object might have been '
+                                      f'modified',
+                           "reason": "Conflict",
+                           "details": {"name": "lock", "group": "coordination.k8s.io", "kind": "Lease"}, "code": 409}
+    assert api_server.kube.get_optional(path) is not None
+
+
+def test_an_update_whose_uid_does_not_match_is_409_with_the_storage_error(api_server):
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/configmaps/s"
+    created = api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("s"))
+    changed = {**created, "metadata": {**created["metadata"], "uid": "nope"}, "data": {"k": "changed"}}
+
+    answer = api_server.request("PUT", path, changed)
+
+    assert answer.status == 409, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": f'Operation cannot be fulfilled on configmaps "s": StorageError: invalid object, '
+                                      f'Code: 4, Key: /registry/configmaps/{ns}/s, ResourceVersion: 0, '
+                                      f'AdditionalErrorMsg: Precondition failed: UID in precondition: nope, UID in '
+                                      f'object meta: {created["metadata"]["uid"]}',
+                           "reason": "Conflict", "details": {"name": "s", "kind": "configmaps"}, "code": 409}
+    assert api_server.kube.get(path)["data"] == {"k": "v"}

@@ -247,8 +247,11 @@ def test_update_with_another_uid_is_409_precondition_failed(core_api, api_error)
     body["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000"
     status, answer = api_error(core_api.replace_namespaced_config_map, "settings", "default", body)
     assert status == 409
-    assert answer["message"] == ('Operation cannot be fulfilled on configmaps "settings": Precondition failed: UID in '
-                                 f"precondition: 00000000-0000-4000-8000-000000000000, UID in object meta: "
+    # storage.Preconditions.Check's StorageError, as a v1.26.5 apiserver words it
+    assert answer["message"] == ('Operation cannot be fulfilled on configmaps "settings": StorageError: invalid '
+                                 "object, Code: 4, Key: /registry/configmaps/default/settings, ResourceVersion: 0, "
+                                 "AdditionalErrorMsg: Precondition failed: UID in precondition: "
+                                 "00000000-0000-4000-8000-000000000000, UID in object meta: "
                                  f"{created.metadata.uid}")
 
 

@@ -330,14 +330,14 @@ class ApiService:
         dry_run = req.dry_run or options.get("dryRun") == ["All"]
         with self.store.lock:
             pod = self.store.get(req.rtype, req.namespace, req.name)
-            preconditions = options.get("preconditions") or {}
-            if preconditions.get("uid") and preconditions["uid"] != pod["metadata"]["uid"]:
-                raise errors.conflict("pods", req.name or "", why="Precondition failed: UID mismatch")
             phase = pod.get("status", {}).get("phase")
             if not (phase in ("Succeeded", "Failed", "Pending") or pod["metadata"].get("deletionTimestamp")):
                 self._charge_budget(pod, dry_run)
             grace = options.get("gracePeriodSeconds")
-            self.store.delete(req.rtype, req.namespace, req.name, grace_period=grace, dry_run=dry_run)
+            # The preconditions hold at the pod's delete, after the budget was charged
+            # (pkg/registry/core/pod/storage/eviction.go addConditionAndDeletePod)
+            self.store.delete(req.rtype, req.namespace, req.name, grace_period=grace, dry_run=dry_run,
+                              preconditions=options.get("preconditions"))
         return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _charge_budget(self, pod: dict, dry_run: bool) -> None:

@@ -63,6 +63,35 @@ def uid_precondition_failed(rtype: ResourceType, namespace: str | None, name: st
                            f"{sent}, UID in object meta: {stored}")
 
 
+def delete_precondition_failed(rtype: ResourceType, obj: dict, preconditions: dict | None) -> errors.ApiError | None:
+    """DeleteOptions.preconditions (uid first, then resourceVersion) against the stored object. The generic
+    registry checks them in rest.BeforeDelete (k8s.io/apiserver pkg/registry/rest/delete.go): a Conflict on
+    the object's Kind and group. Namespaces and CRDs have REST Deletes of their own
+    (pkg/registry/core/namespace/storage/storage.go, apiextensions-apiserver
+    pkg/registry/customresourcedefinition/etcd.go) that say "Precondition failed" on the resource."""
+    uid, rv = (preconditions or {}).get("uid"), (preconditions or {}).get("resourceVersion")
+    meta = obj["metadata"]
+    name = meta.get("name", "")
+    if rtype.key in (("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")):
+        if uid and uid != meta.get("uid"):
+            return errors.conflict(rtype.plural, name, rtype.group, f"Precondition failed: UID in precondition: "
+                                                                    f"{uid}, UID in object meta: {meta.get('uid')}")
+        if rv and rv != meta.get("resourceVersion"):
+            return errors.conflict(rtype.plural, name, rtype.group,
+                                   f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
+                                   f"object meta: {meta.get('resourceVersion')}")
+        return None
+    if uid and uid != meta.get("uid"):
+        return errors.conflict(rtype.kind, name, rtype.group,
+                               f"the UID in the precondition ({uid}) does not match the UID in record "
+                               f"({meta.get('uid')}). The object might have been deleted and then recreated")
+    if rv and rv != meta.get("resourceVersion"):
+        return errors.conflict(rtype.kind, name, rtype.group,
+                               f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion "
+                               f"in record ({meta.get('resourceVersion')}). The object might have been modified")
+    return None
+
+
 def clone(value):
     """Deep copy for JSON-shaped data, several times faster than copy.deepcopy."""
     if isinstance(value, dict):
@@ -342,8 +371,7 @@ class Store:
             # before the resourceVersion
             sent_uid, old_uid = meta.get("uid"), old["metadata"].get("uid")
             if check_rv and sent_uid and sent_uid != old_uid:
-                raise errors.conflict(rtype.plural, key[1], rtype.group, f"Precondition failed: UID in precondition: "
-                                                                         f"{sent_uid}, UID in object meta: {old_uid}")
+                raise uid_precondition_failed(rtype, key[0], key[1], sent_uid, old_uid)
             sent_rv = meta.get("resourceVersion")
             if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rtype.plural, key[1], rtype.group)
@@ -422,13 +450,9 @@ class Store:
             old = self._bucket(rtype).get(key)
             if old is None:
                 raise errors.not_found(rtype.plural, name, rtype.group)
-            preconditions = preconditions or {}
-            if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
-                raise errors.conflict(rtype.plural, name, rtype.group,
-                                      f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                                      f"UID in object meta: {old['metadata']['uid']}")
-            if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(rtype.plural, name, rtype.group)
+            failed = delete_precondition_failed(rtype, old, preconditions)
+            if failed is not None:
+                raise failed
             if rtype.key == ("", "namespaces") and name in IMMORTAL_NAMESPACES:
                 # NamespaceLifecycle admission (k8s.io/apiserver pkg/admission/plugin/namespace/lifecycle)
                 raise errors.forbidden("this namespace may not be deleted", "namespaces", name)
