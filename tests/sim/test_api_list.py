@@ -164,26 +164,30 @@ def test_pagination_with_a_label_selector_returns_only_matches(core_api):
 
 
 def test_later_pages_show_the_list_as_of_the_first_page(core_api, labelled):
-    first = labelled.list_namespaced_config_map("default", limit=2)
+    first = labelled.list_namespaced_config_map("default", limit=2, label_selector="suite=list")
     assert names(first) == ["cm-cache", "cm-db"]
-    labelled.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm-zz")))
+    labelled.create_namespaced_config_map("default", client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="cm-zz", labels={"suite": "list"})))
     labelled.delete_namespaced_config_map("cm-web", "default")
-    rest = labelled.list_namespaced_config_map("default", limit=10, _continue=first.metadata._continue)
+    rest = labelled.list_namespaced_config_map("default", limit=10, _continue=first.metadata._continue,
+                                             label_selector="suite=list")
     assert names(rest) == ["cm-plain", "cm-web"]
     assert rest.metadata.resource_version == first.metadata.resource_version
 
 
 def test_a_continue_token_past_compaction_is_410_expired_with_a_fresh_token(core_api, labelled, served_small,
                                                                              api_error):
-    first = labelled.list_namespaced_config_map("default", limit=2)
-    labelled.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm-zz")))
+    first = labelled.list_namespaced_config_map("default", limit=2, label_selector="suite=list")
+    labelled.create_namespaced_config_map("default", client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="cm-zz", labels={"suite": "list"})))
     served_small.cluster.store.compact_history()
     status, body = api_error(labelled.list_namespaced_config_map, "default", limit=10,
-                             _continue=first.metadata._continue)
+                             _continue=first.metadata._continue, label_selector="suite=list")
     assert status == 410
     assert body["reason"] == "Expired"
     assert body["message"].startswith("The provided continue parameter is too old to display a consistent list result.")
-    rest = labelled.list_namespaced_config_map("default", limit=10, _continue=body["metadata"]["continue"])
+    rest = labelled.list_namespaced_config_map("default", limit=10, _continue=body["metadata"]["continue"],
+                                             label_selector="suite=list")
     assert names(rest) == ["cm-plain", "cm-web", "cm-zz"]
 
 

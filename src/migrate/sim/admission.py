@@ -27,16 +27,111 @@ DEFAULT_TOLERATIONS = [
 
 
 def default_pod_spec(spec: dict) -> None:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
+    """What decoding a v1 PodSpec defaults, in a Pod or in a workload's template: SetDefaults_PodSpec,
+    SetDefaults_Container, _ContainerPort, _Probe, _HTTPGetAction, _ObjectFieldSelector, _Volume and the volume
+    sources' defaults (k8s.io/kubernetes pkg/apis/core/v1/defaults.go, v1.26), and the deprecated
+    serviceAccount field that v1 conversion keeps equal to serviceAccountName (conversion.go)."""
     spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("restartPolicy", "Always")
     spec.setdefault("securityContext", {})
-    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        container.setdefault("imagePullPolicy", "IfNotPresent")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("schedulerName", "default-scheduler")
+    if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
+        spec["serviceAccountName"] = spec["serviceAccount"]
+    if spec.get("serviceAccountName"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        if not isinstance(container, dict):
+            continue
+        if not container.get("imagePullPolicy"):
+            container["imagePullPolicy"] = _image_pull_policy(str(container.get("image") or ""))
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
         container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            if isinstance(port, dict):
+                if not port.get("protocol"):
+                    port["protocol"] = "TCP"
+                if spec.get("hostNetwork") and not port.get("hostPort") and port.get("containerPort"):
+                    port["hostPort"] = port["containerPort"]  # defaultHostNetworkPorts
+        for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+            probe = container.get(key)
+            if isinstance(probe, dict):
+                for field, value in _PROBE_DEFAULTS:
+                    probe.setdefault(field, value)
+                _default_http_get(probe)
+        for handler in ((container.get("lifecycle") or {}).get(k) for k in ("postStart", "preStop")):
+            if isinstance(handler, dict):
+                _default_http_get(handler)
+        for env in container.get("env") or []:
+            source = (env or {}).get("valueFrom") if isinstance(env, dict) else None
+            if isinstance(source, dict):
+                _default_field_refs(source)
+    for volume in spec.get("volumes") or []:
+        if isinstance(volume, dict):
+            _default_volume(volume)
+
+
+def default_pod(spec: dict) -> None:
+    """SetDefaults_Pod: defaults a Pod gets and a template does not (requests from limits, service links)."""
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        resources = container.get("resources") if isinstance(container, dict) else None
+        if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+            requests = resources.setdefault("requests", {})
+            for name, value in resources["limits"].items():
+                requests.setdefault(name, value)
+    spec.setdefault("enableServiceLinks", True)
+
+
+_PROBE_DEFAULTS = (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3))
+_VOLUME_MODES = ("secret", "configMap", "downwardAPI", "projected")  # each defaults defaultMode to 0644
+
+
+def _image_pull_policy(image: str) -> str:
+    """Always when the image's tag is latest, which an image with neither tag nor digest has (ParseImageName)."""
+    reference, _, digest = image.partition("@")
+    tag = reference.rsplit("/", 1)[-1].partition(":")[2]
+    return "Always" if (tag or ("" if digest else "latest")) == "latest" else "IfNotPresent"
+
+
+def _default_http_get(handler: dict) -> None:
+    action = handler.get("httpGet")
+    if isinstance(action, dict):
+        if not action.get("path"):
+            action["path"] = "/"
+        if not action.get("scheme"):
+            action["scheme"] = "HTTP"
+
+
+def _default_field_refs(holder: dict) -> None:
+    field_ref = holder.get("fieldRef")
+    if isinstance(field_ref, dict) and not field_ref.get("apiVersion"):
+        field_ref["apiVersion"] = "v1"
+    resource_ref = holder.get("resourceFieldRef")
+    if isinstance(resource_ref, dict):
+        resource_ref.setdefault("divisor", "0")  # a zero Quantity encodes as "0"
+
+
+def _default_volume(volume: dict) -> None:
+    if not any(key != "name" for key in volume):
+        volume["emptyDir"] = {}  # SetDefaults_Volume: a volume without a source is an emptyDir
+    if isinstance(volume.get("hostPath"), dict):
+        volume["hostPath"].setdefault("type", "")
+    for key in _VOLUME_MODES:
+        source = volume.get(key)
+        if isinstance(source, dict):
+            source.setdefault("defaultMode", 420)
+    for item in (volume.get("downwardAPI") or {}).get("items") or []:
+        if isinstance(item, dict):
+            _default_field_refs(item)
+    for projection in (volume.get("projected") or {}).get("sources") or []:
+        if not isinstance(projection, dict):
+            continue
+        if isinstance(projection.get("serviceAccountToken"), dict):
+            projection["serviceAccountToken"].setdefault("expirationSeconds", 3600)
+        for item in (projection.get("downwardAPI") or {}).get("items") or []:
+            if isinstance(item, dict):
+                _default_field_refs(item)
 
 
 # The noun in "empty selector is invalid for ..." (ValidateReplicaSetSpec says "deployment" too).
@@ -211,10 +306,12 @@ class Admission:
                 causes.append((f"spec.containers[{i}].image", "Required value"))
         if causes:
             return causes
-        if old is None:
+        if sub is None:
             default_pod_spec(spec)
-            spec.setdefault("serviceAccountName", "default")
-            spec.setdefault("priority", 0)
+            default_pod(spec)
+        if old is None:
+            # serviceAccountName, the token volume, priority: the ServiceAccount and Priority plugins
+            # (pod_admission.py) run after this one
             tolerations = spec.setdefault("tolerations", [])
             for default in DEFAULT_TOLERATIONS:
                 # DefaultTolerationSeconds: an empty key or an empty effect already covers the taint

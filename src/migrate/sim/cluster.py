@@ -20,12 +20,13 @@ from .clock import SimClock
 from .context import SimContext, Timings
 from .crd_cel import CrdRules
 from .controllers import (DisruptionController, GarbageCollector, NamespaceController, NodeIpam, NodeLifecycle,
-                          PodGarbageCollector, Scheduler)
+                          PodGarbageCollector, RootCACertPublisher, Scheduler, ServiceAccounts, simulated_root_ca)
 from .errors import ApiError
 from .faults import Faults
 from .kubelet import Kubelets
 from .loop import Controller, ControlLoop
 from .network import Network
+from .pod_admission import PodAdmission, ensure_system_priority_classes
 from .pod_security import PodSecurityAdmission, PodSecurityConfig
 from .rbac import User
 from .resources import ResourceRegistry, types_from_crd
@@ -148,6 +149,9 @@ class SimCluster:
                               service_cidr=scenario.service_cidr)
         self.ctx.errors = self.loop.errors
         self.store.admission.append(Admission(scenario.service_cidr))
+        # the ServiceAccount and Priority plugins; a missing `default` account is made by its controller in time
+        self.store.admission.append(PodAdmission(self.store, self.registry,
+                                                 lambda namespace: self.service_accounts.ensure(namespace)))
         if isinstance(pod_security, dict):
             pod_security = PodSecurityConfig.from_dict(pod_security)
         self.pod_security = PodSecurityAdmission(self.store, self.registry, pod_security or scenario.pod_security)
@@ -157,7 +161,9 @@ class SimCluster:
         self.kubelets = Kubelets(self.ctx, self.network)
         self.probe = ProbeSampler(self.ctx, self.network)
         self.disruption = DisruptionController(self.ctx)
+        self.service_accounts = ServiceAccounts(self.ctx)
         self.loop.controllers = [
+            self.service_accounts, RootCACertPublisher(self.ctx, simulated_root_ca(f"{scenario.name}/{seed}")),
             CustomResources(self.ctx), NodeIpam(self.ctx), Scheduler(self.ctx), DaemonSetController(self.ctx),
             DeploymentController(self.ctx), ReplicaSetController(self.ctx), StatefulSetController(self.ctx),
             JobController(self.ctx), self.disruption, NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
@@ -166,6 +172,7 @@ class SimCluster:
         self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs,
                               kubelet_unreachable=lambda node: node in self.faults.settings.kubelet_unreachable,
                               kubernetes_version=scenario.kubernetes_version)
+        ensure_system_priority_classes(self.store, self.registry)  # the apiserver's scheduling post-start hook
         # custom resources validate by their CRD's schema; CRDs' CEL rules must compile on this version
         self.store.admission.extend([self.api.custom_resources, CrdRules(scenario.kubernetes_version)])
         self.request_log = RequestLog()

@@ -673,6 +673,103 @@ class NamespaceController(Controller):
                 "conditions", conditions), subresource="status")
 
 
+class ServiceAccounts(Controller):
+    """The serviceaccounts controller (k8s.io/kubernetes pkg/controller/serviceaccount/serviceaccounts_controller.go,
+    v1.26): every active namespace has the ServiceAccount `default`. It syncs a namespace when the namespace is
+    added or updated and when its `default` account is deleted, and leaves terminating namespaces alone."""
+
+    def __init__(self, ctx: SimContext):
+        super().__init__(ctx)
+        self.dirty: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "namespaces") and event.type != "DELETED":
+            self.dirty.add(event.obj["metadata"]["name"])
+        elif event.key == ("", "serviceaccounts") and event.type == "DELETED" \
+                and event.obj["metadata"]["name"] == "default":
+            self.dirty.add(event.obj["metadata"]["namespace"])
+
+    def sync(self, now: float) -> None:
+        while self.dirty:
+            batch, self.dirty = sorted(self.dirty), set()
+            for namespace in batch:
+                self.ensure(namespace)
+
+    def ensure(self, namespace: str) -> None:
+        store = self.ctx.store
+        ns = store.find(self.ctx.rtype("", "namespaces"), None, namespace)
+        if ns is None or (ns.get("status") or {}).get("phase", "Active") != "Active" or is_terminating(ns):
+            return
+        sa_type = self.ctx.rtype("", "serviceaccounts")
+        if store.find(sa_type, namespace, "default") is None:
+            try:
+                store.create(sa_type, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                       "metadata": {"name": "default", "namespace": namespace}})
+            except ApiError:
+                pass  # a namespace going away under it: the real controller drops the key too
+
+
+ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
+ROOT_CA_DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+                       "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+                       "guaranteed across distributions of Kubernetes clusters.")
+
+
+def simulated_root_ca(seed: str) -> str:
+    """A PEM block standing for the cluster's root CA (its bytes are not a certificate anyone verifies here)."""
+    import base64
+    import hashlib
+    raw = b"".join(hashlib.sha256(f"{seed}/{i}".encode()).digest() for i in range(12))
+    body = base64.b64encode(raw).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+class RootCACertPublisher(Controller):
+    """root-ca-cert-publisher (k8s.io/kubernetes pkg/controller/certificates/rootcacertpublisher/publisher.go,
+    v1.26): every namespace has the ConfigMap kube-root-ca.crt holding the cluster's CA as `ca.crt`, with the
+    kubernetes.io/description annotation; a namespace's add or update, and a change or deletion of that ConfigMap,
+    make it check, create or restore it (a terminating namespace refuses the create, which it lets go)."""
+
+    def __init__(self, ctx: SimContext, root_ca: str):
+        super().__init__(ctx)
+        self.root_ca = root_ca
+        self.dirty: set[str] = set()
+
+    def on_event(self, event: WatchEvent) -> None:
+        if event.key == ("", "namespaces") and event.type != "DELETED":
+            self.dirty.add(event.obj["metadata"]["name"])
+        elif event.key == ("", "configmaps") and event.type != "ADDED" \
+                and event.obj["metadata"]["name"] == ROOT_CA_CONFIG_MAP:
+            self.dirty.add(event.obj["metadata"]["namespace"])
+
+    def sync(self, now: float) -> None:
+        while self.dirty:
+            batch, self.dirty = sorted(self.dirty), set()
+            for namespace in batch:
+                self._sync_namespace(namespace)
+
+    def _sync_namespace(self, namespace: str) -> None:
+        store, cm_type = self.ctx.store, self.ctx.rtype("", "configmaps")
+        if store.find(self.ctx.rtype("", "namespaces"), None, namespace) is None:
+            return
+        data = {"ca.crt": self.root_ca}
+        current = store.find(cm_type, namespace, ROOT_CA_CONFIG_MAP)
+        try:
+            if current is None:
+                store.create(cm_type, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                    "name": ROOT_CA_CONFIG_MAP, "namespace": namespace,
+                    "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}}, "data": data})
+            elif current.get("data") != data or not (current["metadata"].get("annotations") or {}).get(
+                    "kubernetes.io/description"):
+                def restore(obj: dict) -> None:
+                    obj["data"] = data
+                    obj["metadata"].setdefault("annotations", {})["kubernetes.io/description"] = ROOT_CA_DESCRIPTION
+                store.mutate(cm_type, namespace, ROOT_CA_CONFIG_MAP, restore)
+        except ApiError:
+            pass  # NotFound or NamespaceTerminating: publisher.go does not retry those
+
+
 class PodGarbageCollector(Controller):
     """The pod GC's orphan sweep (k8s.io/kubernetes pkg/controller/podgc/gc_controller.go, v1.26,
     gcOrphaned): every gcCheckPeriod it puts the node of each pod bound to a node that does not exist
