@@ -304,3 +304,26 @@ def test_an_update_whose_uid_does_not_match_is_409_with_the_storage_error(api_se
                                       f'object meta: {created["metadata"]["uid"]}',
                            "reason": "Conflict", "details": {"name": "s", "kind": "configmaps"}, "code": 409}
     assert api_server.kube.get(path)["data"] == {"k": "v"}
+
+
+# ---- (h) graceful pod deletion in a dry run -------------------------------------------------
+
+def test_a_dry_run_delete_of_a_running_pod_with_grace_zero_answers_the_pod_marked_for_deletion(api_server):
+    kube = api_server.kube
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/pods/worker"
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("worker"))
+    api_server.run_pods(ns, "worker")
+    before = kube.get(path)
+
+    answer = api_server.request("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions", "dryRun": ["All"],
+                                                 "gracePeriodSeconds": 0})
+
+    assert answer.status == 200, answer
+    meta = answer.json["metadata"]
+    assert answer.json["kind"] == "Pod"
+    assert meta.get("deletionGracePeriodSeconds") == 0
+    assert meta.get("deletionTimestamp"), meta
+    assert meta["resourceVersion"] == before["metadata"]["resourceVersion"]
+    after = kube.get(path)["metadata"]
+    assert (after.get("deletionTimestamp"), after["resourceVersion"]) == (None, before["metadata"]["resourceVersion"])

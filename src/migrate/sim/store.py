@@ -20,7 +20,7 @@ from typing import Callable
 
 from . import errors, storage_limits
 from . import wire
-from .clock import SimClock, rfc3339
+from .clock import SimClock, parse_rfc3339, rfc3339
 from .resources import ResourceType
 from .selectors import SUPPORTED_FIELDS_BY_KIND, SelectorError, parse_field_selector, parse_label_selector
 
@@ -478,26 +478,56 @@ class Store:
             grace = self._grace_for(rtype, old, grace_period)
             already_terminating = bool(old["metadata"].get("deletionTimestamp"))
             if not finalizers and grace == 0:
+                if rtype.key == ("", "pods") and self._mark_graceful(old, new, 0):
+                    # Every pod delete is graceful (podStrategy.CheckGracefulDelete, pkg/registry/core/pod/
+                    # strategy.go), period 0 included: Store.Delete's updateForGracefulDeletionAndFinalizers
+                    # (k8s.io/apiserver pkg/registry/generic/registry/store.go) writes the pod marked for
+                    # deletion, then deletes it, and answers with it. A dry run answers the marked pod.
+                    if dry_run:
+                        return new
+                    meta["resourceVersion"] = self._next_rv()
+                    self._bucket(rtype)[key] = new
+                    self._record(rtype, "MODIFIED", new, old)
+                    return self._remove(rtype, key, new)
                 if dry_run:
                     return old
                 return self._remove(rtype, key, old)
             if finalizers:
                 meta["finalizers"] = finalizers
-            if already_terminating:
-                current_grace = meta.get("deletionGracePeriodSeconds")
-                if grace is not None and current_grace is not None and grace < current_grace:
-                    meta["deletionGracePeriodSeconds"] = grace  # a shorter grace period wins
-                    meta["deletionTimestamp"] = rfc3339(self.clock.now() + grace)
-            else:
+            if rtype.key == ("", "pods"):
+                self._mark_graceful(old, new, grace)
+            elif not already_terminating:
                 meta["deletionTimestamp"] = rfc3339(self.clock.now() + (grace or 0))
                 if grace is not None:
                     meta["deletionGracePeriodSeconds"] = grace
             if dry_run:
                 return new
+            if new == old:
+                return old  # a graceful deletion already pending: nothing is written (BeforeDelete's pendingGraceful)
             meta["resourceVersion"] = self._next_rv()
             self._bucket(rtype)[key] = new
             self._record(rtype, "MODIFIED", new, old)
             return new
+
+    def _mark_graceful(self, old: dict, new: dict, grace: int) -> bool:
+        """rest.BeforeDelete (k8s.io/apiserver pkg/registry/rest/delete.go) for a pod: set deletionTimestamp
+        (now + grace) and deletionGracePeriodSeconds on `new` and bump a generation; on a pod already terminating
+        only a shorter period counts, moving the timestamp by the difference. False when the delete is not
+        graceful: the pod is already terminating with no period or period 0 (then it goes at once)."""
+        meta, old_meta = new["metadata"], old["metadata"]
+        if old_meta.get("deletionTimestamp"):
+            current = old_meta.get("deletionGracePeriodSeconds")
+            if not current:
+                return False
+            if grace < current:
+                meta["deletionTimestamp"] = rfc3339(parse_rfc3339(old_meta["deletionTimestamp"]) - current + grace)
+                meta["deletionGracePeriodSeconds"] = grace
+            return True
+        meta["deletionTimestamp"] = rfc3339(self.clock.now() + grace)
+        meta["deletionGracePeriodSeconds"] = grace
+        if meta.get("generation", 0) > 0:
+            meta["generation"] += 1
+        return True
 
     @staticmethod
     def _grace_for(rtype: ResourceType, obj: dict, requested: int | None) -> int:
@@ -508,7 +538,7 @@ class Store:
         if not spec.get("nodeName") or (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return 0
         if requested is not None:
-            return max(0, requested)
+            return 1 if requested < 0 else requested  # BeforeDelete: a negative period is taken as 1 s
         return int(spec.get("terminationGracePeriodSeconds", 30))
 
     def _remove(self, rtype: ResourceType, key, obj: dict) -> dict:
