@@ -327,3 +327,27 @@ def test_a_dry_run_delete_of_a_running_pod_with_grace_zero_answers_the_pod_marke
     assert meta["resourceVersion"] == before["metadata"]["resourceVersion"]
     after = kube.get(path)["metadata"]
     assert (after.get("deletionTimestamp"), after["resourceVersion"]) == (None, before["metadata"]["resourceVersion"])
+
+
+# ---- (i) disruption controller status -------------------------------------------------------
+
+def test_a_budgets_disruption_allowed_condition_carries_the_observed_generation(api_server):
+    kube = api_server.kube
+    ns = api_server.new_namespace()
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("guarded", {"app": "guarded"}))
+    kube.create(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
+    api_server.run_pods(ns, "guarded")
+    budget_path = f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded"
+
+    def observed():
+        status = kube.get(budget_path).get("status") or {}
+        return status.get("currentHealthy") == 1 and status.get("conditions")
+    api_server.wait_until(observed, "the disruption controller's status of budget guarded")
+    budget = kube.get(budget_path)
+
+    [condition] = budget["status"]["conditions"]
+    assert condition.pop("lastTransitionTime")
+    assert condition == {"type": "DisruptionAllowed", "status": "False", "observedGeneration":
+                         budget["metadata"]["generation"], "reason": "InsufficientPods", "message": ""}

@@ -50,6 +50,17 @@ def test_an_allowed_eviction_uses_up_the_budget(core_api, policy_api):
     assert name in status.disrupted_pods
 
 
+def test_an_eviction_that_uses_up_the_budget_turns_its_condition_false(core_api, policy_api):
+    """checkAndDecrement (pkg/registry/core/pod/storage/eviction.go) calls UpdateDisruptionAllowedCondition
+    once disruptionsAllowed reaches 0."""
+    name = web_pods(core_api)[0].metadata.name
+    generation = web_budget(policy_api).metadata.generation
+    core_api.create_namespaced_pod_eviction(name, "demo", eviction(name))
+    [condition] = web_budget(policy_api).status.conditions
+    assert (condition.type, condition.status, condition.reason, condition.observed_generation) == (
+        "DisruptionAllowed", "False", "InsufficientPods", generation)
+
+
 def test_an_eviction_the_budget_does_not_allow_is_429_with_the_disruption_budget_cause(core_api, api_error):
     first, second = [p.metadata.name for p in web_pods(core_api)[:2]]
     core_api.create_namespaced_pod_eviction(first, "demo", eviction(first))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from . import errors, meta_time, rbac
 from .clock import rfc3339
+from .controllers import disruption_allowed_condition
 from .crd_schema import CustomResources
 from .field_validation import FieldValidation, check_body_size
 from .patch import PatchError, apply_patch
@@ -373,6 +374,10 @@ class ApiService:
         def charge(pdb: dict) -> None:
             st = pdb.setdefault("status", {})
             st["disruptionsAllowed"] = max(0, st.get("disruptionsAllowed", 0) - 1)
+            if st["disruptionsAllowed"] == 0:  # eviction.go checkAndDecrement
+                st["conditions"] = disruption_allowed_condition(st.get("conditions") or [], 0,
+                                                                st.get("observedGeneration", 0),
+                                                                rfc3339(self.store.clock.now()))
             st.setdefault("disruptedPods", {})[pod["metadata"]["name"]] = rfc3339(self.store.clock.now())
 
         self.store.mutate(pdb_type, budget["metadata"]["namespace"], name, charge, subresource="status")

@@ -339,6 +339,19 @@ def _managed_taint(taint: dict) -> bool:
     return taint.get("effect") == "NoExecute" and taint["key"] in _READY_TAINTS.values()
 
 
+def disruption_allowed_condition(conditions: list[dict], allowed: int, observed_generation: int,
+                                 now: str) -> list[dict]:
+    """UpdateDisruptionAllowedCondition (k8s.io/component-helpers v0.26 apps/poddisruptionbudget/helpers.go),
+    called by the disruption controller's updatePdbStatus (pkg/controller/disruption/disruption.go) and by the
+    eviction's checkAndDecrement: a metav1.Condition carrying the status's observedGeneration."""
+    conditions = set_condition(conditions, "DisruptionAllowed", "True" if allowed > 0 else "False", now,
+                               "SufficientPods" if allowed > 0 else "InsufficientPods")
+    for condition in conditions:
+        if condition["type"] == "DisruptionAllowed":
+            condition["observedGeneration"] = observed_generation
+    return conditions
+
+
 def _toleration_seconds(tolerations: list[dict], taint: dict) -> float | None:
     for toleration in tolerations:
         if untolerated_taint([toleration], [taint], effects=("NoExecute",)) is None:
@@ -398,9 +411,8 @@ class DisruptionController(Controller):
         if key in self.ctx.faults.settings.pdb_never_allows:
             allowed = 0
         stamp = rfc3339(now)
-        conditions = set_condition((pdb.get("status") or {}).get("conditions") or [], "DisruptionAllowed",
-                                   "True" if allowed > 0 else "False", stamp,
-                                   "SufficientPods" if allowed > 0 else "InsufficientPods")
+        conditions = disruption_allowed_condition((pdb.get("status") or {}).get("conditions") or [], allowed,
+                                                  pdb["metadata"].get("generation", 1), stamp)
         status = {"observedGeneration": pdb["metadata"].get("generation", 1), "currentHealthy": healthy,
                   "desiredHealthy": desired, "expectedPods": expected, "disruptionsAllowed": allowed,
                   "conditions": conditions}
