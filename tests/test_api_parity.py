@@ -351,3 +351,38 @@ def test_a_budgets_disruption_allowed_condition_carries_the_observed_generation(
     assert condition.pop("lastTransitionTime")
     assert condition == {"type": "DisruptionAllowed", "status": "False", "observedGeneration":
                          budget["metadata"]["generation"], "reason": "InsufficientPods", "message": ""}
+
+
+# ---- (k) Status details ---------------------------------------------------------------------
+
+def test_a_json_patch_whose_test_fails_is_422_with_empty_details(api_server):
+    ns = api_server.new_namespace()
+    api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("settings"))
+
+    answer = api_server.request("PATCH", f"/api/v1/namespaces/{ns}/configmaps/settings",
+                                [{"op": "test", "path": "/data/k", "value": "other"}],
+                                {"Content-Type": "application/json-patch+json"})
+
+    assert answer.status == 422, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "the server rejected our request due to an error in our request",
+                           "reason": "Invalid", "details": {}, "code": 422}
+
+
+def test_an_unknown_dry_run_value_in_a_delete_body_is_422_without_a_name_in_details(api_server):
+    ns = api_server.new_namespace()
+    api_server.kube.create(f"/api/v1/namespaces/{ns}/configmaps", config_map("settings"))
+
+    answer = api_server.request("DELETE", f"/api/v1/namespaces/{ns}/configmaps/settings",
+                                {"apiVersion": "v1", "kind": "DeleteOptions", "dryRun": ["Bogus"]})
+
+    assert answer.status == 422, answer
+    assert answer.json == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": 'DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: '
+                                      '[]string{"Bogus"}: supported values: "All"',
+                           "reason": "Invalid",
+                           "details": {"group": "meta.k8s.io", "kind": "DeleteOptions", "causes": [{
+                               "reason": "FieldValueNotSupported",
+                               "message": 'Unsupported value: []string{"Bogus"}: supported values: "All"',
+                               "field": "dryRun"}]},
+                           "code": 422}

@@ -264,7 +264,7 @@ class ApiService:
                     # A JSON patch that does not apply: the handler answers with a generic 422 that
                     # drops jsonpatch's own text (NewGenericServerResponse).
                     raise errors.ApiError(422, "Invalid", "the server rejected our request due to an error in our "
-                                                          "request")
+                                                          "request", empty_details=True)
                 raise errors.ApiError(422, "Invalid", str(exc))
             if req.subresource == "scale":
                 return self._update_scale(req, patched)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict | None = None,
-                 retry_after: int | None = None, list_meta: dict | None = None):
+                 retry_after: int | None = None, list_meta: dict | None = None, empty_details: bool = False):
         super().__init__(message)
         self.list_meta = list_meta or {}
         self.code = code
@@ -12,13 +12,16 @@ class ApiError(Exception):
         self.message = message
         self.details = details or {}
         self.retry_after = retry_after
+        # The Status carries `"details": {}` when the Go error set a StatusDetails with nothing in it
+        # (NewGenericServerResponse, k8s.io/apimachinery pkg/api/errors/errors.go)
+        self.empty_details = empty_details
 
     def status(self) -> dict:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
         if not self.reason:
             del body["reason"]  # StatusReasonUnknown is "", omitted
-        if self.details:
+        if self.details or self.empty_details:
             body["details"] = self.details
         return body
 
@@ -70,7 +73,7 @@ def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = ""
     errors = list(dict.fromkeys(f"{f}: {m}" for f, m in causes))
     text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
     reasons = reasons or [_cause_reason(m) for _, m in causes]
-    details = {"name": name, **({"group": group} if group else {}), "kind": kind,
+    details = {**({"name": name} if name else {}), **({"group": group} if group else {}), "kind": kind,  # omitempty
                "causes": [{"reason": r, "message": m, "field": f} for (f, m), r in zip(causes, reasons)]}
     return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}', details)
 
