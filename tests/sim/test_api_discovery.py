@@ -126,3 +126,22 @@ def test_openapi_v3_says_patch_takes_field_validation_per_kind(http):
     assert status == 200
     assert patch["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "DaemonSet"}
     assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+
+
+# kube-apiserver serves /openapi/v2 (k8s.io/kube-openapi pkg/handler): protobuf (gnostic's openapi_v2.Document)
+# to clients that accept it, as client-go's discovery OpenAPISchema() does; kubectl reads it to validate, on the
+# client, objects of kinds the server's OpenAPI v3 does not describe. Without it `kubectl apply` fails outright.
+def test_openapi_v2_answers_a_protobuf_document_to_clients_that_ask_for_one(http):
+    status, headers, body = http("GET", "/openapi/v2",
+                                 headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert status == 200
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert body.startswith(b"\n\x032.0\x12")  # swagger = "2.0", then info
+
+
+def test_openapi_v2_answers_json_otherwise(http, served_small):
+    status, _, body = http("GET", "/openapi/v2")
+    assert status == 200
+    document = json.loads(body)
+    assert (document["swagger"], document["info"]) == (
+        "2.0", {"title": "Kubernetes", "version": served_small.cluster.scenario.kubernetes_version})

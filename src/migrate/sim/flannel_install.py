@@ -136,6 +136,117 @@ def legacy_objects(spec: FlannelSpec) -> list[dict]:
     ]
 
 
+def _psp(capabilities: list[str]) -> dict:
+    """psp.flannel.unprivileged, as Flannel's manifests up to v0.18 carry it (policy/v1beta1, gone in Kubernetes 1.25)."""
+    return {"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy", "metadata": {
+        "name": "psp.flannel.unprivileged", "annotations": {
+            "seccomp.security.alpha.kubernetes.io/allowedProfileNames": "docker/default",
+            "seccomp.security.alpha.kubernetes.io/defaultProfileName": "docker/default",
+            "apparmor.security.beta.kubernetes.io/allowedProfileNames": "runtime/default",
+            "apparmor.security.beta.kubernetes.io/defaultProfileName": "runtime/default"}},
+        "spec": {"privileged": False, "volumes": ["configMap", "secret", "emptyDir", "hostPath"],
+                 "allowedHostPaths": [{"pathPrefix": "/etc/cni/net.d"}, {"pathPrefix": "/etc/kube-flannel"},
+                                      {"pathPrefix": "/run/flannel"}],
+                 "readOnlyRootFilesystem": False, "runAsUser": {"rule": "RunAsAny"},
+                 "supplementalGroups": {"rule": "RunAsAny"}, "fsGroup": {"rule": "RunAsAny"},
+                 "allowPrivilegeEscalation": False, "defaultAllowPrivilegeEscalation": False,
+                 "allowedCapabilities": capabilities, "defaultAddCapabilities": [], "requiredDropCapabilities": [],
+                 "hostPID": False, "hostIPC": False, "hostNetwork": True, "hostPorts": [{"min": 0, "max": 65535}],
+                 "seLinux": {"rule": "RunAsAny"}}}
+
+
+KUBE_SYSTEM_RELEASES = ("v0.12.0", "v0.14.0", "v0.18.1")
+
+
+def kube_system_release_objects(version: str) -> list[dict]:
+    """Documentation/kube-flannel.yml of a Flannel release from before the kube-flannel namespace (v0.19), object
+    for object: v0.12.0 (rbac v1beta1, one DaemonSet per architecture, kube-flannel-ds-amd64 ...), v0.14.0 (rbac
+    v1, DaemonSet kube-flannel-ds) and v0.18.1 (which also copies the flannel CNI plugin onto the node). Each
+    starts with a policy/v1beta1 PodSecurityPolicy, which clusters from Kubernetes 1.25 on do not serve."""
+    if version not in KUBE_SYSTEM_RELEASES:
+        raise ValueError(f"no kube-system era manifest of Flannel {version} here; one of {', '.join(KUBE_SYSTEM_RELEASES)}")
+    ns, labels = "kube-system", {"tier": "node", "app": "flannel"}
+    rbac_version = "rbac.authorization.k8s.io/v1beta1" if version == "v0.12.0" else "rbac.authorization.k8s.io/v1"
+    rules = [{"apiGroups": ["extensions"], "resources": ["podsecuritypolicies"], "verbs": ["use"],
+              "resourceNames": ["psp.flannel.unprivileged"]},
+             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+             {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}]
+    net_conf = '{\n  "Network": "10.244.0.0/16",\n  "Backend": {\n    "Type": "vxlan"\n  }\n}\n'
+    cni_conf = json.dumps(CNI_CONF, indent=2) + "\n"
+    objects = [
+        _psp(["NET_ADMIN"] if version == "v0.12.0" else ["NET_ADMIN", "NET_RAW"]),
+        {"kind": "ClusterRole", "apiVersion": rbac_version, "metadata": {"name": "flannel"}, "rules": rules},
+        {"kind": "ClusterRoleBinding", "apiVersion": rbac_version, "metadata": {"name": "flannel"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "flannel"},
+         "subjects": [{"kind": "ServiceAccount", "name": "flannel", "namespace": ns}]},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "flannel", "namespace": ns}},
+        {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "kube-flannel-cfg", "namespace": ns,
+                                                              "labels": dict(labels)},
+         "data": {"cni-conf.json": cni_conf, "net-conf.json": net_conf}},
+    ]
+    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+    resources = {"requests": {"cpu": "100m", "memory": "50Mi"}, "limits": {"cpu": "100m", "memory": "50Mi"}}
+    copy_conf = {"command": ["cp"], "args": ["-f", "/etc/kube-flannel/cni-conf.json", "/etc/cni/net.d/10-flannel.conflist"],
+                 "volumeMounts": [{"name": "cni", "mountPath": "/etc/cni/net.d"},
+                                  {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"}]}
+    mounts = [{"name": "run", "mountPath": "/run/flannel"}, {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"}]
+    volumes = [{"name": "run", "hostPath": {"path": "/run/flannel"}}, {"name": "cni", "hostPath": {"path": "/etc/cni/net.d"}},
+               {"name": "flannel-cfg", "configMap": {"name": "kube-flannel-cfg"}}]
+    if version == "v0.12.0":
+        for arch in ("amd64", "arm64", "arm", "ppc64le", "s390x"):
+            image = f"quay.io/coreos/flannel:v0.12.0-{arch}"
+            objects.append(_release_daemonset(f"kube-flannel-ds-{arch}", labels, {
+                "affinity": _affinity([{"key": "beta.kubernetes.io/os", "operator": "In", "values": ["linux"]},
+                                       {"key": "beta.kubernetes.io/arch", "operator": "In", "values": [arch]}]),
+                "hostNetwork": True, "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
+                "serviceAccountName": "flannel",
+                "initContainers": [{"name": "install-cni", "image": image, **copy_conf}],
+                "containers": [{"name": "kube-flannel", "image": image, "command": ["/opt/bin/flanneld"],
+                                "args": ["--ip-masq", "--kube-subnet-mgr"], "resources": resources,
+                                "securityContext": {"privileged": False, "capabilities": {"add": ["NET_ADMIN"]}},
+                                "env": env, "volumeMounts": mounts}],
+                "volumes": volumes}))
+        return objects
+    if version == "v0.14.0":
+        image = "quay.io/coreos/flannel:v0.14.0"
+        init = [{"name": "install-cni", "image": image, **copy_conf}]
+    else:
+        image = "rancher/mirrored-flannelcni-flannel:v0.18.1"
+        init = [{"name": "install-cni-plugin", "image": "rancher/mirrored-flannelcni-flannel-cni-plugin:v1.1.0",
+                 "command": ["cp"], "args": ["-f", "/flannel", "/opt/cni/bin/flannel"],
+                 "volumeMounts": [{"name": "cni-plugin", "mountPath": "/opt/cni/bin"}]},
+                {"name": "install-cni", "image": image, **copy_conf}]
+        env = env + [{"name": "EVENT_QUEUE_DEPTH", "value": "5000"}]
+        mounts = mounts + [{"name": "xtables-lock", "mountPath": "/run/xtables.lock"}]
+        volumes = [volumes[0], {"name": "cni-plugin", "hostPath": {"path": "/opt/cni/bin"}}, *volumes[1:],
+                   {"name": "xtables-lock", "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"}}]
+    objects.append(_release_daemonset("kube-flannel-ds", labels, {
+        "affinity": _affinity([{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]),
+        "hostNetwork": True, "priorityClassName": "system-node-critical",
+        "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}], "serviceAccountName": "flannel",
+        "initContainers": init,
+        "containers": [{"name": "kube-flannel", "image": image, "command": ["/opt/bin/flanneld"],
+                        "args": ["--ip-masq", "--kube-subnet-mgr"], "resources": resources,
+                        "securityContext": {"privileged": False, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
+                        "env": env, "volumeMounts": mounts}],
+        "volumes": volumes}))
+    return objects
+
+
+def _affinity(expressions: list[dict]) -> dict:
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": expressions}]}}}
+
+
+def _release_daemonset(name: str, labels: dict, pod_spec: dict) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": dict(labels)},
+            "spec": {"selector": {"matchLabels": {"app": "flannel"}},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}}}
+
+
 # canal.yaml's cni_network_config, verbatim: __CNI_MTU__ is a bare token that install-cni replaces
 # with a number, so the template is not JSON until then.
 CANAL_CNI_TEMPLATE = """{

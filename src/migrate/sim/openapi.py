@@ -42,6 +42,36 @@ def group_version_document(registry: ResourceRegistry, group: str, version: str)
             "components": {"schemas": {}}}
 
 
+def v2_document(kubernetes_version: str) -> dict:
+    """/openapi/v2's frame: the swagger version and the info a v1.26 apiserver gives ("Kubernetes", its
+    version). The simulator leaves paths and definitions empty: kubectl reads this document only to validate,
+    on the client, objects whose kind the server's OpenAPI v3 does not describe (a kind the server does not
+    serve, a v1 List), and finds no schema for those kinds in the real document either."""
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": kubernetes_version}, "paths": {},
+            "definitions": {}}
+
+
+def _protobuf_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def v2_protobuf(kubernetes_version: str) -> bytes:
+    """v2_document as gnostic's openapi_v2.Document protobuf (swagger = 1, info = 2: title = 1, version = 2),
+    what client-go's OpenAPISchema() asks for and unmarshals; empty paths and definitions are left out."""
+    document = v2_document(kubernetes_version)
+    info = (_protobuf_field(1, document["info"]["title"].encode())
+            + _protobuf_field(2, document["info"]["version"].encode()))
+    return _protobuf_field(1, document["swagger"].encode()) + _protobuf_field(2, info)
+
+
 def root_document(registry: ResourceRegistry) -> dict:
     paths = {}
     for group, versions in sorted(registry.group_versions().items()):

@@ -259,12 +259,30 @@ class _Handler(BaseHTTPRequestHandler):
             body = openapi.group_version_document(registry, group, version)
             if body is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        elif parts == ["openapi", "v2"]:
+            self._openapi_v2()
+            return True
         elif parts and parts[0] in ("openapi", "metrics"):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         if body is None:
             return False
         self._send_json(200, body)
         return True
+
+    def _openapi_v2(self) -> None:
+        """k8s.io/kube-openapi pkg/handler: protobuf to whoever accepts it (client-go's discovery sends
+        application/com.github.proto-openapi.spec.v2@v1.0+protobuf), JSON otherwise; the content types are the
+        ones a v1.26.5 apiserver answers with."""
+        version = self.server.sim.scenario.kubernetes_version
+        if "application/com.github.proto-openapi.spec.v2" in self.headers.get("Accept", ""):
+            data, content_type = openapi.v2_protobuf(version), "application/octet-stream"
+        else:
+            data, content_type = json.dumps(openapi.v2_document(version)).encode(), "text/plain; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _resource_request(self, method, parts, params, body, user) -> tuple[Request, bool]:
         registry = self.server.sim.registry
