@@ -24,8 +24,9 @@ class Killed(BaseException):
 
 
 class Migration:
-    def __init__(self, scenario: str, tmp_path, *, calico_yaml: str | None = None, **options):
-        self._serving = running_cluster(scenario)
+    def __init__(self, scenario: str, tmp_path, *, calico_yaml: str | None = None, pod_security: dict | None = None,
+                 **options):
+        self._serving = running_cluster(scenario, pod_security=pod_security)
         self.running = self._serving.__enter__()
         self.cluster = self.running.cluster
         self.kube = connect(str(self.running.kubeconfig_path), sleep=lambda s: None)

@@ -70,6 +70,54 @@ def test_a_migration_reads_its_pods_results_from_their_status_not_the_kubelets_l
                    if "/pods/hand-off-" in r.path or "/pods/leftover-check-" in r.path)
 
 
+BASELINE_BY_DEFAULT = {"defaults": {"enforce": "baseline"}, "exemptions": {"namespaces": ["kube-system"]}}
+
+
+def test_a_cluster_enforcing_pod_security_baseline_migrates_and_rolls_back(migration):
+    run = migration("small", pod_security=BASELINE_BY_DEFAULT)
+    before = run.state()
+    assert run.apply()
+    assert run.failed_flows() == 0
+    assert run.rollback()
+    run.settle()
+    assert run.state() == before
+
+
+def test_the_migration_namespace_is_labelled_privileged_and_that_is_journaled(migration):
+    run = migration("small", pod_security=BASELINE_BY_DEFAULT)
+    assert not run.apply(kill_at=step_done("prepare/namespace"))
+    labels = run.kube.get("/api/v1/namespaces/calico-migration")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    created = [r.mutation for r in Journal.open(run.journal_path, run.plan.digest).records
+               if r.type == "mutation" and r.step == "prepare/namespace"]
+    assert [m["action"] for m in created] == ["create"]
+
+
+def test_a_migration_namespace_being_deleted_stops_the_run_at_the_gate_saying_so(migration):
+    run = migration("small")
+    run.kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": "calico-migration"}})
+    run.kube.create("/api/v1/namespaces/calico-migration/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    run.kube.delete("/api/v1/namespaces/calico-migration")
+    with pytest.raises(StepFailed, match="namespace calico-migration is being deleted"):
+        run.apply()
+    assert not any(n["unschedulable"] for n in run.state()["nodes"].values())
+
+
+def test_pod_security_refusing_a_privileged_pod_is_named_as_such_not_as_rbac(migration):
+    from migrate.kube import AdmissionRefused
+    from migrate.objects import hand_off_pod
+    run = migration("small", pod_security=BASELINE_BY_DEFAULT)
+    run.kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "plain"}})
+    step = next(s for s in run.plan.steps if s.kind == "host-cleanup")
+    with pytest.raises(AdmissionRefused) as refused:
+        run.kube.create("/api/v1/namespaces/plain/pods", hand_off_pod(step.node, "plain", step.params), dry_run="All")
+    assert refused.value.message.startswith("PodSecurity refused to create pods in namespace plain: ")
+    assert 'violates PodSecurity "baseline:latest"' in refused.value.message
+    assert "pod-security.kubernetes.io/enforce=privileged" in refused.value.hint
+
+
 def test_every_mutation_is_journaled_with_what_it_replaced(migration):
     run = migration("small")
     run.apply()
