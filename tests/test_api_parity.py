@@ -3,6 +3,8 @@ fixture runs each test on both; the real one is the `realapi` tier, skipped with
 Where they disagree the simulator is wrong until shown otherwise (DESIGN.md section 4)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from migrate.kube import AlreadyExists, Conflict, TooManyRequests
@@ -351,6 +353,45 @@ def test_a_budgets_disruption_allowed_condition_carries_the_observed_generation(
     assert condition.pop("lastTransitionTime")
     assert condition == {"type": "DisruptionAllowed", "status": "False", "observedGeneration":
                          budget["metadata"]["generation"], "reason": "InsufficientPods", "message": ""}
+
+
+# ---- (j) managed fields ---------------------------------------------------------------------
+
+RFC3339_SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_a_dry_run_create_answers_with_a_managed_fields_entry_of_the_user_agent(api_server):
+    ns = api_server.new_namespace()
+
+    answer = api_server.request("POST", f"/api/v1/namespaces/{ns}/configmaps?dryRun=All", config_map("ghost"),
+                                {"User-Agent": "alice/1.2.3 (linux/amd64)"})
+
+    assert answer.status == 201, answer
+    [entry] = answer.json["metadata"]["managedFields"]
+    assert re.fullmatch(RFC3339_SECONDS, entry.pop("time")), entry
+    assert isinstance(entry.pop("fieldsV1").get("f:data"), dict)
+    assert entry == {"manager": "alice", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1"}
+
+
+def test_each_writer_gets_its_own_managed_fields_entry_and_a_put_without_them_keeps_them(api_server):
+    ns = api_server.new_namespace()
+    path = f"/api/v1/namespaces/{ns}/configmaps/settings"
+    api_server.request("POST", f"/api/v1/namespaces/{ns}/configmaps", config_map("settings"),
+                       {"User-Agent": "alice/1.0"})
+    patched = api_server.request("PATCH", path, {"data": {"other": "x"}},
+                                 {"User-Agent": "bob/2.0", "Content-Type": MERGE})
+    assert patched.status == 200, patched
+    current = patched.json
+    del current["metadata"]["managedFields"]
+
+    replaced = api_server.request("PUT", path, {**current, "data": {**current["data"], "third": "y"}},
+                                  {"User-Agent": "carol/3.0"})
+
+    assert replaced.status == 200, replaced
+    entries = replaced.json["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"], e["apiVersion"]) for e in entries] == [
+        ("alice", "Update", "v1"), ("bob", "Update", "v1"), ("carol", "Update", "v1")]
+    assert api_server.kube.get(path)["metadata"]["managedFields"] == entries
 
 
 # ---- (k) Status details ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from . import errors, meta_time, rbac
+from . import errors, managed_fields, meta_time, rbac
 from .clock import rfc3339
 from .controllers import disruption_allowed_condition
 from .crd_schema import CustomResources
@@ -46,6 +46,7 @@ class Request:
     dry_run_query: tuple[str, ...] | None = None
     warnings: list[str] = field(default_factory=list)  # sent back as Warning headers
     created: bool = False  # an update that created its object (store.CREATE_ON_UPDATE): answered 201
+    user_agent: str = ""  # names the field manager unless the fieldManager option does
 
     @property
     def dry_run_values(self) -> list[str]:
@@ -183,6 +184,17 @@ class ApiService:
         return text
 
     # ---- writes ------------------------------------------------------------------
+    def _field_manager(self, req: Request):
+        """The request's field manager (managed_fields.py): records an Update entry on the written object."""
+        manager = managed_fields.manager_name(req.params.get("fieldManager"), req.user_agent)
+        now = rfc3339(self.store.clock.now())
+        has_status = "status" in req.rtype.subresources
+
+        def record(live: dict | None, new: dict) -> None:
+            managed_fields.record_update(live, new, manager=manager, api_version=req.rtype.api_version,
+                                         subresource=req.subresource, has_status=has_status, now=now)
+        return record
+
     def _decode(self, req: Request) -> dict:
         try:
             body = json.loads(req.body or b"{}")
@@ -213,7 +225,7 @@ class ApiService:
                                      f'resource ({expected_kind})')
         meta_time.decode_body(req.rtype, body)  # (Micro)Time fields fail the decoding itself
         self.field_validation.decode_body(req, body, "CreateOptions")
-        return 201, self.store.create(req.rtype, body, dry_run=req.dry_run)
+        return 201, self.store.create(req.rtype, body, dry_run=req.dry_run, managed=self._field_manager(req))
 
     def update(self, req: Request) -> dict:
         check_body_size(req.body)
@@ -237,7 +249,8 @@ class ApiService:
             raise errors.invalid(req.rtype.plural, req.name or "", [
                 ("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")], req.rtype.group)
         req.created = self.store.find(req.rtype, req.namespace, req.name) is None  # else update() is 404
-        return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run)
+        return self.store.update(req.rtype, body, subresource=req.subresource, dry_run=req.dry_run,
+                                 managed=self._field_manager(req))
 
     def patch(self, req: Request) -> dict:
         check_body_size(req.body)
@@ -271,7 +284,8 @@ class ApiService:
             patched.setdefault("metadata", {})["name"] = req.name
             meta_time.decode_patched(req.rtype, patched, req.body, content_type)
             self.field_validation.decode_patched(req, patched, content_type)
-            return self.store.update(req.rtype, patched, subresource=req.subresource, dry_run=req.dry_run)
+            return self.store.update(req.rtype, patched, subresource=req.subresource, dry_run=req.dry_run,
+                                     managed=self._field_manager(req))
 
     def delete(self, req: Request) -> dict:
         options = self._decode(req) if req.body else {}

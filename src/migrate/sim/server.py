@@ -333,7 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(verb=verb, rtype=rtype, namespace=namespace, name=name, subresource=subresource, user=user,
                       params=params, body=body, content_type=self.headers.get("Content-Type", ""),
                       dry_run_query=tuple(v for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
-                                          if k == "dryRun"))
+                                          if k == "dryRun"),
+                      user_agent=self.headers.get("User-Agent", ""))
         self._warnings = req.warnings
         return req, watch
 

@@ -130,6 +130,8 @@ class ListFilter:
 # admission(operation, rtype, new_obj, old_obj, subresource) may modify new_obj in place (defaulting)
 # and raises ApiError to reject (validation). operation: CREATE, UPDATE, DELETE.
 Admission = Callable[[str, ResourceType, dict, "dict | None", "str | None"], None]
+# managed(live or None, new) sets new's metadata.managedFields for a client's write (managed_fields.py)
+Managed = Callable[["dict | None", dict], None]
 
 
 class Store:
@@ -294,9 +296,10 @@ class Store:
 
     # ---- writes ------------------------------------------------------------------
     def create(self, rtype: ResourceType, obj: dict, *, dry_run: bool = False, owned: bool = False,
-               uid: str | None = None) -> dict:
+               uid: str | None = None, managed: Managed | None = None) -> dict:
         """`owned`: the caller hands over a fresh object nobody else holds, so it is not copied.
-        `uid`: a fixed uid (for objects the server itself makes), leaving the seeded sequence alone."""
+        `uid`: a fixed uid (for objects the server itself makes), leaving the seeded sequence alone.
+        `managed`: the request's field manager, given the live object (None) and the admitted one."""
         obj = obj if owned else clone(obj)
         meta = obj.setdefault("metadata", {})
         requested_name = meta.get("name") or ""
@@ -322,6 +325,8 @@ class Store:
             else:
                 meta.pop("generation", None)
             self._run_admission("CREATE", rtype, obj, None)
+            if managed is not None:
+                managed(None, obj)
             key = self._obj_key(rtype, meta.get("namespace"), meta.get("name") or "")
             if key in self._bucket(rtype):
                 raise errors.already_exists(rtype.plural, key[1], rtype.group)
@@ -350,7 +355,8 @@ class Store:
             raise error
 
     def update(self, rtype: ResourceType, obj: dict, *, subresource: str | None = None,
-               dry_run: bool = False, check_rv: bool = True, owned: bool = False) -> dict:
+               dry_run: bool = False, check_rv: bool = True, owned: bool = False,
+               managed: Managed | None = None) -> dict:
         """Replace an object (PUT). With subresource="status" only the status changes.
 
         `owned`: the caller hands over `obj` (a private copy), so it is stored without copying."""
@@ -364,7 +370,7 @@ class Store:
                 # precondition against the empty object GuaranteedUpdate found
                 if meta.get("uid"):
                     raise uid_precondition_failed(rtype, key[0], key[1], meta["uid"], "")
-                return self.create(rtype, new, dry_run=dry_run, owned=True)
+                return self.create(rtype, new, dry_run=dry_run, owned=True, managed=managed)
             if old is None:
                 raise errors.not_found(rtype.plural, meta.get("name", ""), rtype.group)
             # A uid in the object is a precondition (DefaultUpdatedObjectInfo.Preconditions), checked
@@ -378,6 +384,8 @@ class Store:
             new = self._merge_update(rtype, old, new, subresource)
             _check_no_new_finalizers(rtype, old, new)
             self._run_admission("UPDATE", rtype, new, old, subresource)
+            if managed is not None:
+                managed(old, new)
             return self._store_update(rtype, key, old, new, dry_run)
 
     @staticmethod
