@@ -125,3 +125,98 @@ def serve(scenario_name: str, port: int, kubeconfig_out: str, time_scale: float,
         signal.signal(signal.SIGTERM, previous)
         cluster.stop()
         console.print("stopped")
+
+
+def _timing(values: tuple[str, ...]) -> dict[str, float]:
+    from .sim.context import Timings
+
+    known = sorted(Timings.__dataclass_fields__)
+    result = {}
+    for value in values:
+        name, _, seconds = value.partition("=")
+        if name not in known:
+            raise UserError(f"--timing {value}: no timing named {name!r}", f"known timings: {', '.join(known)}")
+        try:
+            result[name] = float(seconds)
+        except ValueError:
+            raise UserError(f"--timing {value}: {seconds!r} is not a number of seconds", "give NAME=SECONDS") from None
+        if result[name] < 0:
+            raise UserError(f"--timing {value}: a timing cannot be negative", "give NAME=SECONDS, 0 or more")
+    return result
+
+
+@sim.command("attach")
+@click.option("--kubeconfig", required=True, metavar="FILE", type=click.Path(dir_okay=False),
+              help="Kubeconfig of the real cluster whose nodes the simulator becomes (admin rights).")
+@click.option("--context", metavar="NAME", help="Kubeconfig context.")
+@click.option("--scenario", "scenario_name", default="small", show_default=True,
+              help="A bundled scenario name (see `migrate sim scenarios`) or a scenario YAML file.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for every random choice.")
+@click.option("--timing", "timings", multiple=True, metavar="NAME=SECONDS",
+              help="Override one of the scenario's timings (pod_start, image_pull, calico_ready, ...); repeatable.")
+@click.option("--report-every", default=30.0, show_default=True, type=click.FloatRange(min=1), metavar="SECONDS",
+              help="How often to print the traffic probe's counts.")
+def attach(kubeconfig: str, context: str | None, scenario_name: str, seed: int, timings: tuple[str, ...],
+           report_every: float) -> None:
+    """Be the nodes of a real control plane: register the scenario's nodes, run their kubelets, Flannel and
+    Calico agents, CNI and the traffic probe against its API, and install the scenario's objects there.
+    The real scheduler and controllers do the rest. Runs until interrupted (Ctrl-C or SIGTERM)."""
+    from dataclasses import replace
+
+    from .sim.attach import AttachError, AttachedCluster
+    from .sim.remote_store import KubeconfigError
+
+    scenario = _load(scenario_name, None)
+    overrides = _timing(timings)
+    try:
+        cluster = AttachedCluster(kubeconfig, scenario, context=context, seed=seed,
+                                  timings=replace(scenario.timings, **overrides) if overrides else None)
+    except KubeconfigError as exc:
+        raise UserError(f"cannot use the kubeconfig {kubeconfig}: {exc}",
+                        "give a kubeconfig of the cluster with --kubeconfig (and --context to pick one of its contexts)")
+    except Exception as exc:  # noqa: BLE001 - the kubeconfig or the server: one line, no traceback
+        raise UserError(f"cannot reach the API server of {kubeconfig}: {_first_line(exc)}",
+                        "check the kubeconfig, its context and that the server is up")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with console.status(f"attaching scenario [bold]{escape(scenario.name)}[/bold]'s {len(cluster.node_names)} "
+                            f"nodes to {escape(cluster.api.server)}"):
+            started = time.monotonic()
+            try:
+                cluster.start()
+                cluster.wait_settled()
+            except ScenarioError as exc:
+                raise UserError(exc.message, exc.hint)
+            except AttachError as exc:
+                raise UserError(str(exc), "see the control plane's logs (kube-controller-manager, kube-scheduler)")
+        progress = cluster.progress()
+        for line in (f"[green]attached[/green] scenario [bold]{escape(scenario.name)}[/bold] to "
+                     f"{escape(cluster.api.server)} (Kubernetes {escape(cluster.server_version)}): "
+                     f"{progress.ready_nodes}/{progress.nodes} nodes Ready, {progress.running_pods} pods Running "
+                     f"({time.monotonic() - started:.1f}s)",
+                     f"  nodes   {escape(', '.join(cluster.node_names))}",
+                     "Press Ctrl-C to stop (the nodes stay registered and go NotReady)."):
+            console.print(line, soft_wrap=True)
+        while not stop.wait(report_every):
+            if cluster.loop.error is not None:
+                raise cluster.loop.error
+            console.print(_probe_line(cluster), soft_wrap=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        cluster.stop()
+    console.print(_probe_line(cluster) + "; stopped", soft_wrap=True)
+
+
+def _probe_line(cluster) -> str:
+    report, progress = cluster.probe_report(), cluster.progress()
+    return (f"probe: {report['samples']} flows, {report['ok']} ok, {report['failed']} failed, "
+            f"{report['deniedByPolicy']} denied by policy; {progress.ready_nodes}/{progress.nodes} nodes Ready, "
+            f"{progress.running_pods}/{progress.pods} pods Ready")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
