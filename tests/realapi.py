@@ -257,8 +257,13 @@ class Process:
 class ControlPlane:
     """etcd, kube-apiserver, kube-controller-manager, kube-scheduler; `start()`, then `stop()`."""
 
-    def __init__(self, assets: str | Path, directory: Path):
+    def __init__(self, assets: str | Path, directory: Path, *, kubelets: bool = True, node_lifecycle: bool = False):
+        """kubelets: run the FakeKubelets stand-in (add_node needs it); without it, whatever registers nodes
+        (an attached simulator: migrate.sim.attach) is their kubelet. node_lifecycle: run the controller-manager's
+        nodelifecycle controller, which lifts the not-ready taint, watches the nodes' Leases and taints and
+        evicts as on a kubeadm cluster; it needs kubelets that keep their Leases fresh."""
         self.assets, self.directory = Path(assets), directory
+        self.with_kubelets, self.node_lifecycle = kubelets, node_lifecycle
         self.processes: list[Process] = []
         self.admin_token = secrets.token_hex(16)
         self.server_url = ""
@@ -318,7 +323,8 @@ class ControlPlane:
             "--cert-dir", str(self.directory / "controller-manager-certs"), "--leader-elect=false",
             "--allocate-node-cidrs=true", "--cluster-cidr", CLUSTER_CIDR,
             "--node-cidr-mask-size", str(NODE_CIDR_MASK), "--service-cluster-ip-range", SERVICE_CIDR,
-            "--controllers", "*,-nodelifecycle,-service-ca-cert-publisher",
+            "--controllers", "*,-service-ca-cert-publisher" if self.node_lifecycle
+            else "*,-nodelifecycle,-service-ca-cert-publisher",
             "--use-service-account-credentials", "--service-account-private-key-file", str(pki["sa.key"]),
             "--root-ca-file", str(pki["ca.crt"])])
         scheduler = self._spawn("kube-scheduler", [
@@ -328,8 +334,9 @@ class ControlPlane:
                    "controller)", self._default_service_account, SERVICE_ACCOUNT_DEADLINE, controller_manager,
                    also=[scheduler])
         self.timings["controllers"] = time.monotonic() - began
-        self.kubelets = FakeKubelets(self.rest)
-        self.kubelets.start()
+        if self.with_kubelets:
+            self.kubelets = FakeKubelets(self.rest)
+            self.kubelets.start()
 
     def _spawn(self, name: str, args: list[str]) -> Process:
         process = Process(name, [str(self.assets / name), *args], self.directory / "logs" / f"{name}.log")
@@ -379,6 +386,9 @@ class ControlPlane:
     # ---- nodes ---------------------------------------------------------------------------------
     def add_node(self, name: str, address: str | None = None) -> dict:
         """A plain Node, Ready as its kubelet would report it, untainted, with its podCIDR allocated."""
+        if self.kubelets is None:
+            raise ControlPlaneError("this control plane runs without the FakeKubelets stand-in (kubelets=False): "
+                                    "its nodes come from whatever registers them")
         address = address or f"192.0.2.{100 + len(self.kubelets.nodes)}"
         labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                   "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}
@@ -537,11 +547,11 @@ class FakeKubelets:
 
 
 @contextlib.contextmanager
-def control_plane(assets: str | Path):
-    """A started ControlPlane for the block; stopped and its folder removed afterwards."""
+def control_plane(assets: str | Path, **options):
+    """A started ControlPlane for the block (options: ControlPlane's); stopped and its folder removed afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="migrate-realapi-"))
     (directory / "logs").mkdir()
-    plane = ControlPlane(assets, directory)
+    plane = ControlPlane(assets, directory, **options)
     try:
         plane.start()
         yield plane
