@@ -341,3 +341,22 @@ def test_a_label_value_over_63_characters_is_422(core_api, api_error):
     status, answer = api_error(core_api.create_namespaced_config_map, "default", body)
     assert status == 422
     assert "must be no more than 63 characters" in answer["message"]
+
+
+# The strategies' PrepareForUpdate (e.g. pkg/registry/apps/deployment/strategy.go) bump metadata.generation when
+# the decoded, so defaulted, spec differs from the stored one: a PUT that leaves out defaulted fields changes
+# nothing (a v1.26.5 apiserver answered generation 1 and the same resourceVersion).
+def test_an_update_that_leaves_out_only_defaulted_fields_keeps_the_generation(http):
+    import json as _json
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gen"}, "spec": {
+        "replicas": 0, "selector": {"matchLabels": {"app": "gen"}},
+        "template": {"metadata": {"labels": {"app": "gen"}},
+                     "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}}}}
+    _, _, body = http("POST", "/apis/apps/v1/namespaces/default/deployments", deployment)
+    created = _json.loads(body)
+    deployment["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+    status, _, body = http("PUT", "/apis/apps/v1/namespaces/default/deployments/gen", deployment)
+    replaced = _json.loads(body)
+    assert status == 200
+    assert (replaced["metadata"]["generation"], replaced["metadata"]["resourceVersion"]) == (
+        1, created["metadata"]["resourceVersion"])

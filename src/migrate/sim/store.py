@@ -384,6 +384,12 @@ class Store:
             new = self._merge_update(rtype, old, new, subresource)
             _check_no_new_finalizers(rtype, old, new)
             self._run_admission("UPDATE", rtype, new, old, subresource)
+            if rtype.has_generation and subresource is None:
+                # The strategies' PrepareForUpdate compare the decoded (so defaulted) object with the stored
+                # one: any change outside metadata counts, status too unless it is a subresource of its own.
+                has_status = "status" in rtype.subresources
+                if _spec_of(new, has_status) != _spec_of(old, has_status):
+                    new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
             if managed is not None:
                 managed(old, new)
             return self._store_update(rtype, key, old, new, dry_run)
@@ -411,10 +417,7 @@ class Store:
         if not rtype.has_generation:
             meta.pop("generation", None)
             return new
-        meta["generation"] = old_meta.get("generation", 1)
-        # Any change outside metadata counts, status too unless it is a subresource of its own.
-        if subresource is None and _spec_of(new, has_status) != _spec_of(old, has_status):
-            meta["generation"] += 1
+        meta["generation"] = old_meta.get("generation", 1)  # bumped after admission (update)
         return new
 
     def _store_update(self, rtype: ResourceType, key, old: dict, new: dict, dry_run: bool) -> dict:
