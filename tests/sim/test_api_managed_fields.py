@@ -30,7 +30,7 @@ def test_the_manager_is_the_field_manager_option_else_the_user_agent_up_to_its_f
 
 
 def test_fields_v1_marks_an_owned_object_with_owned_children_with_a_dot():
-    paths = {("data",), ("data", "k"), ("metadata", "labels", "app")}
+    paths = {("f:data",), ("f:data", "f:k"), ("f:metadata", "f:labels", "f:app")}
     tree = to_fields_v1(paths)
     assert tree == {"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {"f:app": {}}}}
     assert from_fields_v1(tree) == paths

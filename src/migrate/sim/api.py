@@ -10,7 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from . import errors, managed_fields, meta_time, rbac
+from . import errors, managed_fields, meta_time, rbac, server_side_apply
 from .clock import rfc3339
 from .controllers import disruption_allowed_condition
 from .crd_schema import CustomResources
@@ -189,10 +189,11 @@ class ApiService:
         manager = managed_fields.manager_name(req.params.get("fieldManager"), req.user_agent)
         now = rfc3339(self.store.clock.now())
         has_status = "status" in req.rtype.subresources
+        schema = server_side_apply.schema_for(self.store, self.registry, req.rtype)
 
         def record(live: dict | None, new: dict) -> None:
             managed_fields.record_update(live, new, manager=manager, api_version=req.rtype.api_version,
-                                         subresource=req.subresource, has_status=has_status, now=now)
+                                         subresource=req.subresource, has_status=has_status, now=now, schema=schema)
         return record
 
     def _decode(self, req: Request) -> dict:
@@ -257,9 +258,11 @@ class ApiService:
         content_type = req.content_type.split(";")[0].strip()
         # The content type is checked before anything else, so a missing object with a wrong one is 415.
         accepted = [_JSON_PATCH, _MERGE_PATCH] + ([] if req.rtype.group not in _BUILTIN_GROUPS else [_STRATEGIC])
+        if content_type == "application/apply-patch+yaml" and req.subresource is None:
+            return server_side_apply.server_side_apply(self.store, self.registry, req, self.store.clock.now(),
+                                                       self.field_validation.kubernetes_version)
         if content_type == "application/apply-patch+yaml":
-            raise errors.unsupported_media_type("server-side apply (application/apply-patch+yaml) is not implemented "
-                                                "by the simulated API server")
+            raise errors.unsupported_media_type("server-side apply to a subresource is not simulated")
         if content_type not in accepted:
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "

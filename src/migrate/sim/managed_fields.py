@@ -17,11 +17,12 @@ sigs.k8s.io/structured-merge-diff/v4 merge/update.go:
   "ancient-changes" per apiVersion; managedfields.go sortEncodedManagedFields orders them by operation,
   time (seconds), manager, apiVersion, subresource; none at all leaves metadata.managedFields out.
 
-Simplified here: fieldsV1 does not follow the kinds' schemas. Every non-empty JSON object is descended into,
-struct and map alike, without the "." entry a map or list item of its own gets upstream; every list is
-atomic (no k:{...} or v:... items); and what the simulator's admission hooks default or add counts as the
-writer's (upstream, decoding defaults do, mutating admission does not). The entries' presence, identity,
-order and times follow upstream.
+The fields follow the kind's schema (server_side_apply.py: associative lists by key, sets, atomic lists,
+maps and structs; a create compares against the kind's zero value) when the API passes it; without it, every
+non-empty JSON object is descended into and every list is atomic. Simplified either way: what the
+simulator's admission hooks default or add counts as the writer's (upstream, decoding defaults do, mutating
+admission does not), and only metadata, spec and status count as present in the zero value. The entries'
+presence, identity, order and times follow upstream.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def manager_name(field_manager: str | None, user_agent: str) -> str:
 def _leaves(value, prefix: tuple, out: dict) -> None:
     if isinstance(value, dict) and value:
         for key, child in value.items():
-            _leaves(child, prefix + (key,), out)
+            _leaves(child, prefix + ("f:" + key,), out)
     else:
         out[prefix] = value
 
@@ -76,39 +77,21 @@ def owned_values(obj: dict | None, subresource: str | None, has_status: bool) ->
             value = {k: v for k, v in value.items() if k not in _STRIPPED_META}
             if not value:
                 continue
-        _leaves(value, (key,), out)
+        _leaves(value, ("f:" + key,), out)
     return out
 
 
 def to_fields_v1(paths) -> dict:
-    """The fieldsV1 tree of a set of paths; a path that is owned and has owned children gets ".": {}."""
-    tree: dict = {}
-    nodes = {}
-    for path in sorted(paths):
-        node = tree
-        for key in path:
-            node = node.setdefault(f"f:{key}", {})
-        nodes[path] = node
-    for node in nodes.values():
-        if node and "." not in node:
-            node["."] = {}
-    return tree
+    """The fieldsV1 tree of a set of paths (tuples of "f:", "k:", "v:", "i:" elements); a path that is owned and
+    has owned children gets ".": {}."""
+    from .server_side_apply import to_fields_v1 as encode
+    return encode(set(paths))
 
 
 def from_fields_v1(tree, prefix: tuple = ()) -> set[tuple]:
-    """The paths a fieldsV1 tree owns (its leaves; "." and k:/v: items read as their parent)."""
-    paths: set[tuple] = set()
-    if not isinstance(tree, dict):
-        return paths
-    for key, child in tree.items():
-        if key == ".":
-            paths.add(prefix)
-        elif key.startswith("f:"):
-            sub = from_fields_v1(child, prefix + (key[2:],))
-            paths |= sub or {prefix + (key[2:],)}
-        else:  # k:{...} / v:... / i:N items of a list: this model keeps lists whole
-            paths.add(prefix)
-    return paths
+    """The paths a fieldsV1 tree owns."""
+    from .server_side_apply import from_fields_v1 as decode
+    return decode(tree, prefix)
 
 
 # ---- entries ------------------------------------------------------------------------------------------------
@@ -186,16 +169,24 @@ def _encode(entries: list[dict]) -> list[dict]:
 
 
 def record_update(live: dict | None, new: dict, *, manager: str, api_version: str, subresource: str | None,
-                  has_status: bool, now: str) -> None:
-    """Set new's metadata.managedFields after a non-apply write of `new` over `live` (None for a create)."""
+                  has_status: bool, now: str, schema=None) -> None:
+    """Set new's metadata.managedFields after a non-apply write of `new` over `live` (None for a create).
+    With `schema` (server_side_apply.schema_for), fields are the kind's, as upstream's; without, simplified."""
     meta = new.setdefault("metadata", {})
     entries = None if subresource else _decode(meta.get("managedFields"))
     if not entries:
         entries = _decode((live or {}).get("metadata", {}).get("managedFields")) or []
-    before = owned_values(live, subresource, has_status)
-    after = owned_values(new, subresource, has_status)
-    changed = {p for p, v in after.items() if p not in before or before[p] != v}  # added or modified
-    touched = changed | (before.keys() - after.keys())  # ... or removed
+    if schema is not None:
+        from . import server_side_apply
+        base = live if live is not None else server_side_apply.zero_object(schema)
+        added, modified, removed = server_side_apply.compare(base, new, schema)
+        changed = server_side_apply.owned_paths(added | modified, has_status, subresource)
+        touched = changed | server_side_apply.owned_paths(removed, has_status, subresource)
+    else:
+        before = owned_values(live, subresource, has_status)
+        after = owned_values(new, subresource, has_status)
+        changed = {p for p, v in after.items() if p not in before or before[p] != v}  # added or modified
+        touched = changed | (before.keys() - after.keys())  # ... or removed
     for entry in entries:
         entry["_paths"] = entry["_paths"] - touched
     if changed:

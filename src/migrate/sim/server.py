@@ -360,6 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
                     code = 201 if req.created else 200  # handlers/update.go: wasCreated
                 elif req.verb == "patch":
                     body = api.patch(req)
+                    code = 201 if req.created else 200  # handlers/patch.go: an apply that created the object
                 elif req.verb == "delete":
                     body = api.delete(req)
                 elif req.verb == "deletecollection":
