@@ -159,3 +159,28 @@ def test_apply_merges_list_items_by_their_key(apply):
     assert status == 200
     assert [c["name"] for c in answer["spec"]["template"]["spec"]["containers"]] == ["main", "side"]
     assert answer["spec"]["template"]["spec"]["containers"][0]["env"][0] == {"name": "A", "value": "1"}
+
+
+# ---- the official Python client's DynamicClient.server_side_apply -------------------------------------------
+
+@pytest.fixture
+def dynamic(admin_client):
+    from kubernetes.dynamic import DynamicClient
+    return DynamicClient(admin_client)
+
+
+def test_the_python_clients_server_side_apply_creates_and_then_reports_a_conflict(dynamic):
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    config_maps = dynamic.resources.get(api_version="v1", kind="ConfigMap")
+    created = dynamic.server_side_apply(config_maps, config_map("tool", mode="fast"), namespace="default",
+                                        field_manager="migrate")
+    assert created.metadata.managedFields[0].manager == "migrate"
+    with pytest.raises(ConflictError) as info:
+        dynamic.server_side_apply(config_maps, config_map("tool", mode="slow"), namespace="default",
+                                  field_manager="someone-else")
+    assert json.loads(info.value.body)["message"] == ('Apply failed with 1 conflict: conflict with "migrate": '
+                                                      '.data.mode')
+    forced = dynamic.server_side_apply(config_maps, config_map("tool", mode="slow"), namespace="default",
+                                       field_manager="someone-else", force_conflicts=True)
+    assert forced.data.mode == "slow"
