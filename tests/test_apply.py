@@ -351,3 +351,28 @@ def test_flannels_namespace_is_kept_when_it_holds_something_else(migration):
     assert run.kube.get_optional("/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds") is None
     assert run.kube.get_optional("/api/v1/namespaces/kube-flannel/configmaps/team-notes") is not None
     assert any("kept namespace kube-flannel" in e.message for e in run.events)
+
+
+def test_pod_security_enforced_on_kube_system_stops_the_run_at_the_gate_naming_calico_node(migration):
+    run = migration("small", pod_security={"defaults": {"enforce": "baseline"}})
+    with pytest.raises(StepFailed) as failed:
+        run.apply()
+    assert outcomes(run)["gate/permissions"] == "failed"
+    assert failed.value.message.startswith("calico-node would be refused: PodSecurity refused")
+    assert "kubectl label namespace kube-system pod-security.kubernetes.io/enforce=privileged" in failed.value.hint
+    assert not any(n["unschedulable"] for n in run.state()["nodes"].values())
+
+
+def test_calico_node_pods_refused_mid_run_are_named_in_the_wait_that_times_out(migration):
+    run = migration("small", pod_security={"defaults": {"enforce": "privileged"}})
+
+    def kube_system_turns_baseline(record):
+        if record.type == "step" and record.step == "gate/permissions" and record.outcome == "done":
+            run.kube.patch("/api/v1/namespaces/kube-system",
+                           {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}})
+        return False
+    with pytest.raises(StepFailed) as failed:
+        run.apply(kill_at=kube_system_turns_baseline)
+    assert "waiting for calico-node Ready on worker-1" in failed.value.message
+    assert "the DaemonSet cannot create its pod: Error creating: pods" in failed.value.message
+    assert 'violates PodSecurity "baseline:latest"' in failed.value.message

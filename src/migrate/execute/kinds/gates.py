@@ -5,6 +5,8 @@ from ...analysis import BLOCKER, analyse
 from ...snapshot import gather_snapshot
 from ..errors import StepFailed
 from .base import StepKind, kind
+from ...kube import AdmissionRefused, AlreadyExists
+from .calico import transformed
 from .objects import contains, hand_off_admitted, namespace_labels
 
 
@@ -107,6 +109,7 @@ class Permissions(StepKind):
             raise StepFailed(f"user {ctx.kube.user} may not: {', '.join(denied)}",
                              "run with a cluster-admin kubeconfig, then `migrate resume PLAN`")
         self._foresee_admission(ctx, namespaces["namespace"])
+        self._foresee_calico_node(ctx)
 
     @staticmethod
     def _foresee_admission(ctx, namespace: str) -> None:
@@ -125,3 +128,31 @@ class Permissions(StepKind):
             refusal = hand_off_admitted(ctx, namespace)
             if refusal is not None:
                 raise StepFailed(refusal.message, refusal.hint)
+
+    @staticmethod
+    def _foresee_calico_node(ctx) -> None:
+        """calico-node is privileged and hostNetwork too, in the manifest's namespace (kube-system): a
+        Pod Security level enforced there (a cluster default without a kube-system exemption) would
+        refuse its pods, and the DaemonSet would only say so in its events. Ask now (dry run)."""
+        step = next((s for s in ctx.plan.steps if s.kind == "calico-manifest"), None)
+        daemonset = next((o for o in transformed(ctx, step).objects if o["kind"] == "DaemonSet"
+                          and o["metadata"]["name"] == "calico-node"), None) if step else None
+        if daemonset is None:
+            return
+        namespace = daemonset["metadata"].get("namespace", "kube-system")
+        template = daemonset["spec"]["template"]
+        # The ServiceAccount comes with the manifest; admission of the pod's security does not depend on it.
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "calico-node-admission-check", "namespace": namespace,
+                            "labels": template["metadata"].get("labels") or {}},
+               "spec": {**template["spec"], "serviceAccountName": "default", "serviceAccount": "default",
+                        "automountServiceAccountToken": False}}
+        try:
+            ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod, dry_run="All")
+        except AdmissionRefused as refused:
+            raise StepFailed(f"calico-node would be refused: {refused.message}",
+                             f"let privileged pods run in {namespace}: kubectl label namespace {namespace} "
+                             "pod-security.kubernetes.io/enforce=privileged --overwrite (or exempt it in the "
+                             "apiserver's PodSecurity configuration), then `migrate resume PLAN`") from None
+        except AlreadyExists:
+            pass

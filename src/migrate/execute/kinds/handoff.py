@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ... import objects
 from ..drain import DrainPolicy, drain_node
+from ...errors import UserError
 from ..errors import StepFailed
 from .base import StepKind, kind, undo_mutations
 from .node import NodeNetworkLabel, flannel_pods_on
 from .pods import run_to_completion
 
 CALICO_NODE_SELECTOR = "k8s-app=calico-node"
+CALICO_NODE_NAMESPACE = "kube-system"  # where the official manifest puts it
 # What the hand-off's undo removes, so Flannel's config is again the kubelet's first choice.
 CALICO_LEFTOVERS = ["rm -f /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig",
                     "ip link delete vxlan.calico || true"]
@@ -105,7 +107,7 @@ def pod_ready(pod: dict) -> bool:
 
 
 def calico_node_on(ctx, node: str) -> dict | None:
-    pods = ctx.kube.list("/api/v1/namespaces/kube-system/pods", label_selector=CALICO_NODE_SELECTOR,
+    pods = ctx.kube.list(f"/api/v1/namespaces/{CALICO_NODE_NAMESPACE}/pods", label_selector=CALICO_NODE_SELECTOR,
                          field_selector=f"spec.nodeName={node}")
     return next((p for p in pods if not p["metadata"].get("deletionTimestamp")), None)
 
@@ -113,9 +115,15 @@ def calico_node_on(ctx, node: str) -> dict | None:
 @kind("wait-calico-node")
 class WaitCalicoNode(StepKind):
     def apply(self, ctx, step):
-        ready = ctx.wait_for(lambda: (lambda p: p if p and pod_ready(p) else None)(calico_node_on(ctx, step.node)),
-                             timeout=step.params["timeoutSeconds"], what=f"calico-node Ready on {step.node}",
-                             hint="see runbooks/troubleshooting.md (calico-node not Ready), then `migrate resume PLAN`")
+        try:
+            ready = ctx.wait_for(lambda: (lambda p: p if p and pod_ready(p) else None)(calico_node_on(ctx, step.node)),
+                                 timeout=step.params["timeoutSeconds"], what=f"calico-node Ready on {step.node}",
+                                 hint="see runbooks/troubleshooting.md (calico-node not Ready), then "
+                                      "`migrate resume PLAN`")
+        except StepFailed as failed:
+            refused = _refused_pod_creates(ctx, CALICO_NODE_NAMESPACE, "calico-node")
+            raise StepFailed(f"{failed.message}{'; the DaemonSet cannot create its pod: ' + refused if refused else ''}",
+                             failed.hint) from None
         if not ctx.writes or ctx.dry_run:
             return
         vni = ctx.plan.step("prepare/calico/felix-configuration").params["vxlanVNI"]
@@ -128,6 +136,19 @@ class WaitCalicoNode(StepKind):
             reason = _felix_complaint(ctx, ready)
             raise StepFailed(f"{failed.message}{'; calico-node says: ' + reason if reason else ''}",
                              failed.hint) from None
+
+
+def _refused_pod_creates(ctx, namespace: str, daemonset: str) -> str:
+    """The newest FailedCreate event of a DaemonSet: a pod admission refused (Pod Security, a webhook, a
+    quota) shows only there."""
+    try:
+        events = ctx.kube.list(f"/api/v1/namespaces/{namespace}/events",
+                               field_selector=f"involvedObject.kind=DaemonSet,involvedObject.name={daemonset},"
+                                              "reason=FailedCreate")
+    except UserError:  # events are a hint only
+        return ""
+    newest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", default=None)
+    return (newest or {}).get("message", "")
 
 
 def _felix_complaint(ctx, pod: dict) -> str:
