@@ -339,8 +339,9 @@ def test_a_calico_manifest_changed_since_planning_is_refused_before_anything_is_
     manifest.write_text(manifest.read_text() + "\n# edited after review\n")
     with pytest.raises(StepFailed, match="not the one the plan pinned"):
         run.apply()
-    assert outcomes(run)["prepare/calico/manifest"] == "failed"
+    assert outcomes(run)["gate/permissions"] == "failed"  # it reads the manifest to foresee calico-node's admission
     assert run.kube.get_optional("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node") is None
+    assert not any(n["unschedulable"] for n in run.state()["nodes"].values())
 
 
 def test_flannels_namespace_is_kept_when_it_holds_something_else(migration):
