@@ -46,3 +46,23 @@ def test_a_statefulset_scaled_to_zero_keeps_replicas_and_available_replicas(stat
     status = status_of("/apis/apps/v1/namespaces/default/statefulsets", _workload("idle", replicas=0, serviceName="idle"))
     assert (status["replicas"], status["availableReplicas"]) == (0, 0)
     assert not {"readyReplicas", "currentReplicas", "updatedReplicas"} & set(status)
+
+
+# PrepareForCreate resets a new workload's status to the zero struct, which encodes its fields without omitempty
+# (a v1.26.5 apiserver answered these to a create carrying a status).
+@pytest.mark.parametrize("path, body, expected", [
+    ("/apis/apps/v1/namespaces/default/daemonsets", _workload("new", ), {
+        "currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0}),
+    ("/apis/apps/v1/namespaces/default/statefulsets", _workload("new", serviceName="new"),
+     {"replicas": 0, "availableReplicas": 0}),
+    ("/apis/apps/v1/namespaces/default/replicasets", _workload("new"), {"replicas": 0}),
+    ("/apis/apps/v1/namespaces/default/deployments", _workload("new"), {}),
+    ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+     {"metadata": {"name": "new"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "idle"}}}},
+     {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+])
+def test_a_new_object_answers_with_its_zero_status(http, path, body, expected):
+    body = {**body, "status": {"numberReady": 5, "replicas": 3, "currentHealthy": 2}}
+    status, _, answer = http("POST", path + "?dryRun=All", body)
+    assert status == 201, answer
+    assert json.loads(answer)["status"] == expected

@@ -27,6 +27,17 @@ OMITEMPTY_STATUS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
+# (group, plural) -> status fields without omitempty: the encoding writes them even at zero
+ZERO_STATUS = {
+    ("apps", "daemonsets"): ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"),
+    ("apps", "deployments"): (),
+    ("apps", "replicasets"): ("replicas",),
+    ("apps", "statefulsets"): ("replicas", "availableReplicas"),
+    ("batch", "jobs"): (),
+    ("policy", "poddisruptionbudgets"): ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"),
+}
+
+
 def _zero(value) -> bool:
     return value is None or value is False or value == 0 and not isinstance(value, bool) or value in ("", [], {})
 
@@ -40,7 +51,20 @@ def drop_empty_status(key: tuple[str, str], status: dict | None) -> dict | None:
     return status
 
 
+def encode_status(key: tuple[str, str], status: dict) -> dict:
+    """A status as the encoding of its struct shows it: zero omitempty fields gone, the others there."""
+    drop_empty_status(key, status)
+    for name in ZERO_STATUS.get(key, ()):
+        status.setdefault(name, 0)
+    return status
+
+
 def encode_hook(operation: str, rtype, obj: dict, old: dict | None, subresource: str | None) -> None:
-    """A Store.admission hook that runs last: what is stored is what the encoding keeps."""
-    if operation != "DELETE" and rtype.key in OMITEMPTY_STATUS:
-        drop_empty_status(rtype.key, obj.get("status"))
+    """A Store.admission hook that runs last: what is stored is what the encoding keeps. A new workload's status
+    is the zero struct (the strategies' PrepareForCreate reset it: apps, batch and policy strategy.go)."""
+    if operation == "DELETE" or rtype.key not in OMITEMPTY_STATUS:
+        return
+    if operation == "CREATE":
+        obj["status"] = {}
+    if isinstance(obj.get("status"), dict):
+        encode_status(rtype.key, obj["status"])

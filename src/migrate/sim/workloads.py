@@ -135,7 +135,7 @@ class WorkloadController(Controller):
     def write_status(self, owner: dict, status: dict) -> None:
         status = {**(owner.get("status") or {}), **status,
                   "observedGeneration": owner["metadata"].get("generation", 1)}
-        wire.drop_empty_status(self.kind_key, status)  # compare with what the store keeps
+        wire.encode_status(self.kind_key, status)  # compare with what the store keeps
         if status != owner.get("status"):
             def put(obj: dict) -> None:
                 obj["status"] = status
