@@ -360,3 +360,35 @@ def test_an_update_that_leaves_out_only_defaulted_fields_keeps_the_generation(ht
     assert status == 200
     assert (replaced["metadata"]["generation"], replaced["metadata"]["resourceVersion"]) == (
         1, created["metadata"]["resourceVersion"])
+
+
+# pkg/apis/core/v1/conversion.go: a Secret's stringData is merged into data (base64) on write and never stored;
+# SetDefaults_Secret types it Opaque (as a v1.26.5 apiserver answered).
+def test_a_secrets_string_data_is_stored_base64_in_data(http):
+    import json as _json
+    status, _, body = http("POST", "/api/v1/namespaces/default/secrets?dryRun=All", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"x": "eA=="},
+        "stringData": {"x": "override", "y": "b"}})
+    secret = _json.loads(body)
+    assert status == 201
+    assert (secret["data"], secret["type"], "stringData" in secret) == ({"x": "b3ZlcnJpZGU=", "y": "Yg=="}, "Opaque",
+                                                                        False)
+
+
+def test_a_statefulset_keeps_ten_revisions_by_default(apps_api):
+    from kubernetes import client
+    sts = apps_api.create_namespaced_stateful_set("default", client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="db"), spec=client.V1StatefulSetSpec(
+            service_name="db", selector=client.V1LabelSelector(match_labels={"app": "db"}),
+            template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "db"}), spec=client.V1PodSpec(
+                containers=[client.V1Container(name="db", image="busybox:1.36")])))))
+    assert sts.spec.revision_history_limit == 10
+
+
+def test_a_network_policy_port_defaults_to_tcp(http):
+    import json as _json
+    status, _, body = http("POST", "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies?dryRun=All", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "p"},
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]}})
+    assert status == 201
+    assert _json.loads(body)["spec"]["ingress"][0]["ports"] == [{"port": 80, "protocol": "TCP"}]

@@ -423,6 +423,7 @@ class Admission:
         spec.setdefault("replicas", 1)
         spec.setdefault("podManagementPolicy", "OrderedReady")
         spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        spec.setdefault("revisionHistoryLimit", 10)  # apps/v1 SetDefaults_StatefulSet
         return causes
 
     def _admit_job(self, obj, old, sub):
@@ -458,6 +459,10 @@ class Admission:
         if "policyTypes" not in spec:
             types = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
             spec["policyTypes"] = types
+        for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+            for port in (rule or {}).get("ports") or []:
+                if isinstance(port, dict) and not port.get("protocol"):
+                    port["protocol"] = "TCP"  # networking/v1 SetDefaults_NetworkPolicyPort
         return []
 
     def _admit_service(self, obj, old, sub):
@@ -544,6 +549,15 @@ class Admission:
         return []
 
     def _admit_secret(self, obj, old, sub):
+        # v1 conversion (pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret): stringData's values go
+        # into data, base64 as []byte travels in JSON, overriding data's; stringData itself is never stored.
+        # SetDefaults_Secret: the type defaults to Opaque.
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict) and string_data:
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+        obj.setdefault("type", "Opaque")
         # ValidateSecret: the decoded data (stringData merged into it by conversion) at most MaxSecretSize
         data = dict(obj.get("data") or {})
         sizes = {k: _decoded_size({k: v}) for k, v in data.items()}
