@@ -25,6 +25,18 @@ def pod(name: str, labels: dict | None = None) -> dict:
                      "containers": [{"name": "main", "image": PAUSE}]}}
 
 
+def guarded_pod(api_server) -> tuple[str, str]:
+    """A running pod `guarded` in a new namespace, under a budget that needs it (minAvailable 1):
+    (the namespace, the budget's path)."""
+    ns = api_server.new_namespace()
+    api_server.kube.create(f"/api/v1/namespaces/{ns}/pods", pod("guarded", {"app": "guarded"}))
+    api_server.kube.create(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
+    api_server.run_pods(ns, "guarded")
+    return ns, f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded"
+
+
 def lease(name: str, holder: str) -> dict:
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60}}
@@ -165,13 +177,7 @@ def test_updating_a_lease_with_a_stale_resource_version_is_409_conflict(api_serv
 
 def test_an_eviction_a_disruption_budget_does_not_allow_is_429(api_server):
     kube = api_server.kube
-    ns = api_server.new_namespace()
-    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("guarded", {"app": "guarded"}))
-    kube.create(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
-    api_server.run_pods(ns, "guarded")
-    budget_path = f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded"
+    ns, budget_path = guarded_pod(api_server)
 
     def budget_observed():
         budget = kube.get(budget_path)
@@ -335,13 +341,7 @@ def test_a_dry_run_delete_of_a_running_pod_with_grace_zero_answers_the_pod_marke
 
 def test_a_budgets_disruption_allowed_condition_carries_the_observed_generation(api_server):
     kube = api_server.kube
-    ns = api_server.new_namespace()
-    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("guarded", {"app": "guarded"}))
-    kube.create(f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded"},
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
-    api_server.run_pods(ns, "guarded")
-    budget_path = f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/guarded"
+    ns, budget_path = guarded_pod(api_server)
 
     def observed():
         status = kube.get(budget_path).get("status") or {}
