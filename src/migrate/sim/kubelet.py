@@ -10,6 +10,7 @@ from .clock import rfc3339
 from .cni import CniError, network_ready
 from .container import container_view, resolve_env
 from .context import SimContext, is_terminating, set_condition
+from .errors import ApiError
 from .loop import Controller
 from .network import Network
 from .store import WatchEvent
@@ -437,7 +438,13 @@ class Kubelets(Controller):
 
     def _finish_stop(self, key: tuple[str, str], pod: dict, runtime: PodRuntime) -> None:
         self._tear_down(key, runtime)
-        self.ctx.store.delete(self.ctx.pods, key[0], key[1], grace_period=0)
+        # pkg/kubelet/status/status_manager.go syncPod: grace period 0, the pod's UID as precondition (never a
+        # new pod of the same name); a pod the server no longer has (NotFound, another UID) is gone already.
+        try:
+            self.ctx.store.delete(self.ctx.pods, key[0], key[1], grace_period=0, preconditions={"uid": runtime.uid})
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
 
     def _tear_down(self, key: tuple[str, str], runtime: PodRuntime) -> None:
         for container in runtime.containers + runtime.init_containers:
