@@ -81,6 +81,9 @@ class RemoteApi:
         self._urllib3 = urllib3
         self.user_agent = user_agent
         self.requests = 0
+        # Warning headers the server answered with (e.g. fields it does not know and dropped), counted by
+        # (method, resource, text): what the simulated components send that this server's release lacks.
+        self.warnings: dict[tuple[str, str, str], int] = {}
 
     def _headers(self, content_type: str | None = None) -> dict:
         configuration = self.configuration
@@ -116,6 +119,9 @@ class RemoteApi:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             status, payload = response.status, response.data
+            for warning in response.headers.getlist("Warning") if hasattr(response.headers, "getlist") else []:
+                key = (method, rtype_of(path), warning)
+                self.warnings[key] = self.warnings.get(key, 0) + 1
             if 200 <= status < 300:
                 return json.loads(payload) if payload else None
             error = _api_error(status, payload, response.headers)
@@ -162,6 +168,15 @@ class RemoteApi:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def rtype_of(path: str) -> str:
+    """'/api/v1/namespaces/demo/pods/web-1/status' -> 'pods/status'; '/apis/g/v1/ippools/x' -> 'ippools'."""
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if parts[:1] == ["namespaces"] and len(parts) > 2:
+        parts = parts[2:]
+    return "/".join(parts[:1] + parts[2:3])
 
 
 def _api_error(status: int, payload: bytes, headers) -> errors.ApiError:
@@ -578,8 +593,8 @@ class RemoteStore:
             if dry_run or not isinstance(answer, dict) or not answer.get("metadata", {}).get("name"):
                 return answer
             meta = answer["metadata"]
-            if self._cached(rtype) and not meta.get("finalizers") and (
-                    not meta.get("deletionTimestamp") or not meta.get("deletionGracePeriodSeconds")):
+            if self._cached(rtype) and not meta.get("finalizers") and (grace_period == 0 or (
+                    not meta.get("deletionTimestamp") or not meta.get("deletionGracePeriodSeconds"))):
                 answer.setdefault("apiVersion", rtype.api_version)
                 answer.setdefault("kind", rtype.kind)
                 self._apply(rtype, "DELETED", answer)  # gone now: its watch events are history
