@@ -112,6 +112,33 @@ def test_the_small_scenario_runs_on_a_real_control_plane_with_attached_nodes(att
     assert _errors(attached) == []
 
 
+# ---- a server dry run writes nothing -------------------------------------------------------------------
+
+# What changes on its own in a live cluster, whoever else acts: heartbeats (node Leases, leader election)
+# and events. Everything else must keep its resourceVersion through a server dry run.
+LIVING = ("/apis/coordination.k8s.io/v1/leases", "/api/v1/events", "/apis/events.k8s.io/v1/events")
+
+
+def test_a_server_dry_run_of_the_whole_plan_changes_no_object(attached, plane, kube, tmp_path):
+    from cluster_dump import resource_versions
+    (tmp_path / "calico.yaml").write_text(calico_release_manifest(CALICO_VERSION))
+    kubeconfig = str(plane.kubeconfig_path)
+    planned = _migrate("plan", "--kubeconfig", kubeconfig, "--calico-manifest", "calico.yaml", "--force",
+                       "--delete-emptydir-data", "-o", "plan.yaml", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    attached.wait_settled(120)
+    before = resource_versions(kube, skip=LIVING)
+    walked = _migrate("apply", "plan.yaml", "--kubeconfig", kubeconfig, "--yes", "--dry-run", "server",
+                      cwd=tmp_path)
+    assert walked.returncode == 0, walked.stdout[-3000:] + walked.stderr
+    after = resource_versions(kube, skip=LIVING)
+    changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+    assert changed == [], changed
+    audit = [json.loads(line) for line in (tmp_path / "plan.yaml.audit.jsonl").read_text().splitlines()]
+    assert {a["verb"] for a in audit} >= {"create", "patch", "delete"}
+    assert all(a["dryRun"] == "All" for a in audit)
+
+
 # ---- the whole migration, with the CLI ------------------------------------------------------------
 
 def _state(kube) -> dict:
