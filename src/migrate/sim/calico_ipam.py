@@ -90,10 +90,13 @@ class CalicoIpam:
             if not mine:
                 continue
 
-            def free(obj: dict, mine=mine) -> None:
-                for ordinal in mine:
-                    obj["spec"]["allocations"][ordinal] = None
-                    obj["spec"]["unallocated"].append(ordinal)
+            def free(obj: dict) -> None:
+                # chosen again from the block this write finds (a conflict's retry meets a newer one)
+                s = obj["spec"]
+                for ordinal, index in enumerate(s["allocations"]):
+                    if index is not None and s["attributes"][index].get("handle_id") == handle:
+                        s["allocations"][ordinal] = None
+                        s["unallocated"].append(ordinal)
             self.store.mutate(rtype, None, block["metadata"]["name"], free)
 
     def _claim(self, cidr: str, node_name: str) -> None:
@@ -120,15 +123,22 @@ class CalicoIpam:
         if not spec.get("unallocated"):
             return None
         network = ipaddress.ip_network(spec["cidr"])
-        ordinal = spec["unallocated"][0]
+        taken: list[int] = []
 
         def take(obj: dict) -> None:
+            # The address is chosen from the block as this write finds it: a write that meets a newer block
+            # (409 Conflict) chooses again from that one (ipam.go assignFromExistingBlock, retried on conflict).
+            taken.clear()
             s = obj["spec"]
+            if not s.get("unallocated"):
+                return
+            ordinal = s["unallocated"][0]
             s["unallocated"] = [o for o in s["unallocated"] if o != ordinal]
             s["attributes"].append({"handle_id": handle, "secondary": dict(attrs or {})})
             s["allocations"][ordinal] = len(s["attributes"]) - 1
+            taken.append(ordinal)
         self.store.mutate(self._type("ipamblocks"), None, block["metadata"]["name"], take)
-        return str(network.network_address + ordinal)
+        return str(network.network_address + taken[0]) if taken else None
 
     def release(self, block_name: str, ip: str) -> None:
         rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", "ipamblocks")

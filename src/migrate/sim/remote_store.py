@@ -430,6 +430,8 @@ class RemoteStore:
                 del bucket[key]
                 self._sorted.pop(rtype.key, None)
                 tombs[key] = rv
+                for subresource in (None, "status"):
+                    self._written.pop((rtype.key, key, subresource), None)
                 self._emit(rtype.key, "DELETED", obj, old)
                 return
             if old is not None and _rv(old) >= rv:
