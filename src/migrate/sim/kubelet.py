@@ -486,7 +486,11 @@ class Kubelets(Controller):
             status["podIPs"] = [{"ip": runtime.ip}]
         if status != old:
             def put(obj: dict) -> None:
-                obj["status"] = status
+                # status_manager.go mergePodStatus: conditions the kubelet does not own (DisruptionTarget, set
+                # by an eviction) stay as the server has them, even when this write is retried on a newer pod.
+                ours = {c["type"] for c in status["conditions"]}
+                kept = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") not in ours]
+                obj["status"] = {**status, "conditions": status["conditions"] + kept} if kept else status
             self.ctx.store.mutate(self.ctx.pods, *key, put, subresource="status", shallow=True)
 
     @staticmethod
