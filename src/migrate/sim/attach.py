@@ -87,7 +87,8 @@ class NodeHeartbeat(Controller):
             if now >= self.next_renew.get(name, 0.0):
                 try:
                     self._renew(name, now)
-                    delay = NODE_LEASE_DURATION * NODE_LEASE_RENEW_FRACTION
+                    # wait.JitterUntil(sync, renewInterval, 0.04, ...)
+                    delay = NODE_LEASE_DURATION * NODE_LEASE_RENEW_FRACTION * (1 + 0.04 * self.ctx.rng.random())
                 except Exception as exc:  # noqa: BLE001 - the lease controller logs and retries
                     self.ctx.errors.record(f"node lease {name}", exc)
                     delay = 1.0
@@ -103,25 +104,43 @@ class NodeHeartbeat(Controller):
         return "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases" + (f"/{name}" if name else "")
 
     def _renew(self, name: str, now: float) -> None:
-        lease = self.leases.get(name)
-        if lease is None:
-            lease = self._ensure(name, now)
-        for attempt in range(LEASE_UPDATE_RETRIES):
-            renewed = clone(lease)
-            spec = renewed.setdefault("spec", {})
-            spec.update(holderIdentity=name, leaseDurationSeconds=NODE_LEASE_DURATION, renewTime=rfc3339_micro(now))
+        """controller.go sync: update from the latest Lease held; failing that (or holding none), get the Lease
+        or create it (no update right after a create); a conflict fetches the Lease again."""
+        latest = self.leases.get(name)
+        if latest is not None:
+            try:
+                self._update(name, latest, now)
+                return
+            except ApiError:
+                pass  # "failed to update lease using latest lease, fallback to ensure lease"
+        lease, created = self._ensure(name, now)
+        if lease is not None and not created:
+            self._update(name, lease, now)
+
+    def _update(self, name: str, base: dict, now: float) -> None:
+        """retryUpdateLease: up to maxUpdateRetries PUTs of a copy of `base` with renewTime now."""
+        error = None
+        for _attempt in range(LEASE_UPDATE_RETRIES):
+            renewed = clone(base)
+            renewed.setdefault("spec", {})["renewTime"] = rfc3339_micro(now)
             self._own(renewed, name)
             try:
                 self.leases[name] = self.api.request("PUT", self._path(name), body=renewed)
                 return
             except ApiError as exc:
-                if exc.code not in (404, 409) or attempt == LEASE_UPDATE_RETRIES - 1:
-                    raise
-                lease = self._ensure(name, now)
+                error = exc
+                if exc.code == 409:
+                    base, _created = self._ensure(name, now)
+                    if base is None:
+                        break
+        raise error
 
-    def _ensure(self, name: str, now: float) -> dict:
+    def _ensure(self, name: str, now: float) -> tuple[dict | None, bool]:
+        """ensureLease: the Lease as the server has it, or created (holder, duration, renewTime, the Node as
+        owner); not created while the Node cannot be read (SetNodeOwnerFunc's error blocks a create)."""
         try:
             lease = self.api.request("GET", self._path(name))
+            created = False
         except ApiError as exc:
             if exc.code != 404:
                 raise
@@ -129,19 +148,23 @@ class NodeHeartbeat(Controller):
                      "metadata": {"name": name, "namespace": "kube-node-lease"},
                      "spec": {"holderIdentity": name, "leaseDurationSeconds": NODE_LEASE_DURATION,
                               "renewTime": rfc3339_micro(now)}}
-            self._own(lease, name)
-            lease = self.api.request("POST", self._path(), body=lease)
+            if not self._own(lease, name):
+                return None, False
+            lease, created = self.api.request("POST", self._path(), body=lease), True
         self.leases[name] = lease
-        return lease
+        return lease, created
 
-    def _own(self, lease: dict, name: str) -> None:
+    def _own(self, lease: dict, name: str) -> bool:
+        """pkg/kubelet/util/nodelease.go SetNodeOwnerFunc: while the Lease has no owner, the Node becomes it;
+        False when the Node cannot be read."""
+        meta = lease.setdefault("metadata", {})
+        if meta.get("ownerReferences"):
+            return True
         node = self.ctx.store.find(self.ctx.nodes, None, name)
         if node is None:
-            return
-        meta = lease.setdefault("metadata", {})
-        if not any(r.get("uid") == node["metadata"]["uid"] for r in meta.get("ownerReferences") or []):
-            meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": name,
-                                        "uid": node["metadata"]["uid"]}]
+            return False
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}]
+        return True
 
     def _report(self, name: str, now: float) -> None:
         stamp = rfc3339(now)
