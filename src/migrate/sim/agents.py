@@ -85,6 +85,10 @@ class Program:
     def refresh(self, run: ContainerRun) -> None:
         """The cluster changed (nodes, Calico resources); re-read what this program watches."""
 
+    def tick(self, run: ContainerRun, now: float) -> float | None:
+        """Periodic work of a running process, done when due; returns when it is next due (None: none)."""
+        return None
+
     def stop(self, run: ContainerRun) -> None:
         """SIGTERM: what the process does on its way out."""
 
@@ -549,6 +553,102 @@ class CalicoNode(Program):
             device.peers = PeerTable(run.network.calico_table.peers())
 
 
+MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"
+LEAK_GRACE_PERIOD = 15 * 60.0  # kube-controllers/pkg/config/runconfig.go: Node.LeakGracePeriod default 15m
+
+
+class KubeControllers(Server):
+    """calico-kube-controllers' IPAM garbage collection of empty blocks, as Calico v3.32.1 does it
+    (kube-controllers/pkg/controllers/node/ipam.go releaseUnusedBlocks, ipam_allocation.go blockReleaseTracker):
+    a block affine to a node (`host:<node>`) with no allocation is released (block and affinity deleted,
+    ReleaseBlockAffinity requireEmpty) once it has been seen empty for longer than LeakGracePeriod, unless
+    the node has no other affine block, or the node is "being migrated": nodeIsBeingMigrated finds the
+    Kubernetes node's `projectcalico.org/node-network-during-migration` label with a value other than
+    `calico` (flannelmigration/migration_controller.go NodeNetworkCalico). A node without the label is not
+    being migrated. A skipped block is marked in use (its empty time restarts). The sync runs every
+    LeakGracePeriod/2 (acceptScheduleRequests; 5 min when the period is unset); the syncs upstream
+    also triggers on every datastore update are not modelled (they only release sooner, never later).
+    The grace period is KubeControllersConfiguration `default` spec.controllers.node.leakGracePeriod.
+    State lives in the process: a restarted pod starts timing afresh. Only with the node controller enabled
+    (ENABLED_CONTROLLERS)."""
+
+    def __init__(self):
+        self.empty_since: dict[str, float] = {}
+        self.next_sync: float | None = None
+
+    def start(self, run: ContainerRun) -> Outcome:
+        self.next_sync = run.started  # syncIPAM runs once the syncer is in sync
+        return Outcome(None)
+
+    def _grace(self, run: ContainerRun) -> float | None:
+        rtype = run.ctx.registry.lookup(CALICO_GROUP, "v1", "kubecontrollersconfigurations")
+        config = run.ctx.store.find(rtype, None, "default") if rtype else None
+        value = ((((config or {}).get("spec") or {}).get("controllers") or {}).get("node") or {}).get("leakGracePeriod")
+        return LEAK_GRACE_PERIOD if value is None else _parse_go_duration(value)
+
+    def tick(self, run: ContainerRun, now: float) -> float | None:
+        if "node" not in run.env.get("ENABLED_CONTROLLERS", "node").split(","):
+            return None
+        grace = self._grace(run)
+        period = grace / 2 if grace else 300.0
+        if self.next_sync is not None and now >= self.next_sync:
+            self._release_unused_blocks(run, now, grace)
+            self.next_sync = now + period
+        return self.next_sync
+
+    def _release_unused_blocks(self, run: ContainerRun, now: float, grace: float | None) -> None:
+        ctx = run.ctx
+        blocks_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ipamblocks")
+        affinities_type = ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
+        if blocks_type is None:
+            return
+        blocks = {b["spec"]["cidr"]: b for b in ctx.store.items(blocks_type)}
+        self.empty_since = {c: t for c, t in self.empty_since.items() if c in blocks}  # onBlockDeleted
+        by_node: dict[str, set[str]] = {}
+        empty: dict[str, str] = {}
+        for cidr, block in sorted(blocks.items()):
+            affinity = block["spec"].get("affinity") or ""
+            if not affinity.startswith("host:"):
+                continue
+            node = affinity[len("host:"):]
+            by_node.setdefault(node, set()).add(cidr)
+            if any(a is not None for a in block["spec"].get("allocations") or []):
+                self.empty_since.pop(cidr, None)  # markInUse
+            else:
+                empty[cidr] = node
+        for cidr, node in empty.items():
+            if len(by_node.get(node, ())) <= 1:
+                continue
+            k8s_node = ctx.store.find(ctx.nodes, None, node)
+            label = ((k8s_node or {}).get("metadata", {}).get("labels") or {}).get(MIGRATION_LABEL)
+            if label is not None and label != "calico":
+                self.empty_since.pop(cidr, None)  # being migrated from Flannel: skipped, marked in use
+                continue
+            if not grace:
+                continue  # no grace period: block GC disabled
+            first = self.empty_since.setdefault(cidr, now)
+            if not now - first > grace:
+                continue
+            run.say(f"[INFO][1] ipam.go: Releasing affinity for empty block (node has {len(by_node[node])} total "
+                    f"blocks) blockCIDR=\"{cidr}\" node=\"{node}\"")
+            ctx.store.delete(blocks_type, None, blocks[cidr]["metadata"]["name"])
+            if affinities_type is not None:
+                for affinity in ctx.store.items(affinities_type):
+                    if affinity["spec"].get("cidr") == cidr and affinity["spec"].get("node") == node:
+                        ctx.store.delete(affinities_type, None, affinity["metadata"]["name"])
+            self.empty_since.pop(cidr, None)
+            by_node[node].discard(cidr)
+
+
+def _parse_go_duration(text: str) -> float:
+    """time.ParseDuration for the units a Duration field carries (h, m, s, ms)."""
+    import re
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)(h|ms|m|s)", str(text)):
+        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total
+
+
 def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
     """Every block Felix routes over VXLAN: affine to a node that has a tunnel address and MAC, and a
     host IPv4 address. In the Kubernetes datastore that address is the node's
@@ -589,6 +689,8 @@ def program_for(pod: dict, container: dict, init: bool) -> Program:
         if init or "-init" in argv:
             return Exits()
         return CalicoNode()
+    if (project, name) == ("calico", "kube-controllers") and not init:
+        return KubeControllers()
     if project == "calico" and name in ("kube-controllers", "typha", "pod2daemon-flexvol", "csi",
                                         "node-driver-registrar"):
         return Exits() if init else Server()

@@ -259,6 +259,10 @@ class Kubelets(Controller):
                 upcoming.append(c.next_start)
             if c.state == "running" and not c.ready:
                 upcoming.append(now + 1.0)
+            if c.state == "running" and c.run is not None:
+                due = c.program.tick(c.run, now)  # a process's own periodic work (calico-kube-controllers' IPAM GC)
+                if due is not None:
+                    upcoming.append(due)
         future = [t for t in upcoming if t > now]
         if future:
             self._wake(key, min(future))
