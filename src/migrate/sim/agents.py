@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .calico_autodetect import AutodetectionFailed, node_ipv4_address
 from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
 from .container import image_identity, image_tag
@@ -338,7 +339,11 @@ class CalicoNode(Program):
                     "clusterinformations.crd.projectcalico.org)")
             return Outcome(1, 1.0)
         run.host.write_file(CALICO_NODENAME, run.node_name)
-        self._annotate_address(run)
+        try:
+            self._annotate_address(run)
+        except AutodetectionFailed as exc:
+            run.say(f"[WARNING][1] startup/startup.go: {exc}")
+            return Outcome(1, 1.0)
         self._ensure_default_config(run)
         self._ensure_default_pool(run)
         self.ready_at = run.started + ctx.timings.calico_ready
@@ -349,11 +354,14 @@ class CalicoNode(Program):
 
     @staticmethod
     def _annotate_address(run: ContainerRun) -> None:
-        """IP autodetection: the Calico Node's IPv4 address (a node annotation in KDD)."""
+        """The Calico Node's IPv4 address (a node annotation in KDD), chosen by IP and
+        IP_AUTODETECTION_METHOD as startup.go does (see calico_autodetect)."""
         if run.env.get("CALICO_NETWORKING_BACKEND") == "none":
             return
-        address = run.host.interfaces["eth0"].addresses[0]
-        if (run.node()["metadata"].get("annotations") or {}).get(CALICO_IPV4_ADDRESS) != address:
+        node = run.node()
+        existing = (node["metadata"].get("annotations") or {}).get(CALICO_IPV4_ADDRESS)
+        address = node_ipv4_address(run.env, run.host, node, existing)
+        if existing != address:
             run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda node: node["metadata"].setdefault(
                 "annotations", {}).__setitem__(CALICO_IPV4_ADDRESS, address))
 
@@ -476,8 +484,11 @@ class CalicoNode(Program):
                 # The kernel refuses a second VXLAN device on the same VNI and port (EEXIST), which
                 # Felix reads as a creation race and then cannot find its device.
                 return "can't locate created tunnel device vxlan.calico"
+            # the VXLAN source address is the VTEP's parent device address: the Node's IPv4Address
+            # (felix/dataplane/linux/vxlan_mgr.go device(): vxlan.SrcAddr = ParentDeviceIp)
+            parent = (annotations.get(CALICO_IPV4_ADDRESS) or run.node_ip()).split("/")[0]
             device = Interface(name="vxlan.calico", kind="vxlan", mac=mac, mtu=mtu, addresses=[f"{address}/32"],
-                               vni=vni, port=port, local_ip=run.node_ip())
+                               vni=vni, port=port, local_ip=parent)
             run.host.add_interface(device)
         elif device.addresses != [f"{address}/32"]:
             device.addresses = [f"{address}/32"]

@@ -237,10 +237,12 @@ class AttachedCluster:
         scenario = self.scenario
         for namespace in build.namespaces_for(scenario, self.workloads):
             self._install(namespace)
+        secondary = build.secondary_addresses(scenario)
         for node, address in self.node_objects:
             name = node["metadata"]["name"]
             self.ctx.hosts[name] = build.new_host(name, address, scenario.mtu,
-                                                  build.node_cni_plugins(scenario.kubernetes_version))
+                                                  build.node_cni_plugins(scenario.kubernetes_version),
+                                                  secondary.get(name, ()))
             self._register(node)
         self.loop.start()
         self.started = True

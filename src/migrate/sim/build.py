@@ -13,7 +13,7 @@ import uuid
 
 from .clock import rfc3339
 from .cni import BIN_DIR, STANDARD_PLUGINS
-from .host import HostState, stable_mac
+from .host import HostState, Interface, stable_mac
 from .scenario import Scenario
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -75,6 +75,21 @@ def node_objects(scenario: Scenario, now: float = 0.0) -> list[tuple[dict, str]]
     return result
 
 
+def secondary_addresses(scenario: Scenario) -> dict[str, list[str]]:
+    """Node name -> the addresses (with prefix) of its eth1, eth2, ... in its group's secondary subnets, each
+    subnet's addresses handed out from its 10th on, in node order."""
+    next_in: dict[str, object] = {}
+    result: dict[str, list[str]] = {}
+    for group in scenario.node_groups:
+        for i in range(group.count):
+            name = f"{group.name_prefix}{i + 1}"
+            for cidr in group.secondary_subnets:
+                net = ipaddress.ip_network(cidr)
+                hosts = next_in.setdefault(cidr, (h for h in net.hosts() if int(h) - int(net.network_address) >= 10))
+                result.setdefault(name, []).append(f"{next(hosts)}/{net.prefixlen}")
+    return result
+
+
 def _hex_id(*seed: str) -> str:
     return hashlib.md5("/".join(seed).encode()).hexdigest()
 
@@ -90,9 +105,14 @@ def node_cni_plugins(kubernetes_version: str) -> tuple[str, ...]:
     return STANDARD_PLUGINS + (("flannel",) if minor <= 22 else ())
 
 
-def new_host(name: str, address: str, mtu: int, plugins: tuple[str, ...] = STANDARD_PLUGINS) -> HostState:
+def new_host(name: str, address: str, mtu: int, plugins: tuple[str, ...] = STANDARD_PLUGINS,
+             secondary: list[str] | tuple[str, ...] = ()) -> HostState:
+    """A node's host: eth0 on the VPC (where the default route is), then one NIC per secondary address
+    (eth1, eth2, ...), each with a higher ifindex than eth0, as a NIC attached after boot gets."""
     host = HostState(name, host_ip=address, mac=stable_mac(f"eth0/{name}"))
     host.interfaces["eth0"].mtu = mtu
+    for n, extra in enumerate(secondary, start=1):
+        host.add_interface(Interface(f"eth{n}", "ether", mac=stable_mac(f"eth{n}/{name}"), mtu=mtu, addresses=[extra]))
     for plugin in plugins:
         host.write_file(f"{BIN_DIR}/{plugin}", f"\x7fELF {plugin}")
     host.write_file("/proc/sys/net/ipv4/ip_forward", "1\n")

@@ -197,9 +197,11 @@ class SimCluster:
         for ns in build.namespaces_for(scenario, workloads):
             self._create_for_scenario(ns)
         nodes = build.node_objects(scenario, self.clock.now())
+        secondary = build.secondary_addresses(scenario)
         for node, address in nodes:
             self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu,
-                                                                      build.node_cni_plugins(scenario.kubernetes_version))
+                                                                      build.node_cni_plugins(scenario.kubernetes_version),
+                                                                      secondary.get(node["metadata"]["name"], ()))
             self._create_for_scenario(node)
         control_plane = [n["metadata"]["name"] for n, _ in nodes
                          if any(k.startswith("node-role.kubernetes.io/") for k in n["metadata"]["labels"])]

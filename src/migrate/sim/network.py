@@ -259,6 +259,10 @@ class Network:
         if target is None:
             return Verdict(False, f"{from_node} routes {ip} to {peer.underlay}, which is no node")
         if iface.kind == "vxlan":
+            unreachable = self._underlay_unreachable(from_node, peer.underlay, target)
+            if unreachable:
+                return Verdict(False, unreachable)
+        if iface.kind == "vxlan":
             remote = self.hosts[target]
             match = next((d for d in remote.interfaces.values() if d.kind == "vxlan" and d.up and d.vni == iface.vni
                           and d.port == iface.port and d.mac == peer.mac), None)
@@ -284,7 +288,30 @@ class Network:
         if len(self._node_ips) != len(self.hosts):
             for name in self.hosts:
                 self.node_ip(name)
-        return self._nodes_by_ip.get(ip)
+        found = self._nodes_by_ip.get(ip)
+        if found is None:
+            found = next((name for name, host in self.hosts.items() if _nic_holding(host, ip) is not None), None)
+        return found
+
+    def _underlay_unreachable(self, from_node: str, address: str, target: str) -> str:
+        """Why an encapsulated packet from `from_node` to the underlay `address` (on `target`) is not delivered,
+        or ''. The kernel sends it out of the NIC whose subnet holds the address, else by the default route
+        (eth0, into the VPC). A secondary NIC's network (scenario secondarySubnets) reaches only the NICs on
+        it: the VPC routes its subnets to the nodes' eth0 and knows nothing of other networks."""
+        host, remote = self.hosts[from_node], self.hosts[target]
+        nic = _nic_holding(remote, address)
+        if nic is None or nic.name == "eth0":
+            return ""
+        wanted = ipaddress.ip_address(address)
+        for iface in host.interfaces.values():
+            if iface.kind != "ether" or not iface.up:
+                continue
+            for cidr in iface.addresses:
+                net = ipaddress.ip_interface(cidr).network
+                if net.version == 4 and net.prefixlen < 32 and wanted in net:
+                    return ""
+        return (f"{from_node} sends VXLAN to {address} ({target}'s {nic.name}) by its default route, and the VPC "
+                f"does not route {ipaddress.ip_interface(nic.addresses[0]).network}: no path")
 
     # ---- NetworkPolicy (enforced only where Felix runs) ------------------------------
     # Calico renders each Kubernetes NetworkPolicy as a policy of order 1000 in the default tier.
@@ -458,6 +485,14 @@ def _host_local_subnet(ipam: dict, node: dict) -> str:
     if not subnet:
         raise CniError("IPAM config missing 'subnet' or 'ranges'")
     return subnet
+
+
+def _nic_holding(host: HostState, ip: str) -> Interface | None:
+    """The host's physical NIC that has `ip` as one of its addresses."""
+    for iface in host.interfaces.values():
+        if iface.kind == "ether" and any(a.split("/")[0] == ip for a in iface.addresses):
+            return iface
+    return None
 
 
 def _same_subnet(a: HostState, b: HostState) -> bool:

@@ -51,6 +51,10 @@ class NodeGroup:
     taints: list[dict] = field(default_factory=list)
     labels: dict = field(default_factory=dict)
     unschedulable: bool = False
+    # More NICs (eth1, eth2, ...), each with an address in one of these subnets: networks such as a storage
+    # or backup network that only the NICs on them reach (the VPC does not route them). The default route
+    # stays on eth0.
+    secondary_subnets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -338,7 +342,7 @@ def _check_name(reader: _Reader, key: str, value: str, rule: str, shown: str | N
 _TOP = {"name", "description", "cluster", "flannel", "nodeGroups", "workloads", "networkPolicies", "namespaces",
         "timings", "faults", "podsPerNode", "podSecurity"}
 _GROUP_FIELDS = {"count", "namePrefix", "roles", "zone", "region", "subnet", "instanceType", "taints", "labels",
-                 "unschedulable"}
+                 "unschedulable", "secondarySubnets"}
 _WORKLOAD_FIELDS = {"kind", "name", "namespace", "replicas", "labels", "pdb", "emptyDir", "hostNetwork", "port",
                     "nodeSelector", "image", "command", "tolerations", "completions"}
 # Timings that pace a retry or a period: zero would spin the control loop.
@@ -454,8 +458,23 @@ def _node_groups(top: _Reader) -> list[NodeGroup]:
                 g._fail(key, f"a label value of at most 63 letters, digits, '-', '_' or '.', got {value!r}")
         groups.append(NodeGroup(count=count, name_prefix=prefix, roles=roles, zone=zone, region=region,
                                 subnet=g.cidr("subnet", required=True), instance_type=instance, taints=taints,
-                                labels=labels, unschedulable=g.get("unschedulable", bool, False)))
+                                labels=labels, unschedulable=g.get("unschedulable", bool, False),
+                                secondary_subnets=_secondary_subnets(g)))
     return groups
+
+
+def _secondary_subnets(g: _Reader) -> list[str]:
+    subnets = []
+    for i, value in enumerate(g.strings("secondarySubnets")):
+        try:
+            network = ipaddress.ip_network(value)
+        except ValueError:
+            network = None
+        if network is None or network.version != 4 or network.num_addresses < 16:
+            g._fail(f"secondarySubnets[{i}]", f"an IPv4 CIDR of at least 16 addresses such as 10.250.0.0/24, "
+                                              f"got {value!r}")
+        subnets.append(str(network))
+    return subnets
 
 
 def _namespaces(top: _Reader) -> list[dict]:
