@@ -412,3 +412,30 @@ def test_bridge_plugin_veths_are_named_veth_and_8_hex_digits_with_their_own_macs
     veths = [i for i in small_cluster.ctx.hosts["worker-1"].interfaces.values() if i.kind == "veth"]
     assert veths and all(re.fullmatch(r"veth[0-9a-f]{8}", v.name) for v in veths)
     assert len({v.mac for v in veths}) == len(veths)
+
+
+def _scale_coredns(c, replicas):
+    c.store.mutate(c.ctx.rtype("apps", "deployments"), "kube-system", "coredns",
+                   lambda d: d["spec"].__setitem__("replicas", replicas))
+
+
+def test_the_probe_looks_names_up_through_coredns_every_second(small_cluster):
+    c = small_cluster
+    c.network.reset_probe()
+    c.advance(10)
+    assert c.network.probe.dns_lookups >= 10 and c.network.probe.dns_failed == 0
+
+
+def test_dns_lookups_fail_while_no_coredns_pod_is_ready_and_recover_with_one(small_cluster):
+    c = small_cluster
+    _scale_coredns(c, 0)
+    c.advance(30)
+    c.network.reset_probe()
+    c.advance(5)
+    assert c.network.probe.dns_failed == c.network.probe.dns_lookups > 0
+    assert "DNS is unreachable" in c.network.probe.recent_dns_failures[0]["reason"]
+    _scale_coredns(c, 1)
+    c.advance(30)
+    c.network.reset_probe()
+    c.advance(5)
+    assert c.network.probe.dns_lookups > 0 and c.network.probe.dns_failed == 0

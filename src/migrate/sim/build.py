@@ -153,6 +153,9 @@ def system_objects(scenario: Scenario, control_plane: list[str]) -> list[dict]:
                                                             "labels": {"k8s-app": "kube-dns"}},
          "spec": {"clusterIP": dns_ip, "selector": {"k8s-app": "kube-dns"},
                   "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]}},
+        # kubeadm's CoreDNS (kubernetes/kubernetes cmd/kubeadm/app/phases/addons/dns/manifests.go CoreDNSDeployment,
+        # constants.CoreDNSReplicas = 2): two replicas, maxUnavailable 1, and no PodDisruptionBudget, so nothing
+        # but the order of drains keeps one of them up; DNS answers only while one is ready (network.resolve).
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "coredns", "namespace": "kube-system",
                                                                     "labels": {"k8s-app": "kube-dns"}},
          "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},

@@ -103,23 +103,30 @@ class CustomResources(Controller):
 
 
 class ProbeSampler(Controller):
-    """Samples pod-to-pod connectivity every `probe_interval` simulated seconds."""
+    """Samples pod-to-pod connectivity every `probe_interval` simulated seconds, and a DNS lookup every
+    simulated second (pods resolve names all the time: a few seconds without a ready CoreDNS must show)."""
+    DNS_INTERVAL = 1.0
 
     def __init__(self, ctx: SimContext, network: Network):
         super().__init__(ctx)
         self.network = network
         self.next_at: float | None = None
+        self.next_dns_at: float | None = None
         self.enabled = True
 
     def sync(self, now: float) -> None:
         if not self.enabled:
             return
         if self.next_at is None:
-            self.next_at = now
+            self.next_at = self.next_dns_at = now
         if now >= self.next_at:
             self.network.sample()
             self.next_at = now + self.ctx.timings.probe_interval
             self.ctx.timers.call_at(self.next_at, lambda _now: None)
+        if now >= self.next_dns_at:
+            self.network.sample_dns()
+            self.next_dns_at = now + self.DNS_INTERVAL
+            self.ctx.timers.call_at(self.next_dns_at, lambda _now: None)
 
 
 @dataclass

@@ -73,10 +73,15 @@ class ProbeReport:
     failed: int = 0
     denied_by_policy: int = 0
     recent_failures: list[dict] = field(default_factory=list)
+    dns_lookups: int = 0
+    dns_failed: int = 0
+    recent_dns_failures: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"samples": self.samples, "ok": self.ok, "failed": self.failed,
-                "deniedByPolicy": self.denied_by_policy, "recentFailures": list(self.recent_failures)}
+                "deniedByPolicy": self.denied_by_policy, "recentFailures": list(self.recent_failures),
+                "dnsLookups": self.dns_lookups, "dnsFailed": self.dns_failed,
+                "recentDNSFailures": list(self.recent_dns_failures)}
 
 
 class Network:
@@ -464,6 +469,24 @@ class Network:
                 self.probe.recent_failures.append({"from": "/".join(a), "to": "/".join(b), "reason": verdict.reason,
                                                    "time": self.ctx.now()})
                 del self.probe.recent_failures[:-50]
+
+    def sample_dns(self) -> None:
+        """One lookup of `kubernetes.default` from a ready pod, as its resolv.conf sends it: to the kube-dns
+        Service, answered only by a CoreDNS pod that is ready (the endpoints controller publishes ready pods
+        only, and kubeadm's CoreDNS Deployment has 2 replicas and no PodDisruptionBudget: kubernetes/kubernetes
+        cmd/kubeadm/app/phases/addons/dns/manifests.go, CoreDNSDeployment; constants.CoreDNSReplicas)."""
+        keys = list(self.attachments)  # round robin, not the seeded rng: sampling must not shift the world's draws
+        start = self.probe.dns_lookups * 7
+        src = next((key for key in (keys[(start + i) % len(keys)] for i in range(min(len(keys), 8)))
+                    if self._probe_candidate(key)), None)
+        if src is None:
+            return
+        ip, error = self.resolve(src, "kubernetes.default")
+        self.probe.dns_lookups += 1
+        if ip is None:
+            self.probe.dns_failed += 1
+            self.probe.recent_dns_failures.append({"from": "/".join(src), "reason": error, "time": self.ctx.now()})
+            del self.probe.recent_dns_failures[:-50]
 
     def _probe_candidate(self, key: tuple[str, str]) -> bool:
         pod = self.ctx.store.find(self.ctx.pods, *key)
