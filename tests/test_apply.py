@@ -2,6 +2,8 @@
 from anywhere, the lock, guided mode, dry runs and failures. Time is the simulator's."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrate.execute.context import DRY_CLIENT, DRY_SERVER
@@ -68,6 +70,21 @@ def test_a_migration_reads_its_pods_results_from_their_status_not_the_kubelets_l
     assert set(outcomes(run).values()) <= {"done", "noop"}
     assert not any(r.path.endswith("/log") for r in run.running.request_log.records()
                    if "/pods/hand-off-" in r.path or "/pods/leftover-check-" in r.path)
+
+
+MULTI_NIC = str(Path(__file__).parent / "scenarios" / "multinic.yaml")
+
+
+def test_nodes_with_a_second_nic_keep_flannels_address_as_calicos_and_lose_no_flow(migration):
+    run = migration(MULTI_NIC)
+    assert run.apply()
+    run.settle(60)
+    moved = {n["metadata"]["name"]: n["metadata"]["annotations"].get("projectcalico.org/IPv4Address")
+             for n in run.kube.list("/api/v1/nodes")
+             if (n["metadata"]["annotations"].get("projectcalico.org/IPv4Address") or "").split("/")[0]
+             != n["metadata"]["annotations"]["flannel.alpha.coreos.com/public-ip"]}
+    assert moved == {}
+    assert run.failed_flows() == 0
 
 
 BASELINE_BY_DEFAULT = {"defaults": {"enforce": "baseline"}, "exemptions": {"namespaces": ["kube-system"]}}

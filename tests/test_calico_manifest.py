@@ -122,6 +122,14 @@ def test_the_mtu_is_flannels(transformed, source):
 
 
 @pytest.mark.parametrize("source", SOURCES)
+def test_calico_node_takes_the_nodes_internal_ip_as_its_address_not_the_first_nic_found(transformed, source):
+    original, result = transformed(source)
+    assert env(original)["IP"] == env(result.objects)["IP"] == "autodetect"
+    assert "IP_AUTODETECTION_METHOD" not in env(original)  # first-found
+    assert env(result.objects)["IP_AUTODETECTION_METHOD"] == "kubernetes-internal-ip"
+
+
+@pytest.mark.parametrize("source", SOURCES)
 def test_calico_ipam_keeps_the_template_and_the_upgrade_container(transformed, source):
     original, result = transformed(source, "calico-ipam")
     assert config(result.objects)["cni_network_config"] == config(original)["cni_network_config"]
@@ -164,10 +172,12 @@ def test_every_change_is_listed_and_in_the_diff(transformed, source, ipam):
         assert line in result.changes
     assert any(line.startswith(ds + "container calico-node: env NO_DEFAULT_POOLS = true (added")
                for line in result.changes)
+    assert any(line.startswith(ds + "container calico-node: env IP_AUTODETECTION_METHOD = kubernetes-internal-ip "
+                                    "(added: Calico keeps Flannel's node address") for line in result.changes)
     if ipam == "host-local":
         assert cm + "cni_network_config ipam calico-ipam -> host-local (subnet usePodCidr)" in result.changes
         assert any("initContainers -= upgrade-ipam" in line for line in result.changes)
-    assert len(result.changes) == len(set(result.changes)) == len(expected) + 1 + 3 * (ipam == "host-local")
+    assert len(result.changes) == len(set(result.changes)) == len(expected) + 2 + 3 * (ipam == "host-local")
     diff = result.diff.splitlines()
     assert [line for line in diff if line.startswith("--- ")] == [
         "--- a/ConfigMap/kube-system/calico-config", "--- a/DaemonSet/kube-system/calico-node"]

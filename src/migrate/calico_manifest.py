@@ -21,6 +21,7 @@ from .errors import UserError
 
 IPAMS = ("calico-ipam", "host-local")
 BIRD_FLAGS = ("-bird-live", "-bird-ready")
+ADDRESS_METHOD = "kubernetes-internal-ip"  # calico-node's IP_AUTODETECTION_METHOD (see _transform_daemonset)
 _CALICO_CONFIG = "calico-config"
 _APPLY_RANK = {"Namespace": 0, "CustomResourceDefinition": 1}
 
@@ -240,6 +241,19 @@ def _transform_daemonset(ds: dict, s: CalicoSettings, note: _Notes) -> None:
     env.set("CALICO_IPV4POOL_BLOCK_SIZE", str(s.block_size))
     env.remove("CALICO_IPV4POOL_CIDR", "calico-node exits when it is set together with NO_DEFAULT_POOLS")
     env.set("NO_DEFAULT_POOLS", "true", why=f"the migration creates the pool {s.pool_cidr} itself")
+    # The node's address, which Felix makes its VTEP's underlay address (where other nodes send VXLAN, and
+    # the source of this node's): it must stay the one Flannel uses, the address of the NIC holding the
+    # default route (flannel pkg/ipmatch/match.go LookupExtIface), or migrated and unmigrated nodes stop
+    # reaching each other. The manifest's IP=autodetect with no method is first-found, which takes the
+    # *last* NIC the kernel lists that its name filter keeps (node/pkg/lifecycle/startup/autodetection/
+    # interfaces.go walks links in reverse), so on a multi-homed host a second NIC's address. Of Calico's
+    # methods, kubernetes-internal-ip is the one the snapshot can check (every node's InternalIP against
+    # its Flannel public-ip) and that needs no knowledge the cluster does not hold: cidr= would need the
+    # VPC's subnets (the API has none, and a node joining in a new subnet would make calico-node exit), and
+    # can-reach= follows a route the plan cannot see.
+    env.set("IP_AUTODETECTION_METHOD", ADDRESS_METHOD,
+            why="Calico keeps Flannel's node address, the node's InternalIP (IP=autodetect alone is first-found, "
+                "which can take another NIC on multi-homed hosts and move the VXLAN underlay address)")
     # VXLAN MTU: from calico-config veth_mtu (now Flannel's MTU) as published, or set outright
     if not env.from_config("FELIX_VXLANMTU", "veth_mtu"):
         env.set("FELIX_VXLANMTU", str(s.vxlan_mtu))
