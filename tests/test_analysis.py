@@ -359,3 +359,11 @@ def test_the_upstream_calico_v3_32_crds_need_kubernetes_1_31(upstream_file):
     from migrate.calico_manifest import manifest_objects
     floor = release.cel_floor(manifest_objects(upstream_file("calico-v3.32.1/calico.yaml").read_text()))
     assert floor[0] == 31 and floor[1].startswith("clusternetworkpolicies.policy.networking.k8s.io")
+
+
+def test_a_node_whose_flannel_address_is_not_its_internal_ip_blocks_naming_both(snap):
+    snap["nodes"][1]["flannel"]["publicIP"] = "10.250.0.10"
+    f = finding(snap, "FLANNEL_ADDRESS_NOT_INTERNAL_IP")
+    assert f.severity == BLOCKER
+    assert "worker-1 (Flannel 10.250.0.10, InternalIP 192.168.10.11)" in f.message
+    assert "--node-ip" in f.fix and "--iface" in f.fix

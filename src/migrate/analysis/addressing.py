@@ -19,6 +19,7 @@ def check(content: dict, *, block_size: int | None = None) -> list[Finding]:
         findings += _pod_cidrs(nodes, network, _block_size(content, network, block_size))
         findings += _overlaps(content, nodes, network)
     findings += _subnets(nodes)
+    findings += _calico_address(nodes)
     return findings
 
 
@@ -109,6 +110,27 @@ def _overlaps(content: dict, nodes: list[dict], network) -> list[Finding]:
                                     "range is not recorded; inferred from that IP)",
                                     "give the pod network and the service range disjoint CIDRs before migrating"))
     return findings
+
+
+def _calico_address(nodes: list[dict]) -> list[Finding]:
+    """calico-node runs with IP_AUTODETECTION_METHOD=kubernetes-internal-ip (calico_manifest.py), so its
+    address, the underlay of its VTEP, is the node's first IPv4 InternalIP (Calico v3.32.1
+    node/pkg/lifecycle/startup/autodetection/autodetection_methods.go autoDetectUsingK8sInternalIP). Flannel
+    sends VXLAN to its public-ip; where the two differ the hand-off moves the node's underlay address."""
+    moved = []
+    for node in nodes:
+        public = (node.get("flannel") or {}).get("publicIP")
+        first = next((ip for ip in _internal_ips(node) if ip.version == 4), None)
+        if public and first is not None and ipaddress.ip_address(public) != first:
+            moved.append(f"{node['name']} (Flannel {public}, InternalIP {first})")
+    if not moved:
+        return []
+    return [Finding(BLOCKER, "FLANNEL_ADDRESS_NOT_INTERNAL_IP",
+                    f"Flannel's public-ip is not the node's InternalIP on {names(moved)}: Calico takes the "
+                    "InternalIP as the node's VXLAN underlay address, so migrated and unmigrated nodes would stop "
+                    "reaching each other's pods",
+                    "make the two agree before migrating: the kubelet's --node-ip set to Flannel's address, or "
+                    "Flannel's --iface / public-ip-overwrite annotation set to the InternalIP's NIC")]
 
 
 def node_subnets(nodes: list[dict]) -> dict:
