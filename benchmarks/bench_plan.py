@@ -65,9 +65,10 @@ def _suffix(n: int, width: int = 5) -> str:
     return "".join(out)
 
 
-def _pod(namespace: str, name: str, kind: str, labels: dict, host_network: bool = False) -> dict:
+def _pod(namespace: str, name: str, kind: str, labels: dict, host_network: bool = False,
+         workload: str | None = None) -> dict:
     return {"namespace": namespace, "name": name, "kind": kind, "hostNetwork": host_network,
-            "emptyDir": False, "labels": labels}
+            "emptyDir": False, "labels": labels, "workload": workload, "ready": True}
 
 
 def _node(index: int, name: str, zone_index: int, ordinal_in_zone: int, control_plane: bool) -> dict:
@@ -82,7 +83,7 @@ def _node(index: int, name: str, zone_index: int, ordinal_in_zone: int, control_
             "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
             "podCIDRs": [{"cidr": cidr, "prefixLength": 24}],
             "flannel": {"backendType": "vxlan", "vtepMAC": mac, "publicIP": ip},
-            "ready": "True", "kubeletVersion": "v1.31.4"}
+            "ready": "True", "kubeletVersion": "v1.34.2"}
 
 
 def synthetic_content(node_count: int, pods_per_node: int) -> dict:
@@ -114,7 +115,8 @@ def synthetic_content(node_count: int, pods_per_node: int) -> dict:
                 template = _suffix(deployment * 7919 + 13, 10)
                 pod_name = f"svc-{deployment}-{template}-{_suffix(serial)}"
                 on_node.append(_pod(f"team-{deployment % TEAMS}", pod_name, "controller",
-                                    {"app": f"svc-{deployment}", "pod-template-hash": template}))
+                                    {"app": f"svc-{deployment}", "pod-template-hash": template},
+                                    workload=f"Deployment/svc-{deployment}"))
                 deployment_pods.setdefault(deployment, []).append(pod_name)
                 serial += 1
         on_node.sort(key=lambda p: (p["namespace"], p["name"]))
@@ -126,7 +128,8 @@ def synthetic_content(node_count: int, pods_per_node: int) -> dict:
     for i, node_name in enumerate(workers[:2]):
         pod_name = f"coredns-7db6d8ff4d-{_suffix(900000 + i)}"
         pods[node_name].append(_pod("kube-system", pod_name, "controller", {"k8s-app": "kube-dns",
-                                                                            "pod-template-hash": "7db6d8ff4d"}))
+                                                                            "pod-template-hash": "7db6d8ff4d"},
+                                    workload="Deployment/coredns"))
         pods[node_name].sort(key=lambda p: (p["namespace"], p["name"]))
         core_dns.append({"pod": pod_name, "node": node_name})
 
@@ -151,7 +154,7 @@ def synthetic_content(node_count: int, pods_per_node: int) -> dict:
                 for n in ("kube-flannel-ds", "kube-flannel-ds-amd64", "canal")]
     searched.append("pods labelled app=flannel in any namespace")
     return {
-        "server": {"gitVersion": "v1.31.4", "major": "1", "minor": "31"},
+        "server": {"gitVersion": "v1.34.2", "major": "1", "minor": "34"},
         "apis": {"eviction": True, "leases": True},
         "flannel": {"found": True, "flavor": "manifest", "namespace": "kube-flannel", "daemonSet": "kube-flannel-ds",
                     "image": FLANNEL_IMAGE, "args": ["--ip-masq", "--kube-subnet-mgr"],

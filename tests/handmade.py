@@ -12,9 +12,9 @@ def node(name, ip, cidr="", zone="zone-a", ready="True"):
             "ready": ready, "kubeletVersion": "v1.34.2"}
 
 
-def pod(name, namespace="default", kind="controller", empty_dir=False, labels=None):
+def pod(name, namespace="default", kind="controller", empty_dir=False, labels=None, workload=None, ready=True):
     return {"namespace": namespace, "name": name, "kind": kind, "hostNetwork": False, "emptyDir": empty_dir,
-            "labels": labels or {}}
+            "labels": labels or {}, "workload": workload, "ready": ready}
 
 
 def minimal_snapshot() -> dict:

@@ -262,3 +262,19 @@ def test_finished_pods_are_left_alone_silently(small):
     assert pod_key not in keys(pods_to_drain(kube, "worker-1"))
     result = drain_node(kube, "worker-1", DrainPolicy(), clock=clock, dry_run="All")
     assert pod_key not in result.evicted and not any(s.startswith(pod_key) for s in result.skipped)
+
+
+def test_a_replica_no_budget_covers_is_evicted_only_while_another_is_ready(small):
+    running, kube, clock = small  # api: 2 replicas, no PodDisruptionBudget; worker-1's lands on worker-2
+    cordon(kube, "worker-1")
+    drain_node(kube, "worker-1", DrainPolicy(), clock=clock)
+    kube.patch("/api/v1/nodes/worker-1", {"spec": {"unschedulable": False}})
+    api_here = sorted(p["metadata"]["name"] for p in node_pods(kube, "worker-2") if p["metadata"]["name"].startswith("api-"))
+    assert len(api_here) == 2
+    events = []
+    cordon(kube, "worker-2")
+    drain_node(kube, "worker-2", DrainPolicy(), clock=clock, emit=events.append)
+    said = [e.message for e in events if e.message.startswith("demo/api-")]
+    assert said[:2] == [f"demo/{api_here[0]}: evicted",
+                        f"demo/{api_here[1]}: waiting: no other replica of ReplicaSet "
+                        f"{api_here[0].rsplit('-', 1)[0]} is ready yet"]

@@ -316,3 +316,56 @@ def test_each_node_says_which_policies_start_to_apply_to_its_pods(snap):
     assert "none of today's pods here is selected" in per_node.step("node/worker-1/calico-on").changes
     held = plan_for(snap)
     assert "stay unenforced here (migration-allow-all) until finalize" in held.step("node/worker-1/calico-on").changes
+
+
+def place(snap, workload, nodes, namespace="kube-system", labels=None, ready=True):
+    """One replica of `workload` (Kind/name) on each of `nodes`."""
+    for i, name in enumerate(nodes):
+        snap["pods"].setdefault(name, []).append(pod(f"{workload.split('/')[1]}-{i}", namespace, labels=labels,
+                                                     workload=workload, ready=ready))
+
+
+def waves_of(plan, pods_on):
+    """Per wave, which of the given nodes it hands off."""
+    return [set(w.nodes) & set(pods_on) for w in plan.waves]
+
+
+def test_no_wave_drains_every_ready_replica_of_a_workload(snap):
+    add_workers(snap, 8, zones=("zone-a", "zone-b"))
+    place(snap, "Deployment/coredns", ["w-1", "w-2"], labels={"k8s-app": "kube-dns"})  # kubeadm's: 2, no PDB
+    plan = plan_for(snap, max_unavailable="50%")
+    assert all(len(hit) < 2 for hit in waves_of(plan, ["w-1", "w-2"]))
+
+
+def test_a_wave_drains_no_more_ready_replicas_than_their_pdb_allows(snap):
+    add_workers(snap, 8, zones=("zone-a", "zone-b"))
+    place(snap, "StatefulSet/db", ["w-1", "w-2", "w-3", "w-4"], namespace="shop", labels={"app": "db"})
+    snap["podDisruptionBudgets"].append({
+        "namespace": "shop", "name": "db", "selector": {"matchLabels": {"app": "db"}}, "minAvailable": 3,
+        "maxUnavailable": None, "status": {"currentHealthy": 4, "desiredHealthy": 3, "disruptionsAllowed": 1,
+                                           "expectedPods": 4}})
+    plan = plan_for(snap, max_unavailable="50%")
+    assert all(len(hit) <= 1 for hit in waves_of(plan, ["w-1", "w-2", "w-3", "w-4"]))
+
+
+def test_replicas_that_are_not_ready_do_not_count_as_staying_up(snap):
+    add_workers(snap, 8, zones=("zone-a", "zone-b"))
+    place(snap, "Deployment/api", ["w-1", "w-2"], namespace="shop")
+    place(snap, "Deployment/api", ["w-5"], namespace="shop", ready=False)
+    plan = plan_for(snap, max_unavailable="50%")
+    assert all(len(hit) < 2 for hit in waves_of(plan, ["w-1", "w-2"]))
+
+
+def test_the_plan_names_workloads_with_a_single_ready_replica_as_down_during_their_wave(snap):
+    add_workers(snap, 4, zones=("zone-a",))
+    place(snap, "Deployment/report", ["w-1"], namespace="shop")
+    place(snap, "ReplicaSet/cache", ["w-2", "w-2"], namespace="shop")  # the drain waits for a ready replacement
+    finding = next(f for f in plan_for(snap).findings if f["code"] == "WORKLOAD_DOWN_DURING_WAVE")
+    assert "shop Deployment/report (its only ready replica is on w-1)" in finding["message"]
+    assert "cache" not in finding["message"]
+
+
+def test_a_workload_spread_over_waves_needs_no_finding(snap):
+    add_workers(snap, 8, zones=("zone-a", "zone-b"))
+    place(snap, "Deployment/coredns", ["w-1", "w-2"], labels={"k8s-app": "kube-dns"})
+    assert "WORKLOAD_DOWN_DURING_WAVE" not in {f["code"] for f in plan_for(snap, max_unavailable="50%").findings}

@@ -44,7 +44,9 @@ def test_snapshot_file_is_analysed_offline(served_small, tmp_path):
     out = tmp_path / "snap.yaml"
     assert run("snapshot", "--kubeconfig", str(served_small.kubeconfig_path), "-o", str(out)).exit_code == 0
     result = run("preflight", "--snapshot", str(out), "--format", "json")
-    assert result.exit_code == 0 and [f["severity"] for f in json.loads(result.stdout)] == ["info"] * 3
+    findings = json.loads(result.stdout)
+    assert result.exit_code == 0 and [f["severity"] for f in findings] == ["warning"] + ["info"] * 3
+    assert findings[0]["code"] == "SYSTEM_WORKLOAD_WITHOUT_PDB"  # kubeadm's CoreDNS: two replicas, no PDB
 
 
 def test_edited_snapshot_exits_2_with_one_line(served_small, tmp_path):

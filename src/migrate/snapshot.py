@@ -167,8 +167,7 @@ def parse_net_conf(text: str) -> dict:
     return {"network": network, "subnetLen": raw.get("SubnetLen", 24),
             "backend": {"type": backend_type, "vni": backend.get("VNI", 1) if is_vxlan else backend.get("VNI"),
                         "port": backend.get("Port", 8472) if is_vxlan else backend.get("Port"),
-                        "directRouting": bool(backend.get("DirectRouting", False)),
-                        **({"gbp": True} if is_vxlan and backend.get("GBP") else {})},
+                        "directRouting": bool(backend.get("DirectRouting", False))},
             "mtu": raw.get("MTU"), "enableIPv6": bool(raw.get("EnableIPv6", False)),
             "ipv6Network": raw.get("IPv6Network"), "enableNFTables": bool(raw.get("EnableNFTables", False))}
 
@@ -192,15 +191,7 @@ def _node(node: dict) -> dict:
             "podCIDRs": [{"cidr": c, "prefixLength": ipaddress.ip_network(c, strict=False).prefixlen} for c in cidrs],
             "flannel": {"backendType": annotations.get(FLANNEL_ANNOTATION + "backend-type"), "vtepMAC": vtep_mac,
                         "publicIP": annotations.get(FLANNEL_ANNOTATION + "public-ip")},
-            "ready": ready, "kubeletVersion": (status.get("nodeInfo") or {}).get("kubeletVersion"),
-            **_non_linux(labels)}
-
-
-def _non_linux(labels: dict) -> dict:
-    """{"os": ...} for a node whose OS label is not linux (windows, ...); nothing for Linux nodes, so
-    snapshots of Linux-only clusters stay as they were."""
-    os_name = labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os") or "linux"
-    return {} if os_name == "linux" else {"os": os_name}
+            "ready": ready, "kubeletVersion": (status.get("nodeInfo") or {}).get("kubeletVersion")}
 
 
 def _pod_kind(pod: dict) -> str:
@@ -225,8 +216,27 @@ def _pods_by_node(pods: list[dict]) -> dict:
         by_node.setdefault(node, []).append({
             "namespace": _namespace(pod), "name": _name(pod), "kind": _pod_kind(pod),
             "hostNetwork": bool(spec.get("hostNetwork", False)),
-            "emptyDir": any("emptyDir" in v for v in spec.get("volumes") or []), "labels": _labels(pod)})
+            "emptyDir": any("emptyDir" in v for v in spec.get("volumes") or []), "labels": _labels(pod),
+            "workload": _workload(pod), "ready": _pod_ready(pod)})
     return dict(sorted(by_node.items()))
+
+
+def _workload(pod: dict) -> str | None:
+    """The workload a pod's controller serves, as `Kind/name`: a ReplicaSet named `<deployment>-<pod-template-hash>`
+    stands for its Deployment (how the deployment controller names them, pkg/controller/deployment/sync.go)."""
+    controller = next((o for o in pod["metadata"].get("ownerReferences") or [] if o.get("controller")), None)
+    if controller is None or controller.get("kind") == "DaemonSet":
+        return None
+    kind, name = controller.get("kind"), controller.get("name", "")
+    template_hash = _labels(pod).get("pod-template-hash")
+    if kind == "ReplicaSet" and template_hash and name.endswith(f"-{template_hash}"):
+        return f"Deployment/{name[:-len(template_hash) - 1]}"
+    return f"{kind}/{name}"
+
+
+def _pod_ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _pdb(pdb: dict) -> dict:

@@ -1,7 +1,10 @@
 """What a node-by-node drain will run into: PDBs, pods that die with their node, nodes not there."""
 from __future__ import annotations
 
+from ..labels import selector_matches
 from .finding import BLOCKER, WARNING, Finding, names
+
+REPLICATED = ("Deployment/", "StatefulSet/", "ReplicaSet/")
 
 
 def check(content: dict, **_) -> list[Finding]:
@@ -29,7 +32,30 @@ def check(content: dict, **_) -> list[Finding]:
                                 "every pod is down while the node is handed off",
                                 "add a node first for a migration without downtime, or schedule a maintenance window"))
     findings += _lost_on_drain(content.get("pods") or {})
+    findings += _system_without_budget(content.get("pods") or {}, content.get("podDisruptionBudgets") or [])
     return findings
+
+
+def _system_without_budget(pods_by_node: dict, pdbs: list[dict]) -> list[Finding]:
+    """Replicated kube-system workloads no PDB covers (kubeadm's CoreDNS: 2 replicas, none): only the order of
+    the waves and the drain's own wait for another ready replica keep one of them up."""
+    replicas: dict[str, list] = {}
+    for node, pods in pods_by_node.items():
+        for p in pods:
+            if p["namespace"] == "kube-system" and (p.get("workload") or "").startswith(REPLICATED):
+                replicas.setdefault(p["workload"], []).append((node, p.get("labels") or {}))
+    budgets = [b for b in pdbs if b["namespace"] == "kube-system"]
+    bare = [f"{workload} ({len(on)} replicas on {', '.join(sorted({n for n, _ in on}))})"
+            for workload, on in sorted(replicas.items())
+            if len(on) > 1 and not any(selector_matches(b.get("selector"), on[0][1]) for b in budgets)]
+    if not bare:
+        return []
+    return [Finding(WARNING, "SYSTEM_WORKLOAD_WITHOUT_PDB",
+                    f"replicated kube-system workloads have no PodDisruptionBudget, so nothing in the API stops "
+                    f"a drain from evicting all their replicas at once: {names(bare)}",
+                    "add a PodDisruptionBudget (e.g. kubectl -n kube-system create pdb coredns "
+                    "--selector=k8s-app=kube-dns --min-available=1); the plan already keeps their replicas' nodes in "
+                    "different waves and the drain waits for another ready replica")]
 
 
 def _lost_on_drain(pods_by_node: dict) -> list[Finding]:

@@ -9,10 +9,12 @@ the same name). Time is the executor's Clock, so the simulator drains without re
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..kube import NotFound, TooManyRequests
+from ..labels import selector_matches
 from .clock import Clock
 from .errors import Interrupted, StepFailed
 from .events import Emit, Event, ignore
@@ -26,6 +28,11 @@ REFUSAL_BACKOFF_CAP = 30.0
 # How often evicted pods are checked for being gone (kubectl polls every second).
 DELETION_POLL_SECONDS = 2.0
 MIN_ROUND_SECONDS = 1.0
+# Replicated pods no PodDisruptionBudget covers go only while another replica is ready (kubeadm's CoreDNS has
+# none): the nodes of a wave drain side by side, and a replacement may have landed on the next node drained.
+REPLICATED_KINDS = frozenset({"ReplicaSet", "StatefulSet"})
+LAST_REPLICA_WAIT = 2.0
+_EVICTION_TURN = threading.Lock()  # check-then-evict, one pod at a time across the wave's node threads
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class _Pending:
     retry_at: float = 0.0
     refusal: str | None = None   # the last refusal's message
     evicted: bool = False
+    owner: dict | None = None    # the controller to keep a ready replica of (replicated, no PDB covers it)
 
     @property
     def key(self) -> str:
@@ -160,12 +168,37 @@ class _Drain:
                 blocked.append(f"{key} ({'; '.join(reasons)})")
                 continue
             meta = pod["metadata"]
-            self.pending.append(_Pending(meta["namespace"], meta["name"], meta.get("uid", "")))
+            self.pending.append(_Pending(meta["namespace"], meta["name"], meta.get("uid", ""),
+                                         owner=self._guarded_owner(pod)))
         if blocked:
             raise StepFailed(f"cannot drain {self.node}: {', '.join(blocked)}",
                              "re-plan with --force to evict pods no controller re-creates and/or "
                              "--delete-emptydir-data to evict pods with emptyDir volumes, or move them off "
                              f"{self.node} yourself")
+
+    def _guarded_owner(self, pod: dict) -> dict | None:
+        owner = next((o for o in pod["metadata"].get("ownerReferences") or [] if o.get("controller")), None)
+        if owner is None or owner.get("kind") not in REPLICATED_KINDS or self.dry_run:
+            return None
+        namespace, labels = pod["metadata"]["namespace"], pod["metadata"].get("labels") or {}
+        budgets = self.kube.list(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets")
+        if any(selector_matches((b.get("spec") or {}).get("selector"), labels) for b in budgets):
+            return None  # the eviction API keeps what its budget asks
+        return owner
+
+    def _last_ready_replica(self, pod: _Pending) -> str | None:
+        """Why evicting `pod` now would leave its workload with no ready replica, or None. A pod with no
+        sibling at all (one replica) goes: nothing can keep it up."""
+        siblings = [p for p in self.kube.list(f"/api/v1/namespaces/{pod.namespace}/pods")
+                    if p["metadata"].get("uid") != pod.uid and any(
+                        o.get("uid") == pod.owner.get("uid") for o in p["metadata"].get("ownerReferences") or [])]
+        if not siblings:
+            return None
+        ready = [p for p in siblings if not p["metadata"].get("deletionTimestamp") and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or [])]
+        if ready:
+            return None
+        return f"no other replica of {pod.owner.get('kind')} {pod.owner.get('name')} is ready yet"
 
     def evict_due(self) -> None:
         """Try every pod whose turn has come; one refused pod does not hold up the others."""
@@ -174,13 +207,21 @@ class _Drain:
             if pod.evicted or pod.retry_at > now:
                 continue
             pod.attempts += 1
-            try:
-                self.kube.evict(pod.namespace, pod.name, grace_period=self.policy.grace_period,
-                                dry_run=self.dry_run)
-            except NotFound:
-                pass  # already gone: what the eviction was for
-            except TooManyRequests as refusal:
-                self._refused(pod, str(refusal), refusal.retry_after, now)
+            with _EVICTION_TURN:
+                held = self._last_ready_replica(pod) if pod.owner else None
+                if held is None:
+                    try:
+                        self.kube.evict(pod.namespace, pod.name, grace_period=self.policy.grace_period,
+                                        dry_run=self.dry_run)
+                    except NotFound:
+                        pass  # already gone: what the eviction was for
+                    except TooManyRequests as refusal:
+                        self._refused(pod, str(refusal), refusal.retry_after, now)
+                        continue
+            if held is not None:
+                if pod.refusal != held:
+                    self._event("progress", f"{pod.key}: waiting: {held}", pod=pod.key)
+                pod.refusal, pod.retry_at = held, now + LAST_REPLICA_WAIT
                 continue
             pod.evicted, pod.refusal = True, None
             self.evicted.append(pod.key)

@@ -12,7 +12,7 @@ from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
 from .model import Plan, PlanStep, sealed
 from .options import CALICO_MANIFEST_URL, PlanOptions, block_size_for, max_unavailable_count, validate
-from .order import plan_waves, zone_limits
+from .order import ReplicaBudgets, plan_waves, replica_budgets, zone_limits
 
 
 class PlanBlocked(UserError):
@@ -30,7 +30,10 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
     validate(options)
     content = snapshot.content
     block_size = block_size_for(content)
+    budgets = replica_budgets(content.get("pods") or {}, content.get("podDisruptionBudgets") or [])
     findings = analyse(content, block_size=block_size) + option_findings(content, options)
+    if not options.explicit_order:
+        findings += unprotected_findings(budgets)
     findings.sort(key=lambda f: (f.severity != BLOCKER, f.severity != WARNING))
     if has_blocker(findings):
         raise PlanBlocked(findings)
@@ -39,7 +42,7 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
     blocks = node_blocks(nodes, block_size) if options.ipam == "calico-ipam" else {}
     waves = plan_waves(nodes, content.get("pods") or {}, max_unavailable=resolved["maxUnavailableNodes"],
                        canaries=options.canaries, node_order=options.node_order,
-                       explicit_order=options.explicit_order)
+                       explicit_order=options.explicit_order, budgets=budgets)
     by_name = {n["name"]: n for n in nodes}
     steps: list[PlanStep] = build.gate_steps(content) + build.prepare_steps(content, resolved, blocks)
     migrated = 0
@@ -57,6 +60,18 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
                 snapshot_captured_at=snapshot.captured_at, options=resolved,
                 findings=tuple(f.as_dict() for f in findings), waves=tuple(waves), steps=tuple(steps))
     return sealed(plan)
+
+
+def unprotected_findings(budgets: ReplicaBudgets) -> list[Finding]:
+    """The replicated workloads with a single ready replica: its node's drain takes it down, whatever the order."""
+    if not budgets.unprotected:
+        return []
+    described = [f"{namespace} {workload} ({why})" for (namespace, workload), why in sorted(budgets.unprotected.items())]
+    return [Finding(WARNING, "WORKLOAD_DOWN_DURING_WAVE",
+                    f"these workloads have one ready replica, so they are down from their node's drain until "
+                    f"the replacement is ready elsewhere: {names(described)}",
+                    "scale them to two or more replicas before migrating (the waves then keep one up), or accept "
+                    "the short outage")]
 
 
 def with_transform(step: PlanStep, text: str, resolved: dict) -> PlanStep:
