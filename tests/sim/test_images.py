@@ -141,3 +141,20 @@ def test_calico_nodes_init_step_from_a_mirror_exits():
 def test_an_unknown_image_without_a_command_runs_as_a_long_running_server():
     container = {"name": "app", "image": "registry.example.com/team/app:v1"}
     assert type(program_for(_pod(container), container, False)) is Server
+
+
+@pytest.mark.parametrize("image,has_nft", [("docker.io/flannel/flannel:v0.24.4", False),
+                                          ("rancher/mirrored-flannelcni-flannel:v0.19.2", False),
+                                          ("ghcr.io/flannel-io/flannel:v0.25.0", True),
+                                          ("ghcr.io/flannel-io/flannel:v0.28.9", True)])
+def test_flannels_image_ships_nft_from_v0_25_0(image, has_nft):
+    # flannel images/Dockerfile: nftables joins `apk add` in v0.25.0 (v0.24.4 installs iptables only)
+    from migrate.sim.container import container_view
+    from migrate.sim.host import HostState, run_shell
+    pod = {"spec": {"hostNetwork": True}}
+    view = container_view(HostState("node-a", host_ip="192.168.0.10/24"), pod,
+                          {"image": image, "securityContext": {"privileged": True}}, {}, {})
+    result = run_shell(view, ["sh", "-c", "nft list tables"])
+    assert (result.exit_code == 0) is has_nft
+    if not has_nft:
+        assert result.exit_code == 127 and "nft: not found" in result.stderr

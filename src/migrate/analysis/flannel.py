@@ -55,6 +55,16 @@ def check(content: dict, **_) -> list[Finding]:
                                 MAINTENANCE_WINDOW))
     else:
         findings += _vteps(content.get("nodes") or [])
+        if backend.get("gbp"):
+            # flannel v0.28.9 Documentation/backends.md: "GBP (Boolean): Enable VXLAN Group Based Policy";
+            # Calico's VXLAN device carries no GBP extension, so Flannel's group-policy marking ends at hand-off
+            findings.append(Finding(WARNING, "VXLAN_GBP",
+                                    f"Flannel VXLAN has GBP (Group Based Policy) on ({where}): Calico's VXLAN device "
+                                    "does not use the GBP extension, so any rule that reads the VXLAN group-policy "
+                                    "ID stops matching on migrated nodes",
+                                    "move such rules to Calico NetworkPolicy, or set Backend.GBP false and restart "
+                                    "Flannel before migrating"))
+    findings += _non_linux(content.get("nodes") or [])
     if not net_conf.get("network"):
         findings.append(Finding(BLOCKER, "NETWORK_UNKNOWN", f"net-conf.json in {where} has no Network",
                                 "set Network in net-conf.json to the cluster's pod CIDR"))
@@ -62,9 +72,28 @@ def check(content: dict, **_) -> list[Finding]:
     return findings
 
 
+def _non_linux(nodes: list[dict]) -> list[Finding]:
+    """Windows (or any non-Linux) nodes: the hand-off is Linux-only (a privileged shell pod, `ip`, cni0),
+    calico.yaml's calico-node runs only on kubernetes.io/os=linux, and Flannel on Windows cannot share the
+    Linux VXLAN settings: flannel v0.28.9 Documentation/backends.md, VXLAN "VNI ... On Windows should be
+    greater than or equal to 4096", "Port ... on Windows, must be 4789", GBP and DirectRouting "not
+    supported on Windows"."""
+    others = [f"{n['name']} ({n['os']})" for n in nodes if n.get("os")]
+    if not others:
+        return []
+    return [Finding(BLOCKER, "NODE_NOT_LINUX",
+                    f"non-Linux nodes: {', '.join(others)}; this tool hands off Linux nodes only (Calico's "
+                    "calico.yaml runs calico-node on kubernetes.io/os=linux only), and Flannel on Windows needs "
+                    "VXLAN VNI 4096 or above and port 4789, which Calico's Flannel-compatible VXLAN (the Linux "
+                    "VNI and port) cannot serve for both",
+                    "drain and remove the Windows nodes (or move their workloads to Linux nodes) before "
+                    "migrating, and add them back after finalize with Calico for Windows; a cluster that must "
+                    "keep Windows nodes during the change needs a maintenance-window migration")]
+
+
 def _vteps(nodes: list[dict]) -> list[Finding]:
     """Calico takes over each node's Flannel VTEP MAC; a node without one has nothing to take over."""
-    missing = [n["name"] for n in nodes if not (n.get("flannel") or {}).get("vtepMAC")]
+    missing = [n["name"] for n in nodes if not (n.get("flannel") or {}).get("vtepMAC") and not n.get("os")]
     if not missing:
         return []
     return [Finding(BLOCKER, "NODE_WITHOUT_FLANNEL_VTEP",

@@ -19,6 +19,24 @@ IMAGE_FILES: dict[tuple[str, str], dict[str, str]] = {
                         "/opt/cni/bin/calico-ipam": "\x7fELF calico-ipam"},
 }
 FLANNEL_IMAGES = {"flannel", "flannel-cni-plugin"}
+# Commands an image lacks, where the simulator knows it. Flannel's image installs nftables only from v0.25.0:
+# flannel images/Dockerfile at v0.24.4 `apk add --no-cache iproute2 ca-certificates iptables strongswan
+# iptables-legacy`, at v0.25.0 (and v0.28.9) `apk add --no-cache iproute2 ca-certificates nftables iptables ...`.
+FLANNEL_NFT_SINCE = (0, 25, 0)
+
+
+def absent_commands(image: str) -> frozenset[str]:
+    """The commands a container of `image` cannot run (`sh: nft: not found`); empty for images the simulator
+    does not know the contents of."""
+    if image_identity(image) == ("flannel", "flannel") and _release(image_tag(image)) < FLANNEL_NFT_SINCE:
+        return frozenset({"nft"})
+    return frozenset()
+
+
+def _release(tag: str) -> tuple[int, ...]:
+    """'v0.24.4' -> (0, 24, 4); a tag that is not a release (latest, a digest) counts as the newest."""
+    parts = tag.lstrip("v").split("-", 1)[0].split(".")
+    return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else (999,)
 CALICO_IMAGES = {"node", "cni", "kube-controllers", "typha", "pod2daemon-flexvol", "csi", "node-driver-registrar",
                  "apiserver", "flannel-migration-controller", "dikastes", "key-cert-provisioner"}
 # Organisations that Rancher's mirrors (rancher/mirrored-<org>-<name>) fold into the image name
@@ -159,6 +177,7 @@ class ContainerView(HostState):
         self.node_name = host.node_name
         self.directories = set(own.directories)
         self.net_admin = net_admin  # CAP_NET_ADMIN: may change links, addresses, routes, netfilter
+        self.absent_commands: frozenset[str] = frozenset()  # binaries the container's image does not hold
 
     # ---- directories: a mount point exists, and a hostPath mount shows the node's directories
     def is_dir(self, path: str) -> bool:
@@ -270,8 +289,10 @@ def container_view(host: HostState, pod: dict, container: dict, configmaps: dict
             mounts.append((path, {}, read_only))
     for path, content in IMAGE_FILES.get(image_identity(container.get("image", "")), {}).items():
         private.setdefault(path, content)
-    return ContainerView(host, MountedFiles(mounts, private), bool(pod["spec"].get("hostNetwork")),
+    view = ContainerView(host, MountedFiles(mounts, private), bool(pod["spec"].get("hostNetwork")),
                          net_admin=has_net_admin(container))
+    view.absent_commands = absent_commands(container.get("image", ""))
+    return view
 
 
 def has_net_admin(container: dict) -> bool:

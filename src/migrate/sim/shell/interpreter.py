@@ -241,10 +241,13 @@ class Shell:
     def find_builtin(name: str) -> CommandFunction | None:
         return _BUILTINS.get(name)
 
-    @staticmethod
-    def find_command(name: str) -> CommandFunction | None:
-        """The command a name runs; a path runs the command of its last component."""
-        return _COMMANDS.get(posixpath.basename(name) if "/" in name else name)
+    def find_command(self, name: str) -> CommandFunction | None:
+        """The command a name runs; a path runs the command of its last component. None for a command
+        the container's image does not ship (container.absent_commands), as for any unknown one."""
+        base = posixpath.basename(name) if "/" in name else name
+        if base in getattr(self.host, "absent_commands", ()):
+            return None
+        return _COMMANDS.get(base)
 
     def child(self, io: IO) -> Shell:
         """A new ``sh`` process started by this one: same host, environment, cwd and streams."""
