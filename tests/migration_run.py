@@ -25,11 +25,13 @@ class Killed(BaseException):
 
 class Migration:
     def __init__(self, scenario: str, tmp_path, *, calico_yaml: str | None = None, pod_security: dict | None = None,
-                 **options):
+                 before_snapshot=None, **options):
         self._serving = running_cluster(scenario, pod_security=pod_security)
         self.running = self._serving.__enter__()
         self.cluster = self.running.cluster
         self.kube = connect(str(self.running.kubeconfig_path), sleep=lambda s: None)
+        if before_snapshot is not None:  # the cluster as the SRE found it differs from the scenario's
+            before_snapshot(self.cluster)
         self.snapshot = gather_snapshot(self.kube)
         manifest = tmp_path / "calico.yaml"
         manifest.write_text(calico_yaml if calico_yaml is not None else calico_release_manifest())

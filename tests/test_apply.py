@@ -224,7 +224,8 @@ def test_rollback_to_a_step_undoes_only_what_came_after_it(migration):
     assert state["node/worker-2/cordon"] == "reverted"
     run.settle()
     nodes = run.state()["nodes"]
-    assert nodes["worker-1"]["labels"][LABEL] == "calico" and LABEL not in nodes["worker-2"]["labels"]
+    # worker-2 is back on Flannel and, Calico staying installed, labelled as not yet migrated
+    assert nodes["worker-1"]["labels"][LABEL] == "calico" and nodes["worker-2"]["labels"][LABEL] == "flannel"
     assert run.failed_flows() == 0
 
 
@@ -394,3 +395,56 @@ def test_calico_node_pods_refused_mid_run_are_named_in_the_wait_that_times_out(m
     assert "waiting for calico-node Ready on worker-1" in failed.value.message
     assert "the DaemonSet cannot create its pod: Error creating: pods" in failed.value.message
     assert 'violates PodSecurity "baseline:latest"' in failed.value.message
+
+
+def with_a_calico_pool_of_26_blocks(cluster):
+    """Calico's CRDs and an IPPool over Flannel's Network with blockSize 26 already there: each /24 node
+    gets four blocks, three of them empty (what calico-kube-controllers' IPAM GC frees)."""
+    import yaml
+
+    from migrate.sim.calico_release import calico_release_manifest
+    for obj in yaml.safe_load_all(calico_release_manifest()):
+        if obj and obj["kind"] == "CustomResourceDefinition":
+            cluster.create(obj)
+    cluster.create({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool", "metadata": {"name": "flannel-network"},
+                    "spec": {"cidr": "10.244.0.0/16", "blockSize": 26, "vxlanMode": "Always", "ipipMode": "Never",
+                             "natOutgoing": True, "nodeSelector": "all()"}})
+
+
+def test_a_run_paused_for_an_hour_mid_way_keeps_every_unmigrated_nodes_ipam_blocks(migration):
+    run = migration("small", before_snapshot=with_a_calico_pool_of_26_blocks)
+    claimed = {s.node: sorted(s.params["blocks"]) for s in run.plan.steps if s.kind == "claim-node-ipam"}
+    assert all(len(blocks) == 4 for blocks in claimed.values())
+    assert not run.apply(kill_at=step_done("wave/0/health-gate"))
+    run.settle(3600)  # calico-kube-controllers' IPAM GC has had four grace periods
+    unmigrated = [n for n in claimed if n not in {s.node for s in run.plan.steps if s.wave == 0}]
+    held = {}
+    for block in run.kube.list("/apis/crd.projectcalico.org/v1/ipamblocks"):
+        held.setdefault(block["spec"]["affinity"].removeprefix("host:"), []).append(block["spec"]["cidr"])
+    assert {n: sorted(held.get(n, [])) for n in unmigrated} == {n: claimed[n] for n in unmigrated}
+    assert {n: (run.kube.get(f"/api/v1/nodes/{n}")["metadata"].get("labels") or {}).get(LABEL)
+            for n in unmigrated} == {n: "flannel" for n in unmigrated}
+    run.after_a_crash()
+    assert run.apply(identity="run-2")
+    assert run.pods_outside_their_podcidr() == []
+
+
+def test_every_node_is_labelled_flannel_before_calico_starts_and_keeps_flannel(migration):
+    run = migration("small")
+    assert not run.apply(kill_at=lambda r: r.type == "step" and r.step == "prepare/calico/manifest"
+                         and r.outcome == "started")
+    nodes = run.kube.list("/api/v1/nodes")
+    assert {(n["metadata"].get("labels") or {}).get(LABEL) for n in nodes} == {"flannel"}
+    run.settle()
+    flannel = run.kube.list("/api/v1/namespaces/kube-flannel/pods", label_selector="app=flannel")
+    assert sorted(p["spec"]["nodeName"] for p in flannel if p["status"].get("phase") == "Running") == sorted(
+        n["metadata"]["name"] for n in nodes)
+
+
+def test_a_rollback_drops_the_flannel_label_from_every_node(migration):
+    run = migration("small")
+    assert not run.apply(kill_at=step_done("wave/0/health-gate"))
+    assert "flannel" in {(n["metadata"].get("labels") or {}).get(LABEL) for n in run.kube.list("/api/v1/nodes")}
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    assert all(LABEL not in (n["metadata"].get("labels") or {}) for n in run.kube.list("/api/v1/nodes"))

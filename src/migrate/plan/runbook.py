@@ -130,6 +130,9 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
     if kind == "calico-node-selector":
         return ["kubectl -n kube-system patch daemonset calico-node --type json "
                 f"-p '[{{\"op\":\"remove\",\"path\":\"/spec/template/spec/nodeSelector/{p['label'].replace('/', '~1')}\"}}]'"]
+    if kind == "label-unmigrated-nodes":
+        return [f"kubectl label node {' '.join(p['nodes'])} {p['label']}={p['value']}   # not --overwrite: "
+                "a node already labelled keeps its value"]
     if kind == "remove-migration-labels":
         return [f"kubectl label nodes --all {p['label']}-"]
     if kind == "switch-encapsulation":

@@ -59,6 +59,18 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  check="the backup ConfigMap holds every object with the resourceVersion it was read at",
                  undo="deletes the backup ConfigMap (the objects themselves are untouched here)",
                  params={"objects": backed_up}),
+        # calico-kube-controllers (started by the manifest below) releases a node's empty IPAM blocks after its
+        # grace period unless the node's label has a value other than calico (Calico v3.32.1
+        # kube-controllers/pkg/controllers/node/ipam.go nodeIsBeingMigrated); Calico's own migration controller
+        # labels every node it has not migrated yet `flannel` (flannelmigration/migration_controller.go).
+        PlanStep("prepare/flannel/label-unmigrated", "label-unmigrated-nodes", PREPARE, "Nodes",
+                 changes=f"labels the {len(content['nodes'])} nodes not yet migrated {MIGRATION_LABEL}=flannel "
+                         "before Calico starts, so calico-kube-controllers' IPAM garbage collection keeps their "
+                         "empty blocks; Flannel keeps running there (its affinity excludes only none and calico)",
+                 check="every node carries the label (flannel, or none/calico once handed off)",
+                 undo="removes the label from the nodes this step labelled",
+                 params={"label": MIGRATION_LABEL, "value": "flannel",
+                         "nodes": [n["name"] for n in content["nodes"]]}),
         PlanStep("prepare/calico/manifest", "calico-manifest", PREPARE,
                  f"Calico {options['calicoVersion']} manifest",
                  changes="applies Calico's manifest transformed for the migration: calico-node only on nodes labelled "

@@ -415,6 +415,27 @@ def rolled_out(daemonset: dict) -> bool:
             and status.get("updatedNumberScheduled", 0) == desired and status.get("numberAvailable", 0) == desired)
 
 
+@kind("label-unmigrated-nodes")
+class LabelUnmigratedNodes(StepKind):
+    """Labels the plan's nodes that carry no migration label yet `flannel`, as Calico's own migration controller
+    does (kube-controllers/pkg/controllers/flannelmigration/migration_controller.go runIpamMigrationForNodes):
+    calico-kube-controllers' IPAM GC then leaves their empty blocks alone (node/ipam.go nodeIsBeingMigrated).
+    A node already labelled (none or calico, mid-run) keeps its value. Undo: the journal's pre-images drop it."""
+
+    def _unlabelled(self, ctx, step):
+        nodes = {n["metadata"]["name"]: n for n in ctx.kube.list("/api/v1/nodes")}
+        return [nodes[name] for name in step.params["nodes"]
+                if name in nodes and step.params["label"] not in (nodes[name]["metadata"].get("labels") or {})]
+
+    def check(self, ctx, step):
+        return "every node carries the migration label" if not self._unlabelled(ctx, step) else None
+
+    def apply(self, ctx, step):
+        for node in self._unlabelled(ctx, step):
+            ctx.patch(f"/api/v1/nodes/{node['metadata']['name']}",
+                      {"metadata": {"labels": {step.params["label"]: step.params["value"]}}}, current=node)
+
+
 @kind("remove-migration-labels")
 class RemoveMigrationLabels(StepKind):
     def _labelled(self, ctx, step):
