@@ -274,10 +274,19 @@ def test_nftables_flannel_gets_its_tables_removed_not_iptables_chains(snap):
     assert not any("FLANNEL-POSTRTG" in line for line in script)
 
 
-def test_nftables_flannel_needs_a_hand_off_image_with_nft(snap):
+def test_nftables_flannel_before_v0_25_needs_a_hand_off_image_with_nft(snap):
     snap["flannel"]["netConf"]["enableNFTables"] = True
+    snap["flannel"]["image"] = "docker.io/flannel/flannel:v0.24.4"  # images/Dockerfile: no nftables until v0.25.0
     with pytest.raises(PlanBlocked, match="CLEANUP_IMAGE_NEEDS_NFT"):
         plan_for(snap)
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/flannel-io/flannel:v0.25.0", "ghcr.io/flannel-io/flannel:v0.28.9",
+                                   "rancher/mirrored-flannel-flannel:v0.25.1"])
+def test_nftables_flannel_from_v0_25_cleans_up_with_its_own_image(snap, image):
+    snap["flannel"]["netConf"]["enableNFTables"] = True
+    snap["flannel"]["image"] = image
+    assert plan_for(snap).step("node/worker-1/host-cleanup").params["image"] == image
 
 
 @pytest.mark.parametrize("field,value", [("encapsulation", "geneve"), ("ipam", "whereabouts"),

@@ -1,6 +1,8 @@
 """`migrate verify`'s checks, on a Flannel cluster, on a migrated one, and on one with a leftover."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from migrate.verify_cli import verify_now
 
 
@@ -43,3 +45,17 @@ def test_a_leftover_is_named_from_the_pods_status_when_no_kubelet_serves_logs(mi
     results = verify_now(run.kube, run.clock, namespace="calico-migration")
     assert [f.split(":")[0] for f in failed(results)] == ["worker-2 has no Flannel leftover"]
     assert "Flannel leftover: /etc/cni/net.d/10-flannel.conflist" in failed(results)[0]
+
+
+NFTABLES = str(Path(__file__).parent / "scenarios" / "nftables.yaml")
+
+
+def test_flannels_nftables_table_left_on_a_node_fails_the_leftover_check(migration):
+    # Flannel's tables are flannel-ipv4 / flannel-ipv6 (flannel v0.28.9 pkg/trafficmngr/nftables/nftables.go)
+    run = migration(NFTABLES)
+    run.apply()
+    assert failed(verify_now(run.kube, run.clock, namespace="calico-migration")) == []
+    run.cluster.network.hosts["worker-2"].nftables[("ip", "flannel-ipv4")] = ["chain postrtg { masquerade }"]
+    results = verify_now(run.kube, run.clock, namespace="calico-migration")
+    assert [f.split(":")[0] for f in failed(results)] == ["worker-2 has no Flannel leftover"]
+    assert "Flannel leftover: nftables table ip flannel-ipv4" in failed(results)[0]

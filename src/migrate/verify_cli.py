@@ -67,8 +67,9 @@ def verify_now(kube, clock, *, namespace: str, emit=lambda event: None) -> list[
                 if not (agent and pod_ready(agent)):
                     continue  # still on Flannel: leftovers are expected there
                 try:
-                    # Flannel's VNI is gone with its ConfigMap; 1 is its default and near universal
-                    check_leftovers(ctx, name, namespace=namespace, image=image, vni=1, nft=False)
+                    # Flannel's VNI is gone with its ConfigMap; 1 is its default and near universal. Whether it ran
+                    # in nftables mode is gone too: look for its iptables chains and its nftables tables
+                    check_leftovers(ctx, name, namespace=namespace, image=image, vni=1, nft=None)
                     results.append((f"{name} has no Flannel leftover", True, ""))
                 except UserError as failed:  # a refused pod too (PodSecurity, a webhook)
                     results.append((f"{name} has no Flannel leftover", False, failed.message))

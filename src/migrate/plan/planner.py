@@ -104,6 +104,24 @@ def node_blocks(nodes: list[dict], block_size: int) -> dict[str, list[str]]:
             for n in nodes}
 
 
+# flannel images/Dockerfile installs nftables from v0.25.0 (`apk add ... nftables iptables ...`); v0.24.4 does not
+FLANNEL_NFT_SINCE = (0, 25, 0)
+
+
+def flannel_image_has_nft(image: str) -> bool:
+    """Whether a Flannel image (any registry or mirror: .../flannel:vX.Y.Z, rancher/mirrored-flannel*-flannel:vX.Y.Z)
+    ships nft: a release of v0.25.0 or later. An untagged or unknown image does not count."""
+    path = image.split("@", 1)[0]
+    last = path.rsplit("/", 1)[-1]
+    name, _, tag = last.partition(":")
+    if not (name == "flannel" or (name.startswith("mirrored-") and name.endswith("-flannel"))):
+        return False
+    parts = tag.lstrip("v").split("-", 1)[0].split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return False
+    return tuple(int(p) for p in parts) >= FLANNEL_NFT_SINCE
+
+
 def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
     """What the chosen options run into on this cluster, beyond preflight's own findings."""
     findings = []
@@ -122,11 +140,15 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 f"the drain would refuse: pods with emptyDir data: {names(scratch)}",
                                 "plan with --delete-emptydir-data to accept losing that data, or move it to "
                                 "persistent volumes first"))
-    if ((content.get("flannel") or {}).get("netConf") or {}).get("enableNFTables") and not options.cleanup_image:
+    flannel = content.get("flannel") or {}
+    if ((flannel.get("netConf") or {}).get("enableNFTables") and not options.cleanup_image
+            and not flannel_image_has_nft(flannel.get("image") or "")):
         findings.append(Finding(BLOCKER, "CLEANUP_IMAGE_NEEDS_NFT",
-                                "Flannel runs in nftables mode, and its image (the hand-off pod's default) has no nft "
-                                "binary to remove Flannel's tables with",
-                                "plan with --cleanup-image IMAGE, an image you trust that has nft and ip"))
+                                f"Flannel runs in nftables mode, and its image {flannel.get('image')} (the hand-off "
+                                "pod's default) is not a Flannel release of v0.25.0 or later, the first to ship the "
+                                "nft binary that removes Flannel's tables",
+                                "plan with --cleanup-image IMAGE, an image you trust that has nft and ip (Flannel's "
+                                "own image from v0.25.0 does)"))
     if options.encapsulation in ("ipip", "ipip-crosssubnet", "none"):
         findings.append(Finding(BLOCKER, "ENCAPSULATION_NEEDS_BGP",
                                 f"--encapsulation {options.encapsulation} needs BGP (BIRD) to spread routes between "

@@ -213,7 +213,10 @@ LEFTOVER_CHECK = [_absent("ip link show flannel.{vni}", "device flannel.{vni}"),
                   _absent("test -e /run/flannel/subnet.env", "/run/flannel/subnet.env")]
 IPTABLES_LEFTOVERS = [_absent("iptables -t nat -S FLANNEL-POSTRTG", "iptables chain nat/FLANNEL-POSTRTG"),
                       _absent("iptables -t filter -S FLANNEL-FWD", "iptables chain filter/FLANNEL-FWD")]
-NFT_LEFTOVERS = [_absent("nft list table ip flannel", "nftables table ip flannel")]
+# Flannel's nftables mode keeps its rules in tables flannel-ipv4 (family ip) and flannel-ipv6 (family ip6):
+# flannel v0.28.9 pkg/trafficmngr/nftables/nftables.go ipv4Table / ipv6Table
+NFT_LEFTOVERS = [_absent("nft list table ip flannel-ipv4", "nftables table ip flannel-ipv4"),
+                 _absent("nft list table ip6 flannel-ipv6", "nftables table ip6 flannel-ipv6")]
 
 
 @kind("verify-cluster")
@@ -253,9 +256,11 @@ class VerifyCluster(StepKind):
         check_connectivity(ctx, ctx.plan.options["namespace"])
 
 
-def check_leftovers(ctx, node: str, *, namespace: str, image: str, vni: int, nft: bool) -> None:
-    """A host pod on `node` that fails if any Flannel device, file or rule is still there."""
-    script = [line.format(vni=vni) for line in LEFTOVER_CHECK] + (NFT_LEFTOVERS if nft else IPTABLES_LEFTOVERS)
+def check_leftovers(ctx, node: str, *, namespace: str, image: str, vni: int, nft: bool | None) -> None:
+    """A host pod on `node` that fails if any Flannel device, file or rule is still there: Flannel's nftables
+    tables when `nft`, its iptables chains when not, both when unknown (None; a missing binary finds nothing)."""
+    rules = NFT_LEFTOVERS if nft else IPTABLES_LEFTOVERS if nft is False else IPTABLES_LEFTOVERS + NFT_LEFTOVERS
+    script = [line.format(vni=vni) for line in LEFTOVER_CHECK] + rules
     pod = objects.hand_off_pod(node, namespace, {"image": image, "hostPaths": ["/etc/cni/net.d", "/run/flannel"],
                                                  "script": script + ["echo no Flannel leftover"]})
     pod["metadata"]["name"] = f"leftover-check-{node}"
