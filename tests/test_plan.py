@@ -378,3 +378,10 @@ def test_a_workload_spread_over_waves_needs_no_finding(snap):
     add_workers(snap, 8, zones=("zone-a", "zone-b"))
     place(snap, "Deployment/coredns", ["w-1", "w-2"], labels={"k8s-app": "kube-dns"})
     assert "WORKLOAD_DOWN_DURING_WAVE" not in {f["code"] for f in plan_for(snap, max_unavailable="50%").findings}
+
+
+def test_the_health_gate_promises_only_what_it_checks(snap):
+    # the gate waits for Ready nodes and agents and no Pending pod; reachability is each node's verify-node step
+    gates = [s for s in plan_for(snap).steps if s.kind == "health-gate"]
+    assert gates and all("reach each other" not in g.changes and "Pending" in g.changes
+                         and "each node's verify step" in g.changes for g in gates)

@@ -237,9 +237,10 @@ def policy_note(content: dict, node: str, options: dict) -> str:
 
 def health_gate(wave: int, name: str, migrated: int, total: int) -> PlanStep:
     return PlanStep(f"wave/{wave}/health-gate", "health-gate", WAVES, "Cluster", wave=wave,
-                    changes=f"nothing: after {name} ({migrated}/{total} nodes on Calico) every node is Ready, "
-                            "calico-node Ready on migrated nodes, Flannel Ready on the others, no pod stuck "
-                            "ContainerCreating, and pods reach each other across old and new nodes",
+                    changes=f"nothing: after {name} ({migrated}/{total} nodes on Calico) waits until every node "
+                            "is Ready, calico-node Ready on migrated nodes, Flannel Ready on the others, and no "
+                            "scheduled pod is still Pending; pod-to-pod across old and new nodes (both directions) "
+                            "is each node's verify step, run before this gate",
                     check="none: the gate runs before the next wave starts", undo="nothing to undo",
                     params={"migratedNodes": migrated, "totalNodes": total})
 
