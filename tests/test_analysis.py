@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -385,3 +386,24 @@ def test_a_node_whose_flannel_address_is_not_its_internal_ip_blocks_naming_both(
     assert f.severity == BLOCKER
     assert "worker-1 (Flannel 10.250.0.10, InternalIP 192.168.10.11)" in f.message
     assert "--node-ip" in f.fix and "--iface" in f.fix
+
+
+def test_a_windows_node_blocks_with_the_fix_of_removing_it_until_after_finalize():
+    scenario = str(Path(__file__).parent / "scenarios" / "windows.yaml")
+    found = {f.code: f for f in findings_of(scenario)}
+    windows = found["NODE_NOT_LINUX"]
+    assert windows.severity == BLOCKER and "win-1 (windows)" in windows.message
+    assert "4096" in windows.message and "4789" in windows.message
+    assert "remove the Windows nodes" in windows.fix
+    assert "NODE_WITHOUT_FLANNEL_VTEP" not in found  # one finding, the one that says why
+
+
+def test_flannel_vxlan_gbp_is_a_warning(snap):
+    snap["flannel"]["netConf"]["backend"]["gbp"] = True
+    assert finding(snap, "VXLAN_GBP").severity == WARNING
+
+
+def test_gbp_in_net_conf_reaches_the_snapshot():
+    from migrate.snapshot import parse_net_conf
+    conf = parse_net_conf('{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "GBP": true}}')
+    assert conf["backend"]["gbp"] is True

@@ -167,7 +167,8 @@ def parse_net_conf(text: str) -> dict:
     return {"network": network, "subnetLen": raw.get("SubnetLen", 24),
             "backend": {"type": backend_type, "vni": backend.get("VNI", 1) if is_vxlan else backend.get("VNI"),
                         "port": backend.get("Port", 8472) if is_vxlan else backend.get("Port"),
-                        "directRouting": bool(backend.get("DirectRouting", False))},
+                        "directRouting": bool(backend.get("DirectRouting", False)),
+                        **({"gbp": True} if is_vxlan and backend.get("GBP") else {})},
             "mtu": raw.get("MTU"), "enableIPv6": bool(raw.get("EnableIPv6", False)),
             "ipv6Network": raw.get("IPv6Network"), "enableNFTables": bool(raw.get("EnableNFTables", False))}
 
@@ -191,7 +192,15 @@ def _node(node: dict) -> dict:
             "podCIDRs": [{"cidr": c, "prefixLength": ipaddress.ip_network(c, strict=False).prefixlen} for c in cidrs],
             "flannel": {"backendType": annotations.get(FLANNEL_ANNOTATION + "backend-type"), "vtepMAC": vtep_mac,
                         "publicIP": annotations.get(FLANNEL_ANNOTATION + "public-ip")},
-            "ready": ready, "kubeletVersion": (status.get("nodeInfo") or {}).get("kubeletVersion")}
+            "ready": ready, "kubeletVersion": (status.get("nodeInfo") or {}).get("kubeletVersion"),
+            **_non_linux(labels)}
+
+
+def _non_linux(labels: dict) -> dict:
+    """{"os": ...} for a node whose OS label is not linux (windows, ...); nothing for Linux nodes, so
+    snapshots of Linux-only clusters stay as they were."""
+    os_name = labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os") or "linux"
+    return {} if os_name == "linux" else {"os": os_name}
 
 
 def _pod_kind(pod: dict) -> str:
