@@ -278,8 +278,10 @@ def test_the_cli_migrates_a_real_control_plane_with_attached_nodes_and_rolls_bac
     report = attached.probe_report()
     print("\n" + "\n".join(f"{what}: {seconds:.1f}s" for what, seconds in times.items()))
     print(f"probe during the migration: {report['samples'] - probe_before['samples']} cross-node flows, "
-          f"{report['failed'] - probe_before['failed']} failed")
+          f"{report['failed'] - probe_before['failed']} failed; {report['dnsLookups'] - probe_before['dnsLookups']} "
+          f"DNS lookups, {report['dnsFailed'] - probe_before['dnsFailed']} failed")
     assert report["samples"] > probe_before["samples"] and report["failed"] == 0, report
+    assert report["dnsLookups"] > probe_before["dnsLookups"] and report["dnsFailed"] == 0, report
     assert _errors(attached) == []
 
 

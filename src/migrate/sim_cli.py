@@ -213,7 +213,8 @@ def attach(kubeconfig: str, context: str | None, scenario_name: str, seed: int, 
 def _probe_line(cluster) -> str:
     report, progress = cluster.probe_report(), cluster.progress()
     return (f"probe: {report['samples']} flows, {report['ok']} ok, {report['failed']} failed, "
-            f"{report['deniedByPolicy']} denied by policy; {progress.ready_nodes}/{progress.nodes} nodes Ready, "
+            f"{report['deniedByPolicy']} denied by policy; {report.get('dnsLookups', 0)} DNS lookups, "
+            f"{report.get('dnsFailed', 0)} failed; {progress.ready_nodes}/{progress.nodes} nodes Ready, "
             f"{progress.running_pods}/{progress.pods} pods Ready")
 
 
