@@ -28,6 +28,16 @@ class Migration:
                  before_snapshot=None, **options):
         self._serving = running_cluster(scenario, pod_security=pod_security)
         self.running = self._serving.__enter__()
+        try:
+            self._prepare(tmp_path, calico_yaml, before_snapshot, options)
+        except BaseException:
+            self.close()  # else the served cluster outlives the test and its shutdown can hang the interpreter
+            raise
+        self.clock = SteppedClock(self.cluster.clock.now, self.cluster.advance)
+        self.journal_path = tmp_path / "plan.yaml.journal.jsonl"
+        self.events: list = []
+
+    def _prepare(self, tmp_path, calico_yaml, before_snapshot, options) -> None:
         self.cluster = self.running.cluster
         self.kube = connect(str(self.running.kubeconfig_path), sleep=lambda s: None)
         if before_snapshot is not None:  # the cluster as the SRE found it differs from the scenario's
@@ -40,9 +50,6 @@ class Migration:
         options.setdefault("delete_emptydir_data", True)
         self.plan = build_plan(self.snapshot, PlanOptions(calico_manifest=pinned, calico_manifest_text=manifest.read_text(),
                                                           **options))
-        self.clock = SteppedClock(self.cluster.clock.now, self.cluster.advance)
-        self.journal_path = tmp_path / "plan.yaml.journal.jsonl"
-        self.events: list = []
 
     def journal(self, *, kill_at=None) -> Journal:
         mirror = JournalMirror(self.kube, self.plan.options["namespace"], self.plan.digest)
