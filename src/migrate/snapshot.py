@@ -226,8 +226,12 @@ def _pods_by_node(pods: list[dict]) -> dict:
             "namespace": _namespace(pod), "name": _name(pod), "kind": _pod_kind(pod),
             "hostNetwork": bool(spec.get("hostNetwork", False)),
             "emptyDir": any("emptyDir" in v for v in spec.get("volumes") or []), "labels": _labels(pod),
-            "workload": _workload(pod), "ready": _pod_ready(pod)})
+            "workload": _workload(pod), "ready": pod_ready(pod)})
     return dict(sorted(by_node.items()))
+
+
+# The workloads `_workload` names that keep replicas (a DaemonSet's pods are per node, not replicas).
+REPLICATED_WORKLOADS = ("Deployment/", "StatefulSet/", "ReplicaSet/")
 
 
 def _workload(pod: dict) -> str | None:
@@ -243,7 +247,8 @@ def _workload(pod: dict) -> str | None:
     return f"{kind}/{name}"
 
 
-def _pod_ready(pod: dict) -> bool:
+def pod_ready(pod: dict) -> bool:
+    """The pod's Ready condition is True (what the kubelet reports, readiness probes included)."""
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 

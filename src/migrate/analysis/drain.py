@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from ..labels import selector_matches
+from ..snapshot import REPLICATED_WORKLOADS
 from .finding import BLOCKER, WARNING, Finding, names
-
-REPLICATED = ("Deployment/", "StatefulSet/", "ReplicaSet/")
 
 
 def check(content: dict, **_) -> list[Finding]:
@@ -42,7 +41,7 @@ def _system_without_budget(pods_by_node: dict, pdbs: list[dict]) -> list[Finding
     replicas: dict[str, list] = {}
     for node, pods in pods_by_node.items():
         for p in pods:
-            if p["namespace"] == "kube-system" and (p.get("workload") or "").startswith(REPLICATED):
+            if p["namespace"] == "kube-system" and (p.get("workload") or "").startswith(REPLICATED_WORKLOADS):
                 replicas.setdefault(p["workload"], []).append((node, p.get("labels") or {}))
     budgets = [b for b in pdbs if b["namespace"] == "kube-system"]
     bare = [f"{workload} ({len(on)} replicas on {', '.join(sorted({n for n, _ in on}))})"

@@ -9,12 +9,14 @@ the same name). Time is the executor's Clock, so the simulator drains without re
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..kube import NotFound, TooManyRequests
 from ..labels import selector_matches
+from ..snapshot import pod_ready
 from .clock import Clock
 from .errors import Interrupted, StepFailed
 from .events import Emit, Event, ignore
@@ -146,6 +148,7 @@ class _Drain:
         self.refused: list[str] = []
         self.refusals = 0
         self.pending: list[_Pending] = []   # not yet evicted, or evicted and not yet gone
+        self._budgets: dict[str, list[dict]] = {}  # namespace -> its PodDisruptionBudgets, read once
 
     def _event(self, kind: str, message: str, **data) -> None:
         self.emit(Event(kind, message, node=self.node, data=data))
@@ -181,7 +184,9 @@ class _Drain:
         if owner is None or owner.get("kind") not in REPLICATED_KINDS or self.dry_run:
             return None
         namespace, labels = pod["metadata"]["namespace"], pod["metadata"].get("labels") or {}
-        budgets = self.kube.list(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets")
+        if namespace not in self._budgets:  # one read per namespace, not per pod
+            self._budgets[namespace] = self.kube.list(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets")
+        budgets = self._budgets[namespace]
         if any(selector_matches((b.get("spec") or {}).get("selector"), labels) for b in budgets):
             return None  # the eviction API keeps what its budget asks
         return owner
@@ -194,8 +199,7 @@ class _Drain:
                         o.get("uid") == pod.owner.get("uid") for o in p["metadata"].get("ownerReferences") or [])]
         if not siblings:
             return None
-        ready = [p for p in siblings if not p["metadata"].get("deletionTimestamp") and any(
-            c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or [])]
+        ready = [p for p in siblings if not p["metadata"].get("deletionTimestamp") and pod_ready(p)]
         if ready:
             return None
         return f"no other replica of {pod.owner.get('kind')} {pod.owner.get('name')} is ready yet"
@@ -207,7 +211,8 @@ class _Drain:
             if pod.evicted or pod.retry_at > now:
                 continue
             pod.attempts += 1
-            with _EVICTION_TURN:
+            # Only a guarded pod's check-then-evict must not interleave with another node's; the rest evict freely.
+            with _EVICTION_TURN if pod.owner else contextlib.nullcontext():
                 held = self._last_ready_replica(pod) if pod.owner else None
                 if held is None:
                     try:

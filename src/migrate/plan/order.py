@@ -6,6 +6,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from ..labels import selector_matches
+from ..snapshot import REPLICATED_WORKLOADS
 from .model import Wave
 from .options import PlanOptionError, per_zone_limit
 
@@ -107,9 +108,6 @@ def _fill(sequence: list[dict], capacity: int, limits: dict[str, int],
     return waves
 
 
-WORKLOAD_PREFIXES = ("Deployment/", "StatefulSet/", "ReplicaSet/")
-
-
 @dataclass
 class ReplicaBudgets:
     """Per replicated workload, how many of its ready replicas one wave may drain: what its PDB allows now
@@ -135,7 +133,7 @@ def replica_budgets(pods_by_node: dict, pdbs: list[dict]) -> ReplicaBudgets:
         counts = None
         for p in pods:
             workload = p.get("workload")
-            if workload and p.get("ready") and workload.startswith(WORKLOAD_PREFIXES):
+            if workload and p.get("ready") and workload.startswith(REPLICATED_WORKLOADS):
                 key = (p["namespace"], workload)
                 if counts is None:
                     counts = per_node[node] = {}

@@ -3,6 +3,7 @@ its VXLAN device checked, and the mirror images that give a node back to Flannel
 from __future__ import annotations
 
 from ... import objects
+from ...snapshot import pod_ready
 from ..drain import DrainPolicy, drain_node
 from ...errors import UserError
 from ..errors import StepFailed
@@ -99,11 +100,6 @@ def forget_calico_node(ctx, node: str) -> None:
 
 def flannel_ready_on(ctx, node: str) -> bool:
     return any(pod_ready(p) for p in flannel_pods_on(ctx, node))
-
-
-def pod_ready(pod: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def calico_node_on(ctx, node: str) -> dict | None:
