@@ -127,3 +127,11 @@ def test_each_retry_is_reported_with_its_attempt_wait_and_cause():
         with pytest.raises(kube.ApiUnreachable):
             client.get("/api/v1/nodes")
     assert said == ["attempt 1/3 failed; will retry in 4s: HTTP 503", "attempt 2/3 failed; will retry in 4s: HTTP 503"]
+
+
+def test_a_write_with_a_field_the_server_does_not_know_is_refused_not_silently_dropped(served_small):
+    client = kube.connect(str(served_small.kubeconfig_path), sleep=no_sleep)
+    with pytest.raises(kube.Rejected, match='strict decoding error: unknown field "spec"'):
+        client.create("/api/v1/namespaces/default/configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"}, "spec": {"colour": "red"}})
+    assert client.get_optional("/api/v1/namespaces/default/configmaps/typo") is None

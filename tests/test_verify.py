@@ -59,3 +59,13 @@ def test_flannels_nftables_table_left_on_a_node_fails_the_leftover_check(migrati
     results = verify_now(run.kube, run.clock, namespace="calico-migration")
     assert [f.split(":")[0] for f in failed(results)] == ["worker-2 has no Flannel leftover"]
     assert "Flannel leftover: nftables table ip flannel-ipv4" in failed(results)[0]
+
+
+def test_the_leftover_check_runs_where_pod_security_enforces_baseline_by_default(migration):
+    run = migration("small", pod_security={"defaults": {"enforce": "baseline"},
+                                           "exemptions": {"namespaces": ["kube-system"]}})
+    run.apply()
+    assert run.kube.get_optional("/api/v1/namespaces/verify-probes") is None  # verify creates it
+    results = verify_now(run.kube, run.clock, namespace="verify-probes")
+    assert failed(results) == []
+    assert sum("has no Flannel leftover" in what for what, _, _ in results) == 3
