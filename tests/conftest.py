@@ -50,8 +50,11 @@ def migration(tmp_path):
         made.append(Migration(scenario, tmp_path, **options))
         return made[-1]
     yield make
+    errors = [f"{e.component}: {e.message}" for run in made for e in run.cluster.errors]
     for run in made:
         run.close()
+    # The simulator's loop logs what a component raises and goes on; a migration test must not hide one.
+    assert errors == [], errors
 
 
 @pytest.fixture

@@ -561,7 +561,6 @@ class Admission:
         # ValidateSecret: the decoded data (stringData merged into it by conversion) at most MaxSecretSize
         data = dict(obj.get("data") or {})
         sizes = {k: _decoded_size({k: v}) for k, v in data.items()}
-        sizes.update({k: len(str(v).encode()) for k, v in (obj.get("stringData") or {}).items()})
         if sum(sizes.values()) > MAX_SECRET_SIZE:
             return [("data", f"Too long: must have at most {MAX_SECRET_SIZE} bytes")]
         return []

@@ -80,7 +80,7 @@ class Request:
 
 class ApiService:
     def __init__(self, store: Store, registry: ResourceRegistry, pod_logs=None, kubelet_unreachable=None,
-                 kubernetes_version: str = "v1.31.4"):
+                 kubernetes_version: str = "v1.34.2"):
         self.store = store
         self.registry = registry
         # custom resources' schemas (pruning, defaulting, validation) and the decode step of writes

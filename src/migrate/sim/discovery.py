@@ -4,7 +4,7 @@ from __future__ import annotations
 from .resources import ResourceRegistry, ResourceType
 
 def server_version(kubernetes_version: str) -> dict:
-    """/version for a cluster running `kubernetes_version` (e.g. "v1.31.4")."""
+    """/version for a cluster running `kubernetes_version` (e.g. "v1.34.2")."""
     major, minor = kubernetes_version.lstrip("v").split(".")[:2]
     return {"major": major, "minor": minor, "gitVersion": kubernetes_version,
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
