@@ -187,7 +187,7 @@ def test_canal_is_detected_and_its_policies_are_not_reported_as_new(snap):
     snap["flannel"].update(flavor="canal", namespace="kube-system", daemonSet="canal")
     snap["networkPolicies"] = [{"namespace": "shop", "name": "deny", "podSelector": {}, "policyTypes": ["Ingress"],
                                 "ingress": [], "egress": [], "selectedPods": ["web-1"]}]
-    assert finding(snap, "CANAL_DETECTED").severity == BLOCKER
+    assert finding(snap, "CANAL_DETECTED").severity == INFO
     assert "NETWORK_POLICY_WILL_BE_ENFORCED" not in codes(snap)
 
 
@@ -289,9 +289,10 @@ def test_legacy_flannel_is_found_in_kube_system_without_blocker():
     assert [f for f in findings if f.severity == BLOCKER] == []
 
 
-def test_canal_is_detected():
+def test_canal_is_detected_and_migrates_with_no_blocker():
     findings = findings_of("canal")
-    assert "CANAL_DETECTED" in [f.code for f in findings if f.severity == BLOCKER]
+    assert "CANAL_DETECTED" in [f.code for f in findings if f.severity == INFO]
+    assert [f.code for f in findings if f.severity == BLOCKER] == []
     assert "NETWORK_POLICY_WILL_BE_ENFORCED" not in [f.code for f in findings]
 
 

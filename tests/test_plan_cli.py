@@ -55,12 +55,23 @@ def test_a_plan_the_drain_would_refuse_exits_3_and_writes_nothing(cli, jdcloud, 
     assert jdcloud.request_log.writes() == []
 
 
-@pytest.mark.parametrize("scenario,code", [("hostgw", "BACKEND_NOT_VXLAN"), ("canal", "CANAL_DETECTED")])
+@pytest.mark.parametrize("scenario,code", [("hostgw", "BACKEND_NOT_VXLAN")])
 def test_scenarios_flannel_cannot_hand_off_live_are_refused(cli, scenario, code):
     with running_cluster(scenario) as running:
         result = cli("plan", "--kubeconfig", running.kubeconfig_path)
         assert result.exit_code == 3 and code in result.stderr
         assert running.request_log.writes() == []
+
+
+def test_canal_is_planned_per_node_and_a_policy_hold_there_is_refused_saying_why(cli, tmp_path):
+    with running_cluster("canal") as running:
+        held = cli("plan", "--kubeconfig", running.kubeconfig_path, "--policy", "hold-until-finalize")
+        planned = cli("plan", "--kubeconfig", running.kubeconfig_path, "-o", tmp_path / "p.yaml")
+    assert held.exit_code == 3 and "POLICY_HOLD_ON_CANAL" in held.stderr and "--policy per-node" in held.stderr
+    assert planned.exit_code == 0, planned.output
+    plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert plan["options"]["policy"] == "per-node"
+    assert "DaemonSet/kube-system/canal" in [s["target"] for s in plan["steps"]]
 
 
 def test_legacy_flannel_in_kube_system_is_planned_with_its_own_objects(cli, tmp_path):

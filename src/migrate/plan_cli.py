@@ -43,8 +43,9 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
 @click.option("--force", is_flag=True, help="Drain pods no controller re-creates (they are deleted for good).")
 @click.option("--node-order", default="zone-interleaved", show_default=True, metavar="ORDER",
               help="zone-interleaved, name, or every node's name, comma-separated.")
-@click.option("--policy", type=click.Choice(POLICY_MODES), default="hold-until-finalize", show_default=True,
-              help="When NetworkPolicies start to be enforced: at finalize, or on each node as it moves.")
+@click.option("--policy", type=click.Choice(POLICY_MODES),
+              help="When NetworkPolicies start to be enforced: at finalize, or on each node as it moves. "
+                   "[default: hold-until-finalize; per-node on Canal, which enforces them today]")
 @click.option("--namespace", default=DEFAULT_NAMESPACE, show_default=True,
               help="Namespace for the lease, journal mirror, backups and hand-off pods.")
 @click.option("--cleanup-image", metavar="IMAGE", help="Image of the hand-off pod (default: Flannel's own).")

@@ -29,11 +29,15 @@ def check(content: dict, **_) -> list[Finding]:
                         f"({flannel.get('flavor')}, image {flannel.get('image')}, ConfigMap {flannel.get('configMap')})",
                         "nothing to do")]
     if flannel.get("flavor") == "canal":
-        findings.append(Finding(BLOCKER, "CANAL_DETECTED",
-                                f"Canal detected ({where}): Calico already enforces NetworkPolicy and IPAM may already "
-                                "be Calico's, so the Flannel-to-Calico hand-off does not apply",
-                                "follow Calico's Canal-to-Calico migration (replace the canal DaemonSet by calico-node "
-                                "keeping the existing pool) instead of this tool's plan"))
+        # As Calico's own controller does for Canal (Calico v3.32.1 kube-controllers/pkg/controllers/
+        # flannelmigration/migration_controller.go CheckShouldMigrate, ipam_migrator.go, network_migrator.go):
+        # the canal DaemonSet leaves each node as calico.yaml's calico-node arrives, Canal's pool is adopted.
+        findings.append(Finding(INFO, "CANAL_DETECTED",
+                                f"Canal detected ({where}): its calico-node container enforces NetworkPolicy today "
+                                "and its flannel container moves the packets; each node is handed from the canal "
+                                "DaemonSet to calico-node, which keeps enforcing the policies, and the Calico "
+                                "objects Canal created (its IPPool, FelixConfiguration) are adopted, not replaced",
+                                "nothing to do; keep --policy per-node (the default here)"))
     findings += _addon_manager(flannel, where)
     net_conf = flannel.get("netConf") or {}
     if "parseError" in net_conf:

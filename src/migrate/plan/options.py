@@ -37,7 +37,7 @@ class PlanOptions:
     force: bool = False                   # evict pods no controller re-creates
     node_order: str = "zone-interleaved"
     explicit_order: tuple[str, ...] = field(default_factory=tuple)
-    policy: str = "hold-until-finalize"
+    policy: str | None = None             # None: hold-until-finalize, or per-node on Canal (see default_policy)
     namespace: str = DEFAULT_NAMESPACE
     cleanup_image: str | None = None      # None: Flannel's own image, already on every node
     # The pinned manifest's text, so the plan can show what the transform changes; not recorded itself.
@@ -59,7 +59,7 @@ def validate(options: PlanOptions) -> None:
     """Raise PlanOptionError for a value that no snapshot could plan with."""
     for name, value, allowed in (("--encapsulation", options.encapsulation, ENCAPSULATIONS),
                                  ("--ipam", options.ipam, IPAMS), ("--node-order", options.node_order, NODE_ORDERS),
-                                 ("--policy", options.policy, POLICY_MODES)):
+                                 ("--policy", options.policy or POLICY_MODES[0], POLICY_MODES)):
         if value not in allowed:
             raise PlanOptionError(f"{name} {value!r} is not one of {', '.join(allowed)}", "pick one of those")
     if not re.fullmatch(r"v\d+\.\d+\.\d+", options.calico_version):
@@ -75,6 +75,12 @@ def validate(options: PlanOptions) -> None:
         raise PlanOptionError(f"--namespace {options.namespace!r} is not a valid namespace name",
                               "use lower-case letters, digits and '-'")
     max_unavailable_count(options.max_unavailable, 1)
+
+
+def default_policy(content: dict) -> str:
+    """Flannel enforces no NetworkPolicy, so the hold keeps today's behaviour until finalize; Canal's Felix
+    enforces them today, so there the hold would switch them off: policies stay on, node by node."""
+    return "per-node" if (content.get("flannel") or {}).get("flavor") == "canal" else "hold-until-finalize"
 
 
 def max_unavailable_count(value: str, node_count: int) -> int:

@@ -11,7 +11,8 @@ from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
 from .model import Plan, PlanStep, sealed
-from .options import CALICO_MANIFEST_URL, PlanOptions, block_size_for, max_unavailable_count, validate
+from .options import (CALICO_MANIFEST_URL, PlanOptions, block_size_for, default_policy, max_unavailable_count,
+                      validate)
 from .order import ReplicaBudgets, plan_waves, replica_budgets, zone_limits
 
 
@@ -92,6 +93,7 @@ def resolve_options(content: dict, options: PlanOptions, block_size: int) -> dic
         maxUnavailableNodes=max_unavailable_count(options.max_unavailable, len(content["nodes"])),
         zoneLimits={zone or "(no zone)": limit for zone, limit in sorted(limits.items())},
         blockSize=block_size,
+        policy=options.policy or default_policy(content),
         cleanupImage=options.cleanup_image or content["flannel"].get("image"),
         calicoManifest=options.calico_manifest or {
             "source": CALICO_MANIFEST_URL.format(version=options.calico_version), "sha256": None})
@@ -149,6 +151,12 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 "nft binary that removes Flannel's tables",
                                 "plan with --cleanup-image IMAGE, an image you trust that has nft and ip (Flannel's "
                                 "own image from v0.25.0 does)"))
+    if flannel.get("flavor") == "canal" and options.policy == "hold-until-finalize":
+        findings.append(Finding(BLOCKER, "POLICY_HOLD_ON_CANAL",
+                                "--policy hold-until-finalize would switch off, until finalize, the NetworkPolicies "
+                                "Canal's Felix enforces today: a security regression on every node",
+                                "plan with --policy per-node (the default on Canal): Calico keeps enforcing them on "
+                                "each node before, during and after its hand-off"))
     if options.encapsulation in ("ipip", "ipip-crosssubnet", "none"):
         findings.append(Finding(BLOCKER, "ENCAPSULATION_NEEDS_BGP",
                                 f"--encapsulation {options.encapsulation} needs BGP (BIRD) to spread routes between "

@@ -17,6 +17,9 @@ POOL_NAME = "flannel-network"
 BACKUP_CONFIGMAP = "flannel-backup"
 CALICO_CNI_CONFIG = "/etc/cni/net.d/10-calico.conflist"
 ROLLBACK_RUNBOOK = "runbooks/rollback-by-hand.md"
+# ClusterRoles calico.yaml (Calico v3.32.1) defines too; canal.yaml binds calico-node to its canal ServiceAccount
+# (ClusterRoleBinding canal-calico), so retiring Canal's objects must leave the role to calico.yaml's calico-node.
+CALICO_CLUSTER_ROLES = ("calico-node", "calico-kube-controllers", "calico-cni-plugin", "calico-tier-getter")
 CALICO_VXLAN = {"vni": 4096, "port": 4789}  # Calico's own VXLAN defaults, used after finalize
 ENCAPSULATION_MODES = {  # target -> (vxlanMode, ipipMode)
     "vxlan": ("Always", "Never"), "vxlan-crosssubnet": ("CrossSubnet", "Never"),
@@ -47,6 +50,8 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
     flannel_ds = f"DaemonSet/{flannel['namespace']}/{flannel['daemonSet']}"
     backed_up = flannel_objects(flannel)
     mtu = vxlan_mtu(net_conf)
+    adopted = adopted_pool(content)
+    pool = adopted["name"] if adopted else POOL_NAME
     steps = [
         PlanStep("prepare/namespace", "namespace", PREPARE, f"Namespace/{ns}",
                  changes=f"creates namespace {ns} for the journal mirror, backups and hand-off pods, labelled "
@@ -87,12 +92,17 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  check="FelixConfiguration default has those three values",
                  undo="restores the previous FelixConfiguration default, or deletes it if there was none",
                  params={"vxlanVNI": backend["vni"], "vxlanPort": backend["port"], "vxlanMTU": mtu}),
-        PlanStep("prepare/calico/ippool", "ippool", PREPARE, f"IPPool/{POOL_NAME}",
-                 changes=f"creates IPPool {POOL_NAME} {net_conf['network']} (blockSize {options['blockSize']}, "
-                         f"vxlanMode Always, ipipMode Never, natOutgoing {str(nat_outgoing(flannel)).lower()})",
-                 check=f"IPPool {POOL_NAME} exists with that spec",
-                 undo=f"deletes IPPool {POOL_NAME}",
-                 params={"name": POOL_NAME, "cidr": net_conf["network"], "blockSize": options["blockSize"],
+        PlanStep("prepare/calico/ippool", "ippool", PREPARE, f"IPPool/{pool}",
+                 changes=(f"brings IPPool {pool} {net_conf['network']}, which "
+                          f"{'Canal' if flannel.get('flavor') == 'canal' else 'someone'} created before the migration "
+                          f"(vxlanMode {adopted.get('vxlanMode')}, ipipMode {adopted.get('ipipMode')}), to "
+                          if adopted else f"creates IPPool {pool} {net_conf['network']} (")
+                         + f"blockSize {options['blockSize']}, vxlanMode Always, ipipMode Never, natOutgoing "
+                           f"{str(nat_outgoing(flannel)).lower()}" + (" instead of adding a second pool of that CIDR"
+                                                                       if adopted else ")"),
+                 check=f"IPPool {pool} exists with that spec",
+                 undo=f"puts IPPool {pool}'s previous spec back" if adopted else f"deletes IPPool {pool}",
+                 params={"name": pool, "cidr": net_conf["network"], "blockSize": options["blockSize"],
                          "vxlanMode": "Always", "ipipMode": "Never", "natOutgoing": nat_outgoing(flannel),
                          "nodeSelector": "all()"}),
     ]
@@ -189,8 +199,9 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
            params={"label": MIGRATION_LABEL, "value": "none", "waitFor": "flannel-gone"}),
         at("host-cleanup", "host-cleanup",
            changes=f"runs a privileged hostNetwork pod on {name} that writes Calico's placeholder CNI config "
-                   f"and removes cni0, flannel.{vni}, 10-flannel.conflist, /run/flannel/subnet.env and "
-                   "Flannel's iptables/nftables rules",
+                   f"and removes {'' if flannel.get('flavor') == 'canal' else 'cni0, '}flannel.{vni}, "
+                   f"{cni_config(flannel).rsplit('/', 1)[1]}, /run/flannel/subnet.env and Flannel's iptables/nftables "
+                   "rules",
            check=f"the hand-off pod on {name} has succeeded for this plan",
            undo="runs the mirror pod: removes Calico's CNI config and vxlan.calico so Flannel can return",
            params=host_cleanup_params(flannel, vni, options)),
@@ -273,8 +284,9 @@ def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[Plan
         to = {"vxlanMode": vxlan_mode, "ipipMode": ipip_mode}
         if vxlan_mode != "Never":
             to.update(vxlanVNI=CALICO_VXLAN["vni"], vxlanPort=CALICO_VXLAN["port"])
+        pool = (adopted_pool(content) or {}).get("name", POOL_NAME)
         steps += [
-            PlanStep("finalize/encapsulation", "switch-encapsulation", FINALIZE, f"IPPool/{POOL_NAME}",
+            PlanStep("finalize/encapsulation", "switch-encapsulation", FINALIZE, f"IPPool/{pool}",
                      changes=f"switches from Flannel-compatible VXLAN (VNI {backend['vni']}, port {backend['port']}) "
                              f"to {target}: " + ", ".join(f"{k} {v}" for k, v in to.items()),
                      check="the pool and FelixConfiguration have those values and every calico-node reports them",
@@ -301,8 +313,8 @@ def post_verify_steps(content: dict) -> list[PlanStep]:
     return [PlanStep(
         "verify/cluster", "verify-cluster", POST_VERIFY, "Cluster",
         changes="nothing: every node runs calico-node Ready with no Flannel leftover (flannel.<VNI>, cni0, "
-                "10-flannel.conflist, subnet.env, iptables chains); every pod IP lies in its node's original "
-                "podCIDR; pod-to-pod, pod-to-service and DNS work",
+                f"{cni_config(content['flannel']).rsplit('/', 1)[1]}, subnet.env, iptables chains); every pod IP "
+                "lies in its node's original podCIDR; pod-to-pod, pod-to-service and DNS work",
         check="none: verification always runs", undo="deletes its probe pods",
         params={"checks": ["calico-node-ready", "no-flannel-leftovers", "pod-ip-in-podcidr", "pod-to-pod",
                            "pod-to-service", "dns"],
@@ -310,6 +322,27 @@ def post_verify_steps(content: dict) -> list[PlanStep]:
 
 
 # ---- values several phases share -------------------------------------------------------------
+
+def adopted_pool(content: dict) -> dict | None:
+    """An enabled IPPool whose CIDR is exactly Flannel's Network, from before the migration: Canal's calico-node
+    creates one at start (default-ipv4-ippool, VXLAN and IPIP off). The migration brings it to its own spec rather
+    than add a second pool of the same CIDR, whose VXLAN mode Felix could take from either; Calico's controller
+    likewise replaces Canal's pool by a VXLAN one of the same name (Calico v3.32.1 kube-controllers/pkg/
+    controllers/flannelmigration/ipam_migrator.go createDefaultVxlanIPPool)."""
+    network = (content["flannel"].get("netConf") or {}).get("network")
+    if not network:
+        return None
+    wanted = ipaddress.ip_network(network, strict=False)
+    return next((p for p in (content.get("calico") or {}).get("ipPools") or [] if p.get("cidr") and not
+                 p.get("disabled") and ipaddress.ip_network(p["cidr"], strict=False) == wanted), None)
+
+
+def cni_config(flannel: dict) -> str:
+    """The CNI config file Flannel's side installed: Canal's install-cni writes 10-canal.conflist (canal.yaml
+    CNI_CONF_NAME), Flannel's install-cni 10-flannel.conflist."""
+    return "/etc/cni/net.d/10-canal.conflist" if flannel.get("flavor") == "canal" else \
+        "/etc/cni/net.d/10-flannel.conflist"
+
 
 def node_cidr(node: dict) -> str:
     return next(c["cidr"] for c in node["podCIDRs"] if ":" not in c["cidr"])
@@ -335,7 +368,8 @@ def flannel_objects(flannel: dict) -> list[dict]:
     # Flannel's own namespace (manifest installs since v0.19) goes too; kube-system of course does not.
     objects = [{"kind": "Namespace", "name": ns}] if ns == "kube-flannel" else []
     objects += [{"kind": "ServiceAccount", "namespace": ns, "name": flannel.get("serviceAccount") or "flannel"}]
-    objects += [{"kind": "ClusterRole", "name": n} for n in flannel.get("clusterRoles") or []]
+    objects += [{"kind": "ClusterRole", "name": n} for n in flannel.get("clusterRoles") or []
+                if n not in CALICO_CLUSTER_ROLES]
     objects += [{"kind": "ClusterRoleBinding", "name": n} for n in flannel.get("clusterRoleBindings") or []]
     if flannel.get("configMap"):
         objects.append({"kind": "ConfigMap", "namespace": ns, "name": flannel["configMap"]})
@@ -350,8 +384,10 @@ def host_cleanup_params(flannel: dict, vni: int, options: dict) -> dict:
     nft = (flannel.get("netConf") or {}).get("enableNFTables")
     script = [
         f"printf '%s\\n' '{placeholder}' > {CALICO_CNI_CONFIG}",
-        "rm -f /etc/cni/net.d/10-flannel.conflist /run/flannel/subnet.env",
-        "ip link delete cni0 || true",
+        f"rm -f {cni_config(flannel)} /run/flannel/subnet.env",
+        # Canal's pods hang off cali* veths, not a bridge (Calico v3.32.1 flannelmigration/network_migrator.go
+        # removeFlannelNetworkAndInstallDummyCalicoCNI deletes only the tunnel device for Canal)
+        *([] if flannel.get("flavor") == "canal" else ["ip link delete cni0 || true"]),
         f"ip link delete flannel.{vni} || true",
     ]
     if nft:  # flannel's nftables mode keeps its rules in these two tables

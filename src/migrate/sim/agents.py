@@ -18,7 +18,7 @@ from .calico_autodetect import AutodetectionFailed, node_ipv4_address
 from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
 from .container import image_identity, image_tag
-from .context import SimContext
+from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
 from .network import Network, Peer, PeerTable
 
@@ -328,6 +328,7 @@ class CalicoNode(Program):
     def __init__(self):
         self.ready_at: float | None = None
         self.device_problem = ""
+        self.typha: str | None = None  # the Typha endpoint Felix connected to, once it found one
 
     def start(self, run: ContainerRun) -> Outcome:
         ctx = run.ctx
@@ -555,6 +556,10 @@ class CalicoNode(Program):
             return False, "calico/node is not ready: BIRD is not ready: BGP not established (injected fault)"
         if self.ready_at is None or now < self.ready_at:
             return False, "calico/node is not ready: felix is not ready: readiness probe reporting 503"
+        if self.typha is None and typha_service(run.env) is not None:
+            self.typha = typha_endpoint(run)
+            if self.typha is None:
+                return False, "calico/node is not ready: felix is not ready: readiness probe reporting 503"
         return True, ""
 
     def stop(self, run: ContainerRun) -> None:
@@ -562,6 +567,41 @@ class CalicoNode(Program):
         device = run.host.interfaces.get("vxlan.calico")
         if device is not None and getattr(device, "peers", None) is run.network.calico_table:
             device.peers = PeerTable(run.network.calico_table.peers())
+
+
+TYPHA_PORT_NAME = "calico-typha"  # typha/pkg/discovery/discovery.go New: k8sServicePortName's default
+
+
+def typha_service(env: dict[str, str]) -> tuple[str, str] | None:
+    """(namespace, name) of the Service through which Felix finds Typha, or None when Felix syncs from the API
+    server itself. Calico v3.32.1 felix/config/config_params.go: TyphaK8sServiceName (env FELIX_TYPHAK8SSERVICENAME,
+    empty by default) and TyphaK8sNamespace (default kube-system); the value "none" sets a field to its zero value,
+    which is how calico.yaml's typha_service_name "none" turns Typha off."""
+    name = env.get("FELIX_TYPHAK8SSERVICENAME", "")
+    if not name or name.lower() == "none":
+        return None
+    return env.get("FELIX_TYPHAK8SNAMESPACE") or "kube-system", name
+
+
+def typha_endpoint(run: ContainerRun) -> str | None:
+    """A ready Typha endpoint as Felix discovers one, or None. Calico v3.32.1 felix/daemon/daemon.go: with a Typha
+    service configured, Felix's start-up loop runs discovery (typha/pkg/discovery/discovery.go discoverTyphaAddrs)
+    and, while it finds no ready endpoint, retries every second without reporting ready; it then connects to one
+    (its own node's first). Discovery reads the Service's EndpointSlices: an endpoint of a port named calico-typha,
+    ready (here: a pod the Service selects, Ready and not terminating, as the EndpointSlice controller marks it).
+    Not modelled: what Felix does when its Typha goes later (it restarts and rediscovers)."""
+    namespace, name = typha_service(run.env) or ("", "")
+    ctx = run.ctx
+    service = ctx.store.find(ctx.rtype("", "services"), namespace, name)
+    spec = (service or {}).get("spec") or {}
+    selector = spec.get("selector")
+    if not selector or not any(p.get("name") == TYPHA_PORT_NAME for p in spec.get("ports") or []):
+        return None
+    ready = [p for p in ctx.store.items(ctx.pods, namespace)
+             if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+             and is_pod_ready(p) and not is_terminating(p) and (p.get("status") or {}).get("podIP")]
+    ready.sort(key=lambda p: (p["spec"].get("nodeName") != run.node_name, p["metadata"]["name"]))
+    return f"{namespace}/{ready[0]['metadata']['name']}" if ready else None
 
 
 MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"

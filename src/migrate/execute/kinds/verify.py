@@ -210,6 +210,8 @@ def _absent(probe: str, what: str) -> str:
 LEFTOVER_CHECK = [_absent("ip link show flannel.{vni}", "device flannel.{vni}"),
                   _absent("ip link show cni0", "bridge cni0"),
                   _absent("test -e /etc/cni/net.d/10-flannel.conflist", "/etc/cni/net.d/10-flannel.conflist"),
+                  # Canal's install-cni writes this one (canal.yaml CNI_CONF_NAME); no Flannel install has it
+                  _absent("test -e /etc/cni/net.d/10-canal.conflist", "/etc/cni/net.d/10-canal.conflist"),
                   _absent("test -e /run/flannel/subnet.env", "/run/flannel/subnet.env")]
 IPTABLES_LEFTOVERS = [_absent("iptables -t nat -S FLANNEL-POSTRTG", "iptables chain nat/FLANNEL-POSTRTG"),
                       _absent("iptables -t filter -S FLANNEL-FWD", "iptables chain filter/FLANNEL-FWD")]
