@@ -26,6 +26,27 @@ def upstream_file():
     return find
 
 
+CALICO_MIRROR = Path(__file__).resolve().parents[2] / ".mirror" / "projectcalico+calico" / "repo"
+
+
+@pytest.fixture(scope="session")
+def upstream_calico_file():
+    """upstream_calico_file("v3.32.1", "manifests/calico-typha.yaml") -> that file's text at that tag, read from the
+    Calico source mirror (never copied into this repository); the test is skipped where the mirror or the file is
+    absent."""
+    import subprocess
+
+    def read(tag: str, path: str) -> str:
+        if not CALICO_MIRROR.exists() or shutil.which("git") is None:
+            pytest.skip(f"the Calico source mirror is not here ({CALICO_MIRROR})")
+        shown = subprocess.run(["git", "-C", str(CALICO_MIRROR), "show", f"{tag}:{path}"], capture_output=True,
+                               text=True)
+        if shown.returncode != 0:
+            pytest.skip(f"{path} at {tag} is not in the Calico mirror: {shown.stderr.strip()}")
+        return shown.stdout
+    return read
+
+
 @pytest.fixture
 def kube_of():
     """kube access to a served simulated cluster, retrying without real sleeps."""

@@ -1,5 +1,6 @@
 """The simulator's own Calico release: its shape, and calico-node running from it on the `small`
 Flannel cluster, as published (every node) and transformed for the migration (labelled nodes)."""
+import copy
 import json
 
 import pytest
@@ -159,3 +160,58 @@ def test_the_release_can_be_applied_through_the_api(served_small, release):
     served_small.cluster.advance(5)
     ds = client.AppsV1Api(api).read_namespaced_daemon_set("calico-node", "kube-system")
     assert ds.spec.template.spec.containers[0].image == "docker.io/calico/node:v3.32.1"
+
+
+# ---- calico-typha.yaml ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def typha_release():
+    return [d for d in yaml.safe_load_all(calico_release_manifest(typha=True)) if d]
+
+
+def test_the_typha_variant_adds_what_calico_typha_yaml_adds(release, typha_release, upstream_calico_file):
+    official = [d for d in yaml.safe_load_all(upstream_calico_file("v3.32.1", "manifests/calico-typha.yaml")) if d]
+    names = lambda objs: [(o["kind"], o["metadata"]["name"]) for o in objs]
+    added = [n for n in names(typha_release) if n not in names(release)]
+    assert added == [n for n in names(official) if n[1] == "calico-typha"] == [
+        ("PodDisruptionBudget", "calico-typha"), ("Service", "calico-typha"), ("Deployment", "calico-typha")]
+    for kind in ("PodDisruptionBudget", "Service"):
+        assert find(typha_release, kind, "calico-typha") == find(official, kind, "calico-typha")
+    ours, theirs = (copy.deepcopy(find(objs, "Deployment", "calico-typha")) for objs in (typha_release, official))
+    for deployment in (ours, theirs):  # the simulator's images come from its own registry
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container.pop("image").endswith("/typha:v3.32.1")
+    assert ours == theirs
+    assert find(typha_release, "ConfigMap", "calico-config")["data"]["typha_service_name"] == "calico-typha" == \
+        find(official, "ConfigMap", "calico-config")["data"]["typha_service_name"]
+    node_env = lambda objs: [e for e in find(objs, "DaemonSet", "calico-node")["spec"]["template"]["spec"][
+        "containers"][0]["env"] if e["name"] == "FELIX_TYPHAK8SSERVICENAME"]
+    assert node_env(typha_release) == node_env(official) == [
+        {"name": "FELIX_TYPHAK8SSERVICENAME",
+         "valueFrom": {"configMapKeyRef": {"name": "calico-config", "key": "typha_service_name"}}}]
+
+
+def typha_pods(c):
+    return [p for p in c.store.items(c.ctx.pods, "kube-system")
+            if (p["metadata"].get("labels") or {}).get("k8s-app") == "calico-typha"]
+
+
+def test_with_typha_calico_node_is_not_ready_until_a_typha_replica_is(small_cluster, typha_release):
+    c = small_cluster
+    objects = copy.deepcopy(typha_release)
+    find(objects, "Deployment", "calico-typha")["spec"]["replicas"] = 0
+    apply(c, objects, wait=90)
+    assert typha_pods(c) == [] and calico_node_pods(c)
+    assert not any(ready(p) for p in calico_node_pods(c))
+    c.store.mutate(c.ctx.rtype("apps", "deployments"), "kube-system", "calico-typha",
+                   lambda d: d["spec"].__setitem__("replicas", 1))
+    c.advance(30)
+    [typha] = typha_pods(c)
+    assert ready(typha) and typha["status"]["podIP"] == c.network.node_ip(typha["spec"]["nodeName"])  # hostNetwork
+    assert all(ready(p) for p in calico_node_pods(c))
+
+
+def test_calico_node_of_calico_yaml_needs_no_typha(small_cluster, release):
+    c = small_cluster
+    apply(c, release)
+    assert typha_pods(c) == [] and all(ready(p) for p in calico_node_pods(c))

@@ -8,6 +8,13 @@ config template with calico-ipam), the calico-node DaemonSet in kube-system (ini
 upgrade-ipam and install-cni, then calico-node with BGP, an IPIP default pool and BIRD in its
 probes) and the calico-kube-controllers Deployment with its PodDisruptionBudget. It is the
 release as published, not yet transformed for a migration.
+
+With `typha=True` it is calico-typha.yaml instead, which Calico v3.32.1 publishes beside calico.yaml
+(manifests/calico-typha.yaml, from charts/calico/templates/calico-typha.yaml): the same objects plus
+the calico-typha PodDisruptionBudget (maxUnavailable 1), Service (port 5473 named calico-typha) and
+Deployment (one replica as published, hostNetwork, tolerating every NoSchedule and NoExecute taint, no
+pod anti-affinity), typha_service_name "calico-typha" in calico-config, and calico-node's
+FELIX_TYPHAK8SSERVICENAME read from it.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from .flannel_install import calico_crds
 CALICO_RELEASE_VERSION = "v3.32.1"
 NAMESPACE = "kube-system"
 REGISTRY = "docker.io/calico"
+TYPHA = "calico-typha"
+TYPHA_PORT = 5473
 
 CNI_NETWORK_CONFIG = """{
   "name": "k8s-pod-network",
@@ -56,21 +65,23 @@ _CALICO_PLURALS = ["bgpconfigurations", "bgpfilters", "bgppeers", "blockaffiniti
                    "kubecontrollersconfigurations", "networkpolicies", "networksets", "tiers"]
 
 
-def calico_release_manifest(version: str = CALICO_RELEASE_VERSION) -> str:
-    """The release as one multi-document YAML text, in the official manifest's order."""
-    return yaml.safe_dump_all(calico_release_objects(version), sort_keys=False, default_flow_style=False,
+def calico_release_manifest(version: str = CALICO_RELEASE_VERSION, typha: bool = False) -> str:
+    """The release as one multi-document YAML text, in the official manifest's order (calico-typha.yaml's
+    when `typha`)."""
+    return yaml.safe_dump_all(calico_release_objects(version, typha), sort_keys=False, default_flow_style=False,
                               width=1000)
 
 
-def calico_release_objects(version: str = CALICO_RELEASE_VERSION) -> list[dict]:
+def calico_release_objects(version: str = CALICO_RELEASE_VERSION, typha: bool = False) -> list[dict]:
     if not version or any(c in version for c in " /:@"):
         raise ValueError(f"not a Calico version: {version!r}")
     return [
         _pdb(),
+        *([_pdb("calico-typha")] if typha else []),
         _service_account("calico-kube-controllers"),
         _service_account("calico-node"),
         _service_account("calico-cni-plugin"),
-        _calico_config(),
+        _calico_config(typha),
         *_crds(),
         _cluster_role("calico-kube-controllers", _KUBE_CONTROLLERS_RULES),
         _cluster_role("calico-node", _NODE_RULES),
@@ -78,8 +89,10 @@ def calico_release_objects(version: str = CALICO_RELEASE_VERSION) -> list[dict]:
         _binding("calico-kube-controllers"),
         _binding("calico-node"),
         _binding("calico-cni-plugin"),
-        _calico_node(version),
+        *([_typha_service()] if typha else []),
+        _calico_node(version, typha),
         _kube_controllers(version),
+        *([_typha_deployment(version)] if typha else []),
     ]
 
 
@@ -108,19 +121,19 @@ def _meta(name: str, namespace: str | None = NAMESPACE, **labels: str) -> dict:
     return meta
 
 
-def _pdb() -> dict:
+def _pdb(app: str = "calico-kube-controllers") -> dict:
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": _meta("calico-kube-controllers", **{"k8s-app": "calico-kube-controllers"}),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": "calico-kube-controllers"}}}}
+            "metadata": _meta(app, **{"k8s-app": app}),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": app}}}}
 
 
 def _service_account(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)}
 
 
-def _calico_config() -> dict:
+def _calico_config(typha: bool = False) -> dict:
     return {"kind": "ConfigMap", "apiVersion": "v1", "metadata": _meta("calico-config"),
-            "data": {"typha_service_name": "none", "calico_backend": "bird", "veth_mtu": "0",
+            "data": {"typha_service_name": TYPHA if typha else "none", "calico_backend": "bird", "veth_mtu": "0",
                      "cni_network_config": CNI_NETWORK_CONFIG}}
 
 
@@ -209,7 +222,7 @@ def _host_path(name: str, path: str, kind: str | None = None) -> dict:
     return {"name": name, "hostPath": source}
 
 
-def _calico_node(version: str) -> dict:
+def _calico_node(version: str, typha: bool = False) -> dict:
     cni_image, node_image = f"{REGISTRY}/cni:{version}", f"{REGISTRY}/node:{version}"
     privileged = {"privileged": True}
     upgrade_ipam = {
@@ -234,7 +247,9 @@ def _calico_node(version: str) -> dict:
     node = {
         "name": "calico-node", "image": node_image, "imagePullPolicy": "IfNotPresent",
         "envFrom": _SERVICES_ENDPOINT,
-        "env": [_value("DATASTORE_TYPE", "kubernetes"), _value("WAIT_FOR_DATASTORE", "true"),
+        "env": [_value("DATASTORE_TYPE", "kubernetes"),
+                *([_from_config("FELIX_TYPHAK8SSERVICENAME", "typha_service_name")] if typha else []),
+                _value("WAIT_FOR_DATASTORE", "true"),
                 _field("NODENAME", "spec.nodeName"),
                 _from_config("CALICO_NETWORKING_BACKEND", "calico_backend"),
                 _value("CLUSTER_TYPE", "k8s,bgp"), _value("IP", "autodetect"),
@@ -316,3 +331,46 @@ def _kube_controllers(version: str) -> dict:
                         "readinessProbe": {"exec": {"command": ["/usr/bin/check-status", "-r"]},
                                            "periodSeconds": 10},
                         "securityContext": {"runAsNonRoot": True}}]}}}}
+
+
+# ---- calico-typha (calico-typha.yaml only) -----------------------------------------------------
+
+def _typha_service() -> dict:
+    labels = {"k8s-app": TYPHA}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(TYPHA, **labels),
+            "spec": {"ports": [{"port": TYPHA_PORT, "protocol": "TCP", "targetPort": TYPHA, "name": TYPHA}],
+                     "selector": dict(labels)}}
+
+
+def _typha_deployment(version: str) -> dict:
+    labels = {"k8s-app": TYPHA}
+    health = {"path": "/readiness", "port": 9098, "host": "localhost"}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(TYPHA, **labels),
+        "spec": {
+            "replicas": 1, "revisionHistoryLimit": 2, "selector": {"matchLabels": dict(labels)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": dict(labels),
+                             "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/os": "linux"}, "hostNetwork": True,
+                    "terminationGracePeriodSeconds": 300,
+                    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                    {"effect": "NoSchedule", "operator": "Exists"},
+                                    {"effect": "NoExecute", "operator": "Exists"}],
+                    "serviceAccountName": "calico-node", "priorityClassName": "system-cluster-critical",
+                    "securityContext": {"fsGroup": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "image": f"{REGISTRY}/typha:{version}", "imagePullPolicy": "IfNotPresent", "name": TYPHA,
+                        "ports": [{"containerPort": TYPHA_PORT, "name": TYPHA, "protocol": "TCP"}],
+                        "envFrom": _SERVICES_ENDPOINT,
+                        "env": [_value("TYPHA_LOGSEVERITYSCREEN", "info"), _value("TYPHA_LOGFILEPATH", "none"),
+                                _value("TYPHA_LOGSEVERITYSYS", "none"),
+                                _value("TYPHA_CONNECTIONREBALANCINGMODE", "kubernetes"),
+                                _value("TYPHA_DATASTORETYPE", "kubernetes"), _value("TYPHA_HEALTHENABLED", "true"),
+                                _value("TYPHA_SHUTDOWNTIMEOUTSECS", "300")],
+                        "livenessProbe": {"httpGet": {**health, "path": "/liveness"}, "periodSeconds": 30,
+                                          "initialDelaySeconds": 30, "timeoutSeconds": 10},
+                        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+                        "readinessProbe": {"httpGet": health, "periodSeconds": 10, "timeoutSeconds": 10}}]}}}}
