@@ -178,6 +178,22 @@ class CalicoInstallCni(Program):
         return Outcome(0, 0.5)
 
 
+def _flannel_mtu(run: ContainerRun, kind: str, backend: dict) -> int:
+    """FLANNEL_MTU as flanneld v0.28.9 computes it. The external interface is the NIC holding the node's
+    public-ip (main.go LookupExtIface). VXLAN: Backend.MTU (encoding/json matches the key case-insensitively)
+    is the *underlay* MTU, defaulting to that NIC's (pkg/backend/vxlan/vxlan.go parseVXLANConfig); both
+    flannel.<VNI> (device.go: MTU - 50) and subnet.env (vxlan_network.go MTU(): mtu - encapOverhead 50)
+    take 50 off it. host-gw: the NIC's MTU as is (pkg/backend/hostgw/hostgw.go, route_network.go)."""
+    address = run.node_ip()
+    nic = next((i for i in run.host.interfaces.values()
+                if i.kind == "ether" and any(a.split("/")[0] == address for a in i.addresses)),
+               run.host.interfaces["eth0"])
+    if kind != "vxlan":
+        return nic.mtu
+    configured = next((v for k, v in backend.items() if k.lower() == "mtu"), 0)
+    return int(configured or nic.mtu) - 50
+
+
 class Flanneld(Program):
     """flanneld --kube-subnet-mgr: device, subnet.env, iptables, node annotations, peer routes."""
 
@@ -204,7 +220,7 @@ class Flanneld(Program):
         backend = conf.get("Backend") or {}
         kind = backend.get("Type", "vxlan")
         subnet = ipaddress.ip_network(cidr)
-        mtu = run.host.interfaces["eth0"].mtu - (50 if kind == "vxlan" else 0)
+        mtu = _flannel_mtu(run, kind, backend)
         ip_masq = "--ip-masq" in run.args
         annotations = {FLANNEL_PREFIX + "kube-subnet-manager": "true", FLANNEL_PREFIX + "public-ip": run.node_ip(),
                        FLANNEL_PREFIX + "backend-type": kind}
@@ -493,6 +509,7 @@ class CalicoNode(Program):
             run.host.add_interface(device)
         elif device.addresses != [f"{address}/32"]:
             device.addresses = [f"{address}/32"]
+        device.mtu = mtu  # vxlan_mgr.go keepDeviceInSync sets the configured MTU on an existing device
         device.peers = run.network.calico_table
         return ""
 
@@ -539,7 +556,9 @@ class CalicoNode(Program):
     @staticmethod
     def _felix_config(run: ContainerRun) -> dict:
         """Felix's VXLAN settings: environment over the global FelixConfiguration over defaults
-        (MTU 0 means auto-detect: the host MTU less the VXLAN overhead)."""
+        (MTU 0 means auto-detect: the smallest MTU of the up eth* NICs less the VXLAN overhead of 50,
+        felix/dataplane/linux/int_dataplane.go findHostMTU, ConfigureDefaultMTUs; MTUIfacePattern's default
+        also matches en*, which simulated hosts do not have)."""
         felix_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "felixconfigurations")
         spec = {}
         if felix_type is not None:
@@ -549,7 +568,8 @@ class CalicoNode(Program):
         mtu = int(env.get("FELIX_VXLANMTU") or spec.get("vxlanMTU") or 0)
         return {"vni": int(env.get("FELIX_VXLANVNI") or spec.get("vxlanVNI") or 4096),
                 "port": int(env.get("FELIX_VXLANPORT") or spec.get("vxlanPort") or 4789),
-                "mtu": mtu or run.host.interfaces["eth0"].mtu - 50}
+                "mtu": mtu or min((i.mtu for i in run.host.interfaces.values()
+                                   if i.kind == "ether" and i.up and i.name.startswith("eth")), default=1460) - 50}
 
     def ready(self, run: ContainerRun, now: float) -> tuple[bool, str]:
         if run.node_name in run.ctx.faults.settings.calico_never_ready:

@@ -237,10 +237,10 @@ class AttachedCluster:
         scenario = self.scenario
         for namespace in build.namespaces_for(scenario, self.workloads):
             self._install(namespace)
-        secondary = build.secondary_addresses(scenario)
+        secondary, mtus = build.secondary_addresses(scenario), build.nic_mtus(scenario)
         for node, address in self.node_objects:
             name = node["metadata"]["name"]
-            self.ctx.hosts[name] = build.new_host(name, address, scenario.mtu,
+            self.ctx.hosts[name] = build.new_host(name, address, mtus[name],
                                                   build.node_cni_plugins(scenario.kubernetes_version),
                                                   secondary.get(name, ()))
             self._register(node)

@@ -90,6 +90,12 @@ def secondary_addresses(scenario: Scenario) -> dict[str, list[str]]:
     return result
 
 
+def nic_mtus(scenario: Scenario) -> dict[str, int]:
+    """Node name -> the MTU of its NICs: its group's `mtu`, else the cluster's."""
+    return {f"{group.name_prefix}{i + 1}": group.mtu or scenario.mtu
+            for group in scenario.node_groups for i in range(group.count)}
+
+
 def _hex_id(*seed: str) -> str:
     return hashlib.md5("/".join(seed).encode()).hexdigest()
 

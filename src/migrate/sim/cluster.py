@@ -204,9 +204,10 @@ class SimCluster:
         for ns in build.namespaces_for(scenario, workloads):
             self._create_for_scenario(ns)
         nodes = build.node_objects(scenario, self.clock.now())
-        secondary = build.secondary_addresses(scenario)
+        secondary, mtus = build.secondary_addresses(scenario), build.nic_mtus(scenario)
         for node, address in nodes:
-            self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address, scenario.mtu,
+            self.ctx.hosts[node["metadata"]["name"]] = build.new_host(node["metadata"]["name"], address,
+                                                                      mtus[node["metadata"]["name"]],
                                                                       build.node_cni_plugins(scenario.kubernetes_version),
                                                                       secondary.get(node["metadata"]["name"], ()))
             self._create_for_scenario(node)

@@ -48,6 +48,7 @@ class Attachment:
     ipam_file: str | None = None
     ipam_block: tuple[str, str] | None = None   # (namespace-less CR name, ip) for calico-ipam
     extra: dict = field(default_factory=dict)
+    mtu: int = 1500           # the pod's interface MTU, as the CNI config it was created with set it
 
 
 def active_config(host: HostState) -> tuple[str | None, dict | None, str | None]:

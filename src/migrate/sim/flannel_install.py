@@ -23,6 +23,8 @@ def net_conf(spec: FlannelSpec) -> str:
             backend["Port"] = spec.port
         if spec.direct_routing:
             backend["DirectRouting"] = True
+    if spec.mtu and spec.backend in ("vxlan", "wireguard"):  # the backends whose config has an MTU
+        backend["MTU"] = spec.mtu
     conf: dict = {"Network": spec.network, "EnableNFTables": spec.enable_nftables, "Backend": backend}
     if spec.enable_ipv6:
         conf.update(EnableIPv6=True, IPv6Network="fd00:10:244::/56")

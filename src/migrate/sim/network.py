@@ -64,6 +64,16 @@ class Verdict:
     ok: bool
     reason: str = ""
     policy_denied: bool = False
+    # For a routed cross-node path: the largest inner packet the underlay carries (0: not limited here) and
+    # the MTU of the device the sending host routes it through.
+    carries: int = 0
+    device_mtu: int = 0
+
+
+# Bytes an encapsulation adds to each packet: VXLAN's outer IPv4 + UDP + VXLAN + inner Ethernet headers, IPIP's
+# outer IPv4 header (flannel pkg/backend/vxlan/vxlan_network.go encapOverhead; felix/dataplane/linux/
+# int_dataplane.go vxlanMTUOverhead, ipipMTUOverhead). Native routing (host-gw) adds none.
+ENCAP_OVERHEAD = {"vxlan": 50, "ipip": 20}
 
 
 @dataclass
@@ -94,6 +104,7 @@ class Network:
         # The routes live agents keep programmed (shared: every live flanneld programs the same set).
         self._node_ips: dict[str, str] = {}
         self._nodes_by_ip: dict[str, str] = {}
+        self._secondary_nics: dict[str, tuple[HostState, list[tuple[ipaddress.IPv4Interface, Interface]]]] = {}
         self.flannel_table = PeerTable()
         self.calico_table = PeerTable()
 
@@ -129,37 +140,40 @@ class Network:
             subnet = parse_interface(env["FLANNEL_SUBNET"])
             delegate = plugin.get("delegate") or {}
             bridge_name = delegate.get("bridge", "cni0")
-            bridge = ensure_bridge(host, bridge_name, str(subnet), int(env.get("FLANNEL_MTU", 1450)),
-                                   stable_mac(f"{node_name}/{bridge_name}"))
+            # the flannel CNI plugin gives its bridge delegate FLANNEL_MTU unless the delegate sets an mtu
+            # (flannel-io/cni-plugin flannel_linux.go; README "delegate"); bridge and veths take that MTU
+            mtu = int(delegate.get("mtu") or env.get("FLANNEL_MTU", 1500))
+            bridge = ensure_bridge(host, bridge_name, str(subnet), mtu, stable_mac(f"{node_name}/{bridge_name}"))
             ip, state = host_local_allocate(host, config.get("name", "cbr0"), str(subnet.network), str(subnet.ip),
                                             container_id)
-            return self._veth(host, pod, "veth", ip, "flannel", bridge, state)
+            return self._veth(host, pod, "veth", ip, "flannel", bridge, state, mtu)
         if kind == "bridge":
             ipam = plugin.get("ipam") or {}
             subnet = _host_local_subnet(ipam, self._node(node_name))
             net = ipaddress.ip_network(subnet)
             gateway = f"{next(net.hosts())}/{net.prefixlen}"
-            bridge = ensure_bridge(host, plugin.get("bridge", "cni0"), gateway, plugin.get("mtu", 1500),
-                                   stable_mac(f"{node_name}/bridge"))
+            mtu = int(plugin.get("mtu") or 1500)  # containernetworking/plugins bridge.go: 0 leaves the kernel's 1500
+            bridge = ensure_bridge(host, plugin.get("bridge", "cni0"), gateway, mtu, stable_mac(f"{node_name}/bridge"))
             ip, state = host_local_allocate(host, config.get("name", "bridge"), subnet, None, container_id)
-            return self._veth(host, pod, "veth", ip, "bridge", bridge, state)
+            return self._veth(host, pod, "veth", ip, "bridge", bridge, state, mtu)
         if kind == "calico":
             if not host.exists(CALICO_NODENAME):
                 raise CniError('plugin type="calico" failed (add): stat /var/lib/calico/nodename: no such file or '
                                "directory: check that the calico/node container is running and has mounted "
                                "/var/lib/calico/")
             ipam = plugin.get("ipam") or {}
+            mtu = _calico_cni_mtu(host, plugin)
             if ipam.get("type") == "host-local":
                 subnet = _host_local_subnet(ipam, self._node(node_name))
                 ip, state = host_local_allocate(host, config.get("name", "k8s-pod-network"), subnet, None,
                                                 container_id)
-                return self._veth(host, pod, "cali", ip, "calico", None, state)
+                return self._veth(host, pod, "cali", ip, "calico", None, state, mtu)
             if ipam.get("type") == "calico-ipam":
                 if not host.exists(f"{BIN_DIR}/calico-ipam"):
                     raise CniError('plugin type="calico" failed (add): failed to find plugin "calico-ipam" in path '
                                    f"[{BIN_DIR}]")
                 ip, block = CalicoIpam(self.ctx).allocate(node_name, f"{pod['metadata']['namespace']}.{pod['metadata']['name']}")
-                attachment = self._veth(host, pod, "cali", ip, "calico", None, None)
+                attachment = self._veth(host, pod, "cali", ip, "calico", None, None, mtu)
                 attachment.ipam_block = block
                 return attachment
             raise CniError(f'plugin type="calico" failed (add): unsupported IPAM type "{ipam.get("type")}"')
@@ -168,15 +182,15 @@ class Network:
         raise CniError(f'plugin type="{kind}" failed (add): the simulated node has no model of this plugin')
 
     def _veth(self, host: HostState, pod: dict, prefix: str, ip: str, plugin: str, bridge: Interface | None,
-              state_file: str | None) -> Attachment:
+              state_file: str | None, mtu: int) -> Attachment:
         name = veth_name(prefix, pod["metadata"]["namespace"], pod["metadata"]["name"])
         # Calico gives every host-side veth the MAC ee:ee:ee:ee:ee:ee; the bridge plugin's are random.
         mac = stable_mac(f"{host.node_name}/{name}") if bridge is not None else "ee:ee:ee:ee:ee:ee"
-        host.add_interface(Interface(name=name, kind="veth", mac=mac, mtu=1450, addresses=[],
+        host.add_interface(Interface(name=name, kind="veth", mac=mac, mtu=mtu, addresses=[],
                                      master=bridge.name if bridge else None))
         if bridge is None:
             host.routes.append(f"{ip} dev {name} scope link")
-        return Attachment(ip=ip, plugin=plugin, veth=name, bridge=bridge, ipam_file=state_file)
+        return Attachment(ip=ip, plugin=plugin, veth=name, bridge=bridge, ipam_file=state_file, mtu=mtu)
 
     def cni_del(self, namespace: str, name: str) -> None:
         entry = self.attachments.pop((namespace, name), None)
@@ -236,10 +250,17 @@ class Network:
         forward = self._path(src_node, dst_ip, dst_node)
         if not forward.ok:
             return forward
-        if not src_pod["spec"].get("hostNetwork"):
-            back = self._path(dst_node, src_ip, src_node)
-            if not back.ok:
-                return Verdict(False, f"return path: {back.reason}")
+        host_source = bool(src_pod["spec"].get("hostNetwork"))
+        back = None if host_source else self._path(dst_node, src_ip, src_node)
+        if back is not None and not back.ok:
+            return Verdict(False, f"return path: {back.reason}")
+        # A host's own connection takes its MSS from the device its route uses (the tunnel), a pod's from its
+        # interface, whose MTU the CNI plugin set when the pod was created.
+        src_mtu = forward.device_mtu if host_source else self.attachments[src][1].mtu
+        too_big = _too_big(min(src_mtu, self.attachments[dst_key][1].mtu), forward, back)
+        if too_big:
+            return Verdict(False, f"{too_big} between {src_node} and {dst_node}: segments that fill the MSS "
+                                  "are lost (path MTU)")
         return self._policy(src_pod, src_ip, dst_pod)
 
     def _path(self, from_node: str, ip: str, to_node: str) -> Verdict:
@@ -279,7 +300,9 @@ class Network:
                 return Verdict(False, f"host-gw route from {from_node} to {target} crosses subnets")
         if target != to_node:
             return Verdict(False, f"{from_node} sends {ip} to {target}, but the pod is on {to_node}")
-        return Verdict(True)
+        path_mtu = min(self._nic_for(from_node, peer.underlay, sending=True).mtu,
+                       self._nic_for(target, peer.underlay, sending=False).mtu)
+        return Verdict(True, carries=path_mtu - ENCAP_OVERHEAD.get(iface.kind, 0), device_mtu=iface.mtu)
 
     def node_ip(self, node_name: str) -> str:
         """A node's VPC address (its eth0 address never changes in the simulation)."""
@@ -297,6 +320,24 @@ class Network:
         if found is None:
             found = next((name for name, host in self.hosts.items() if _nic_holding(host, ip) is not None), None)
         return found
+
+    def _nic_for(self, node: str, address: str, *, sending: bool) -> Interface:
+        """The NIC an underlay packet to `address` leaves `node` by (the one whose subnet holds it, else eth0,
+        the default route), or, receiving, the NIC holding `address` (else eth0). The oracle runs for every
+        probed flow, so each host's secondary NICs are looked up once (a host object is rebuilt, never given
+        NICs later); MTUs are read live from the interfaces."""
+        host = self.hosts[node]
+        cached = self._secondary_nics.get(node)
+        if cached is None or cached[0] is not host:
+            cached = self._secondary_nics[node] = (host, [
+                (ipaddress.ip_interface(a), iface) for iface in host.interfaces.values()
+                if iface.kind == "ether" and iface.name != "eth0" for a in iface.addresses])
+        if cached[1]:
+            wanted = ipaddress.ip_address(address)
+            for addr, iface in cached[1]:
+                if (wanted in addr.network) if sending else (wanted == addr.ip):
+                    return iface
+        return host.interfaces["eth0"]
 
     def _underlay_unreachable(self, from_node: str, address: str, target: str) -> str:
         """Why an encapsulated packet from `from_node` to the underlay `address` (on `target`) is not delivered,
@@ -496,6 +537,17 @@ class Network:
         self.probe = ProbeReport()
 
 
+def _calico_cni_mtu(host: HostState, plugin: dict) -> int:
+    """The veth MTU Calico's CNI plugin sets: the conflist's `mtu`, else /var/lib/calico/mtu when present, else
+    the kernel's 1500 (cni-plugin/pkg/plugin/plugin.go MTUFromFile; pkg/dataplane/linux/dataplane_linux.go
+    la.MTU). The simulated Felix does not write that file."""
+    configured = int(plugin.get("mtu") or 0)
+    if configured:
+        return configured
+    text = (host.read_file("/var/lib/calico/mtu") or "").strip()
+    return int(text) if text.isdigit() and int(text) else 1500
+
+
 def _host_local_subnet(ipam: dict, node: dict) -> str:
     subnet = ipam.get("subnet")
     if subnet is None and ipam.get("ranges"):
@@ -516,6 +568,25 @@ def _nic_holding(host: HostState, ip: str) -> Interface | None:
         if iface.kind == "ether" and any(a.split("/")[0] == ip for a in iface.addresses):
             return iface
     return None
+
+
+def _too_big(mss_mtu: int, *paths: Verdict | None) -> str:
+    """Why a TCP connection's full-sized segments do not get through, or ''. The model: both ends announce an
+    MSS from their own interface's MTU, so each direction sends packets of the smaller of the two. The sending
+    host clamps them to its tunnel (or route) device's MTU, since a too-big packet there gets a local ICMP
+    'fragmentation needed' that the pod's kernel honours. What leaves is that packet plus the encapsulation's
+    headers, and it must fit both nodes' NICs (the VPC's MTU): larger ones are taken as lost, and the pod
+    hears nothing, so the connection opens and then hangs (a black hole, what a too-large Calico MTU does on
+    clouds). Not modelled: the outer packet's fragmentation and the kernel's tunnel PMTU feedback from the
+    sending NIC's route (net/ipv4 skb_tunnel_check_pmtu), which on some kernels rescue the sending side's
+    smaller NIC. A same-node flow never fails on MTU."""
+    for path in paths:
+        if path is None or not path.carries:
+            continue
+        packet = min(mss_mtu, path.device_mtu or mss_mtu)
+        if packet > path.carries:
+            return f"{packet}-byte packets exceed the {path.carries} bytes the underlay carries"
+    return ""
 
 
 def _same_subnet(a: HostState, b: HostState) -> bool:

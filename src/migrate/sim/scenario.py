@@ -55,6 +55,8 @@ class NodeGroup:
     # or backup network that only the NICs on them reach (the VPC does not route them). The default route
     # stays on eth0.
     secondary_subnets: list[str] = field(default_factory=list)
+    # The MTU of this pool's NICs (the instance type's network); None: the cluster's `mtu`.
+    mtu: int | None = None
 
 
 @dataclass
@@ -70,6 +72,7 @@ class FlannelSpec:
     enable_ipv6: bool = False
     version: str = "v0.28.9"
     addon_manager: bool = False
+    mtu: int = 0                    # net-conf.json Backend.MTU (the underlay's MTU, not the overlay's); 0: unset
 
 
 @dataclass
@@ -342,7 +345,7 @@ def _check_name(reader: _Reader, key: str, value: str, rule: str, shown: str | N
 _TOP = {"name", "description", "cluster", "flannel", "nodeGroups", "workloads", "networkPolicies", "namespaces",
         "timings", "faults", "podsPerNode", "podSecurity"}
 _GROUP_FIELDS = {"count", "namePrefix", "roles", "zone", "region", "subnet", "instanceType", "taints", "labels",
-                 "unschedulable", "secondarySubnets"}
+                 "unschedulable", "secondarySubnets", "mtu"}
 _WORKLOAD_FIELDS = {"kind", "name", "namespace", "replicas", "labels", "pdb", "emptyDir", "hostNetwork", "port",
                     "nodeSelector", "image", "command", "tolerations", "completions"}
 # Timings that pace a retry or a period: zero would spin the control loop.
@@ -401,7 +404,7 @@ def parse_scenario(data, source: str) -> Scenario:
 def _flannel(top: _Reader, cluster: _Reader) -> FlannelSpec:
     raw = top.child("flannel", top.get("flannel", dict, {}))
     raw.unknown({"flavor", "backend", "vni", "port", "directRouting", "enableNFTables", "ipMasq", "enableIPv6",
-                 "version", "addonManager"})
+                 "version", "addonManager", "mtu"})
     version = raw.get("version", str, "v0.28.9")
     if not _VERSION.match(version):
         raw._fail("version", f"a Flannel release such as v0.28.9, got {version!r}")
@@ -412,7 +415,7 @@ def _flannel(top: _Reader, cluster: _Reader) -> FlannelSpec:
         direct_routing=raw.get("directRouting", bool, False),
         enable_nftables=raw.get("enableNFTables", bool, False),
         ip_masq=raw.get("ipMasq", bool, True), enable_ipv6=raw.get("enableIPv6", bool, False),
-        version=version, addon_manager=raw.get("addonManager", bool, False))
+        version=version, addon_manager=raw.get("addonManager", bool, False), mtu=raw.int_in("mtu", 0, 65535, 0))
 
 
 def _node_groups(top: _Reader) -> list[NodeGroup]:
@@ -459,7 +462,7 @@ def _node_groups(top: _Reader) -> list[NodeGroup]:
         groups.append(NodeGroup(count=count, name_prefix=prefix, roles=roles, zone=zone, region=region,
                                 subnet=g.cidr("subnet", required=True), instance_type=instance, taints=taints,
                                 labels=labels, unschedulable=g.get("unschedulable", bool, False),
-                                secondary_subnets=_secondary_subnets(g)))
+                                secondary_subnets=_secondary_subnets(g), mtu=g.int_in("mtu", 68, 65535, None)))
     return groups
 
 
