@@ -111,3 +111,64 @@ def test_rollback_from_the_end_brings_canal_back_with_its_own_objects(migration)
     assert run.state() == before
     checked, leaks = denied_flows(run.cluster)
     assert checked > 0 and leaks == []
+
+
+def installing(manifest_path, kubeconfig_path):
+    """A before_snapshot hook: every object of a manifest created through the API, then Canal given time to start."""
+    def install(cluster):
+        import yaml
+        from kubernetes import client, config, utils
+        cluster.write_kubeconfig(kubeconfig_path)
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(kubeconfig_path), client_configuration=configuration)
+        api = client.ApiClient(configuration)
+        for obj in yaml.safe_load_all(manifest_path.read_text()):
+            if obj:
+                utils.create_from_dict(api, obj)
+        cluster.advance(180)
+    return install
+
+
+def test_a_cluster_running_the_real_canal_yaml_migrates_with_policy_enforced_and_rolls_back(
+        migration, upstream_file, tmp_path):
+    from migrate.sim.scenario import load_scenario
+    canal_yaml = upstream_file("calico-v3.32.1/canal.yaml")
+    scenario = load_scenario("canal", overrides={"flannel": {"flavor": "none"}})
+    run = migration(scenario, before_snapshot=installing(canal_yaml, tmp_path / "kubeconfig"))
+    assert run.snapshot.content["flannel"]["daemonSet"] == "canal"
+    checked, leaks = denied_flows(run.cluster)
+    assert checked > 0 and leaks == []
+    before = run.state()
+    seen: list = []
+    assert run.apply(kill_at=checking_denied_flows(run, seen))
+    assert [(step, leaks) for step, _, leaks in seen if leaks] == [] and run.failed_flows() == 0
+    assert run.pods_outside_their_podcidr() == []
+    assert run.kube.get_optional("/apis/rbac.authorization.k8s.io/v1/clusterroles/calico-node") is not None
+    assert run.kube.get_optional("/api/v1/namespaces/kube-system/configmaps/canal-config") is None
+    assert run.rollback()
+    run.settle()
+    assert run.state() == before and run.failed_flows() == 0
+
+
+def test_canals_ip_pool_is_adopted_not_doubled_and_rollback_restores_it(migration):
+    run = migration("canal")
+    pools = "/apis/crd.projectcalico.org/v1/ippools"
+    [canal_pool] = run.kube.list(pools)
+    assert canal_pool["spec"]["vxlanMode"] == "Never"
+    assert run.plan.step("prepare/calico/ippool").target == f"IPPool/{canal_pool['metadata']['name']}"
+    assert not run.apply(kill_at=step_done("node/worker-1/calico-on"))
+    [pool] = run.kube.list(pools)
+    assert (pool["metadata"]["name"], pool["spec"]["cidr"], pool["spec"]["vxlanMode"]) == (
+        canal_pool["metadata"]["name"], canal_pool["spec"]["cidr"], "Always")
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    [restored] = run.kube.list(pools)
+    assert restored["spec"] == canal_pool["spec"]
+
+
+def test_the_hand_off_removes_canals_cni_config_and_tunnel(migration):
+    run = migration("canal")
+    host = run.cluster.ctx.hosts["worker-1"]
+    assert host.exists("/etc/cni/net.d/10-canal.conflist") and "flannel.1" in host.interfaces
+    assert not run.apply(kill_at=step_done("node/worker-1/host-cleanup"))
+    assert not host.exists("/etc/cni/net.d/10-canal.conflist") and "flannel.1" not in host.interfaces
