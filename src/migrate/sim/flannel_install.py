@@ -306,21 +306,62 @@ def calico_crds() -> list[dict]:
             for kind, plural in CALICO_CRD_KINDS.items()]
 
 
+def _canal_calico_objects() -> list[dict]:
+    """What canal.yaml (Calico v3.32.1 manifests/canal.yaml) shares with calico.yaml: calico-kube-controllers (its
+    ServiceAccount, PodDisruptionBudget, ClusterRole and binding, Deployment), the CNI plugin's ServiceAccount,
+    ClusterRole and binding, and the calico-node ClusterRole, which canal.yaml binds to its own canal ServiceAccount."""
+    from .calico_release import calico_release_objects  # it imports this module: imported when used
+    shared = {("PodDisruptionBudget", "calico-kube-controllers"), ("ServiceAccount", "calico-kube-controllers"),
+              ("ServiceAccount", "calico-cni-plugin"), ("ClusterRole", "calico-kube-controllers"),
+              ("ClusterRole", "calico-node"), ("ClusterRole", "calico-cni-plugin"),
+              ("ClusterRoleBinding", "calico-kube-controllers"), ("ClusterRoleBinding", "calico-cni-plugin"),
+              ("Deployment", "calico-kube-controllers")}
+    objects = [o for o in calico_release_objects() if (o["kind"], o["metadata"]["name"]) in shared]
+    for obj in objects:
+        for container in (obj["spec"]["template"]["spec"]["containers"] if obj["kind"] == "Deployment" else []):
+            container["image"] = container["image"].replace("docker.io/calico/", "quay.io/calico/")
+    return objects
+
+
+def _canal_binding(name: str, role: str) -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "canal", "namespace": "kube-system"}]}
+
+
+def _env(name: str, value: str | None = None, *, config_key: str | None = None, field: str | None = None) -> dict:
+    if config_key:
+        return {"name": name, "valueFrom": {"configMapKeyRef": {"name": "canal-config", "key": config_key}}}
+    if field:
+        return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field}}}
+    return {"name": name, "value": value}
+
+
 def canal_objects(spec: FlannelSpec) -> list[dict]:
-    """Canal: Calico for policy, Flannel for the network, one DaemonSet `canal` in kube-system."""
+    """Canal: Calico for policy, Flannel for the network, one DaemonSet `canal` in kube-system, with the objects
+    canal.yaml of Calico v3.32.1 installs beside it (RBAC, calico-kube-controllers)."""
     ns = "kube-system"
     # the images canal.yaml of Calico v3.32.1 ships (its Flannel is v0.24.4, which predates EnableNFTables)
     calico_image, flannel_image = "quay.io/calico/node:v3.32.1", "docker.io/flannel/flannel:v0.24.4"
     canal_net_conf = json.loads(net_conf(spec))
     if not canal_net_conf.get("EnableNFTables"):
         del canal_net_conf["EnableNFTables"]
-    cni_env = [{"name": "CNI_CONF_NAME", "value": "10-canal.conflist"},
+    cni_env = [_env("CALICO_CNI_SERVICE_ACCOUNT", field="spec.serviceAccountName"),
+               {"name": "CNI_CONF_NAME", "value": "10-canal.conflist"},
                {"name": "CNI_NETWORK_CONFIG", "valueFrom": {"configMapKeyRef": {"name": "canal-config", "key": "cni_network_config"}}},
                {"name": "KUBERNETES_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-               {"name": "CNI_MTU", "valueFrom": {"configMapKeyRef": {"name": "canal-config", "key": "veth_mtu"}}}]
+               {"name": "CNI_MTU", "valueFrom": {"configMapKeyRef": {"name": "canal-config", "key": "veth_mtu"}}},
+               _env("SLEEP", "false")]
     return [
         *calico_crds(),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "canal", "namespace": ns}},
+        *_canal_calico_objects(),
+        # canal.yaml's flannel ClusterRole, bound with calico-node's to the canal ServiceAccount
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "flannel"},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                   {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+                   {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]}]},
+        _canal_binding("canal-flannel", "flannel"), _canal_binding("canal-calico", "calico-node"),
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "canal-config", "namespace": ns},
          "data": {"typha_service_name": "none", "canal_iface": "", "masquerade": "true", "veth_mtu": "0",
                   "cni_network_config": CANAL_CNI_TEMPLATE,
@@ -340,20 +381,32 @@ def canal_objects(spec: FlannelSpec) -> list[dict]:
                                                       {"mountPath": "/host/etc/cni/net.d", "name": "cni-net-dir"}]}],
                  "containers": [
                      {"name": "calico-node", "image": calico_image,
-                      "env": [{"name": "DATASTORE_TYPE", "value": "kubernetes"}, {"name": "CALICO_NETWORKING_BACKEND", "value": "none"},
-                              {"name": "CLUSTER_TYPE", "value": "k8s,canal"}, {"name": "FELIX_IPTABLESREFRESHINTERVAL", "value": "60"},
-                              {"name": "NODENAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                      # canal.yaml's: policy only (no BGP, no node address), route aggregation by podCIDR
+                      "env": [_env("DATASTORE_TYPE", "kubernetes"), _env("USE_POD_CIDR", "true"),
+                              _env("WAIT_FOR_DATASTORE", "true"), _env("NODENAME", field="spec.nodeName"),
+                              _env("CALICO_CNI_SERVICE_ACCOUNT", field="spec.serviceAccountName"),
+                              _env("CALICO_NETWORKING_BACKEND", "none"), _env("CLUSTER_TYPE", "k8s,canal"),
+                              _env("FELIX_IPTABLESREFRESHINTERVAL", "60"), _env("IP", ""),
+                              _env("CALICO_DISABLE_FILE_LOGGING", "true"),
+                              _env("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT"), _env("FELIX_IPV6SUPPORT", "false"),
+                              _env("FELIX_HEALTHENABLED", "true")],
+                      "securityContext": {"privileged": True},
                       "readinessProbe": {"httpGet": {"path": "/readiness", "port": 9099, "host": "localhost"}, "periodSeconds": 10},
                       "volumeMounts": [{"mountPath": "/var/lib/calico", "name": "var-lib-calico"},
                                        {"mountPath": "/var/run/calico", "name": "var-run-calico"}]},
-                     {"name": "kube-flannel", "image": flannel_image, "command": ["/opt/bin/flanneld"],
-                      "args": ["--ip-masq", "--kube-subnet-mgr"],
+                     {"name": "kube-flannel", "image": flannel_image,
+                      "command": ["/opt/bin/flanneld", "--ip-masq", "--kube-subnet-mgr"],
                       "securityContext": {"privileged": True},
-                      "volumeMounts": [{"mountPath": "/run/flannel", "name": "run"},
+                      "env": [_env("POD_NAME", field="metadata.name"), _env("POD_NAMESPACE", field="metadata.namespace"),
+                              _env("FLANNELD_IFACE", config_key="canal_iface"),
+                              _env("FLANNELD_IP_MASQ", config_key="masquerade")],
+                      # no /run/flannel mount in canal.yaml: subnet.env stays in the container (Calico's controller
+                      # reads it by exec), though the simulated flanneld writes it on the host as Flannel's does
+                      "volumeMounts": [{"mountPath": "/run/xtables.lock", "name": "xtables-lock"},
                                        {"mountPath": "/etc/kube-flannel/", "name": "flannel-cfg"}]}],
                  "volumes": [{"name": "var-run-calico", "hostPath": {"path": "/var/run/calico"}},
                              {"name": "var-lib-calico", "hostPath": {"path": "/var/lib/calico"}},
-                             {"name": "run", "hostPath": {"path": "/run/flannel"}},
+                             {"name": "xtables-lock", "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"}},
                              {"name": "flannel-cfg", "configMap": {"name": "canal-config"}},
                              {"name": "cni-bin-dir", "hostPath": {"path": "/opt/cni/bin"}},
                              {"name": "cni-net-dir", "hostPath": {"path": "/etc/cni/net.d"}}]}}}},
