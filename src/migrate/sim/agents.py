@@ -194,6 +194,15 @@ def _flannel_mtu(run: ContainerRun, kind: str, backend: dict) -> int:
     return int(configured or nic.mtu) - 50
 
 
+def stored_vtep_mac(backend_data: str | None) -> str | None:
+    """The MAC in a backend-data annotation, parsed as flannel v0.28.9 does (pkg/subnet/kube/kube.go
+    GetStoredMacAddresses: trim `"}` from both ends, split on `:"`, exactly two parts)."""
+    if not backend_data:
+        return None
+    parts = backend_data.strip('"}').split(':"')
+    return parts[1] if len(parts) == 2 else None
+
+
 class Flanneld(Program):
     """flanneld --kube-subnet-mgr: device, subnet.env, iptables, node annotations, peer routes."""
 
@@ -232,7 +241,13 @@ class Flanneld(Program):
             if existing and (existing.vni != vni or existing.port != port):
                 run.host.delete_interface(self.device)
                 existing = None
-            mac = existing.mac if existing else stable_mac(f"flannel/{run.node_name}/{vni}")
+            # A MAC already stored in the node's backend-data annotation is the one flannel.<VNI> gets (flannel
+            # pkg/backend/vxlan/vxlan.go newSubnetAttrs' caller: GetStoredMacAddresses in pkg/subnet/kube/kube.go)
+            stored = stored_vtep_mac((node["metadata"].get("annotations") or {}).get(FLANNEL_PREFIX + "backend-data"))
+            if existing and stored and existing.mac != stored:  # device.go ensureV4: "mac address wanted"
+                run.host.delete_interface(self.device)
+                existing = None
+            mac = stored or (existing.mac if existing else stable_mac(f"flannel/{run.node_name}/{vni}"))
             if existing is None:
                 run.host.add_interface(Interface(name=self.device, kind="vxlan", mac=mac, mtu=mtu,
                                                  addresses=[f"{subnet.network_address}/32"], vni=vni, port=port,

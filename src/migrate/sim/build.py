@@ -33,46 +33,52 @@ def node_objects(scenario: Scenario, now: float = 0.0) -> list[tuple[dict, str]]
             while int(ip) - int(subnet.network_address) < 10 or ip in used:
                 ip = next(hosts)
             name = f"{group.name_prefix}{i + 1}"
-            labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                      "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
-                      "topology.kubernetes.io/zone": group.zone, "topology.kubernetes.io/region": group.region,
-                      "node.kubernetes.io/instance-type": group.instance_type, **group.labels}
-            taints = [dict(t) for t in group.taints]
-            for role in group.roles:
-                if role in ("control-plane", "master"):
-                    labels[f"node-role.kubernetes.io/{role}"] = ""
-                    if not any(t.get("key") == f"node-role.kubernetes.io/{role}" for t in taints):
-                        taints.append({"key": f"node-role.kubernetes.io/{role}", "effect": "NoSchedule"})
-            node = {
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name, "labels": labels},
-                "spec": {"providerID": f"sim://{group.region}/{group.zone}/{name}"},
-                "status": {
-                    "addresses": [{"type": "InternalIP", "address": str(ip)}, {"type": "Hostname", "address": name}],
-                    "nodeInfo": {"machineID": _hex_id(name, "machine"), "systemUUID": _uuid_for(name),
-                                 "bootID": _uuid_for(f"{name}/boot"), "kubeletVersion": scenario.kubernetes_version,
-                                 "kubeProxyVersion": scenario.kubernetes_version,
-                                 "containerRuntimeVersion": "containerd://1.7.24", "kernelVersion": "5.15.0-122-generic",
-                                 "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux", "architecture": "amd64"},
-                    "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                    "allocatable": {"cpu": "7800m", "memory": "31Gi", "pods": "110"},
-                    # as the kubelet registers: every condition stamped, the pressures with their messages
-                    "conditions": [{"type": t, "status": "False", "lastHeartbeatTime": stamp,
-                                    "lastTransitionTime": stamp, "reason": f"KubeletHas{r}", "message": m}
-                                   for t, r, m in (("MemoryPressure", "SufficientMemory",
-                                                    "kubelet has sufficient memory available"),
-                                                   ("DiskPressure", "NoDiskPressure", "kubelet has no disk pressure"),
-                                                   ("PIDPressure", "SufficientPID", "kubelet has sufficient PID available"))]
-                    + [{"type": "Ready", "status": "False", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp,
-                        "reason": "KubeletNotReady", "message": "container runtime network not ready"}],
-                },
-            }
-            if taints:
-                node["spec"]["taints"] = taints
-            if group.unschedulable:
-                node["spec"]["unschedulable"] = True
+            node = node_object(scenario, group, name, str(ip), stamp)
             result.append((node, f"{ip}/{subnet.prefixlen}"))
     return result
+
+
+def node_object(scenario: Scenario, group, name: str, ip: str, stamp: str) -> dict:
+    """A Node of `group` as its kubelet registers it (NotReady until a CNI config exists)."""
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+              "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+              "topology.kubernetes.io/zone": group.zone, "topology.kubernetes.io/region": group.region,
+              "node.kubernetes.io/instance-type": group.instance_type, **group.labels}
+    taints = [dict(t) for t in group.taints]
+    for role in group.roles:
+        if role in ("control-plane", "master"):
+            labels[f"node-role.kubernetes.io/{role}"] = ""
+            if not any(t.get("key") == f"node-role.kubernetes.io/{role}" for t in taints):
+                taints.append({"key": f"node-role.kubernetes.io/{role}", "effect": "NoSchedule"})
+    node = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"providerID": f"sim://{group.region}/{group.zone}/{name}"},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": str(ip)}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {"machineID": _hex_id(name, "machine"), "systemUUID": _uuid_for(name),
+                         "bootID": _uuid_for(f"{name}/boot"), "kubeletVersion": scenario.kubernetes_version,
+                         "kubeProxyVersion": scenario.kubernetes_version,
+                         "containerRuntimeVersion": "containerd://1.7.24", "kernelVersion": "5.15.0-122-generic",
+                         "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux", "architecture": "amd64"},
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            "allocatable": {"cpu": "7800m", "memory": "31Gi", "pods": "110"},
+            # as the kubelet registers: every condition stamped, the pressures with their messages
+            "conditions": [{"type": t, "status": "False", "lastHeartbeatTime": stamp,
+                            "lastTransitionTime": stamp, "reason": f"KubeletHas{r}", "message": m}
+                           for t, r, m in (("MemoryPressure", "SufficientMemory",
+                                            "kubelet has sufficient memory available"),
+                                           ("DiskPressure", "NoDiskPressure", "kubelet has no disk pressure"),
+                                           ("PIDPressure", "SufficientPID", "kubelet has sufficient PID available"))]
+            + [{"type": "Ready", "status": "False", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp,
+                "reason": "KubeletNotReady", "message": "container runtime network not ready"}],
+        },
+    }
+    if taints:
+        node["spec"]["taints"] = taints
+    if group.unschedulable:
+        node["spec"]["unschedulable"] = True
+    return node
 
 
 def secondary_addresses(scenario: Scenario) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ import yaml
 
 from . import build
 from .admission import Admission
-from .api import ApiService
+from .api import ApiService, Request
 from .clock import SimClock
 from .context import SimContext, Timings
 from .crd_cel import CrdRules
@@ -26,6 +26,7 @@ from .faults import Faults
 from .kubelet import Kubelets
 from .loop import Controller, ControlLoop
 from .network import Network
+from .node_pool import NodePool
 from .pod_admission import PodAdmission, ensure_system_priority_classes
 from .pod_security import PodSecurityAdmission, PodSecurityConfig
 from .rbac import User
@@ -169,12 +170,13 @@ class SimCluster:
         self.probe = ProbeSampler(self.ctx, self.network)
         self.disruption = DisruptionController(self.ctx)
         self.service_accounts = ServiceAccounts(self.ctx)
+        self.node_pool = NodePool(self.ctx, scenario, self._evict_as_autoscaler, self.network.forget_host)
         self.loop.controllers = [
             self.service_accounts, RootCACertPublisher(self.ctx, simulated_root_ca(f"{scenario.name}/{seed}")),
             CustomResources(self.ctx), NodeIpam(self.ctx), Scheduler(self.ctx), DaemonSetController(self.ctx),
             DeploymentController(self.ctx), ReplicaSetController(self.ctx), StatefulSetController(self.ctx),
             JobController(self.ctx), self.disruption, NodeLifecycle(self.ctx), GarbageCollector(self.ctx),
-            NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe,
+            NamespaceController(self.ctx), PodGarbageCollector(self.ctx), self.kubelets, self.probe, self.node_pool,
         ]
         self.api = ApiService(self.store, self.registry, pod_logs=self.kubelets.logs,
                               kubelet_unreachable=lambda node: node in self.faults.settings.kubelet_unreachable,
@@ -226,6 +228,14 @@ class SimCluster:
         self.ctx.quiet = self.kubelets.quiet = False
         self.probe.enabled = True
         self.store.compact_history()
+        self.node_pool.start(self.clock.now())
+
+    def _evict_as_autoscaler(self, namespace: str, name: str) -> None:
+        """An eviction as cluster-autoscaler's drain sends it (through the eviction subresource, PDBs honoured)."""
+        request = Request(verb="create", rtype=self.ctx.pods, namespace=namespace, name=name, subresource="eviction",
+                          user=User("system:serviceaccount:kube-system:cluster-autoscaler", ("system:masters",)),
+                          params={})
+        self.api.evict(request, {})
 
     def _create_for_scenario(self, obj: dict) -> dict:
         """Create one object of the scenario; the API refusing it is the scenario's fault, said in one line."""
@@ -345,6 +355,17 @@ class SimCluster:
                         raise ValueError("the clock only advances by request in manual mode (--time-scale 0)")
                     self.loop.advance(float(payload.get("advance", 0)))
                 return 200, {"now": self.clock.now(), "timeScale": self.clock.time_scale}
+            if what == "nodes":  # a node pool resized: {"join": PREFIX, "count": N} or DELETE /admin/nodes/NAME
+                now = self.clock.now()
+                if method == "POST":
+                    joined = self.node_pool.join(str(payload.get("join", "")), int(payload.get("count", 1)), now)
+                    self.loop.run_pass()
+                    return 201, {"joined": joined}
+                if method == "DELETE" and len(parts) == 2:
+                    self.node_pool.leave(parts[1], now)
+                    self.loop.run_pass()
+                    return 200, {"leaving": parts[1]}
+                return 200, {"history": self.node_pool.history, "leaving": sorted(self.node_pool.leaving)}
             if what == "connectivity":
                 src = tuple(params.get("from", "").split("/", 1))
                 dst = tuple(params.get("to", "").split("/", 1))

@@ -217,8 +217,8 @@ class Network:
         if entry is None:
             return False
         node_name, attachment = entry
-        host = self.hosts[node_name]
-        veth = host.interfaces.get(attachment.veth)
+        host = self.hosts.get(node_name)
+        veth = host.interfaces.get(attachment.veth) if host is not None else None  # the node's instance is gone
         if veth is None:
             return False
         if attachment.bridge is not None:
@@ -303,6 +303,11 @@ class Network:
         path_mtu = min(self._nic_for(from_node, peer.underlay, sending=True).mtu,
                        self._nic_for(target, peer.underlay, sending=False).mtu)
         return Verdict(True, carries=path_mtu - ENCAP_OVERHEAD.get(iface.kind, 0), device_mtu=iface.mtu)
+
+    def forget_host(self, node_name: str) -> None:
+        """A node's instance is gone (scaled down): its address no longer answers."""
+        ip = self._node_ips.pop(node_name, None)
+        self._nodes_by_ip.pop(ip, None)
 
     def node_ip(self, node_name: str) -> str:
         """A node's VPC address (its eth0 address never changes in the simulation)."""

@@ -60,6 +60,16 @@ class NodeGroup:
 
 
 @dataclass
+class NodeChange:
+    """A node pool that changes while the cluster runs: at `at` simulated seconds after the scenario is up,
+    `count` nodes join the group named by its namePrefix (`join`), or the node `leave` is scaled down."""
+    at: float
+    join: str | None = None
+    count: int = 1
+    leave: str | None = None
+
+
+@dataclass
 class FlannelSpec:
     flavor: str = "manifest"
     backend: str = "vxlan"
@@ -94,6 +104,7 @@ class Scenario:
     faults: FaultSettings = field(default_factory=FaultSettings)
     # the PodSecurity admission plugin's configuration (PodSecurityConfiguration: defaults, exemptions)
     pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
+    node_changes: list[NodeChange] = field(default_factory=list)  # nodes joining and leaving (autoscaling)
 
     @property
     def node_count(self) -> int:
@@ -343,7 +354,7 @@ def _check_name(reader: _Reader, key: str, value: str, rule: str, shown: str | N
 
 
 _TOP = {"name", "description", "cluster", "flannel", "nodeGroups", "workloads", "networkPolicies", "namespaces",
-        "timings", "faults", "podsPerNode", "podSecurity"}
+        "timings", "faults", "podsPerNode", "podSecurity", "nodeChanges"}
 _GROUP_FIELDS = {"count", "namePrefix", "roles", "zone", "region", "subnet", "instanceType", "taints", "labels",
                  "unschedulable", "secondarySubnets", "mtu"}
 _WORKLOAD_FIELDS = {"kind", "name", "namespace", "replicas", "labels", "pdb", "emptyDir", "hostNetwork", "port",
@@ -396,7 +407,7 @@ def parse_scenario(data, source: str) -> Scenario:
         pods_per_node=top.int_in("podsPerNode", 0, 110, 0), workloads=workloads,
         network_policies=policies, namespaces=namespaces,
         timings=Timings(**{k: float(v) for k, v in timings_raw.data.items()}), faults=faults,
-        pod_security=pod_security)
+        pod_security=pod_security, node_changes=_node_changes(top, groups))
     check_capacity(scenario)
     return scenario
 
@@ -416,6 +427,25 @@ def _flannel(top: _Reader, cluster: _Reader) -> FlannelSpec:
         enable_nftables=raw.get("enableNFTables", bool, False),
         ip_masq=raw.get("ipMasq", bool, True), enable_ipv6=raw.get("enableIPv6", bool, False),
         version=version, addon_manager=raw.get("addonManager", bool, False), mtu=raw.int_in("mtu", 0, 65535, 0))
+
+
+def _node_changes(top: _Reader, groups: list[NodeGroup]) -> list[NodeChange]:
+    prefixes = {g.name_prefix for g in groups}
+    changes = []
+    for c in top.items("nodeChanges"):
+        c.unknown({"at", "join", "count", "leave"})
+        at = c.get("at", float, required=True)
+        if isinstance(at, bool) or at < 0:
+            c._fail("at", f"simulated seconds after the scenario is up, at least 0, got {at!r}")
+        join, leave = c.get("join", str), c.get("leave", str)
+        if (join is None) == (leave is None):
+            c._fail("join", "exactly one of join (a node group's namePrefix) or leave (a node's name)")
+        if join is not None and join not in prefixes:
+            c._fail("join", f"the namePrefix of a node group ({', '.join(sorted(prefixes))}), got {join!r}")
+        if leave is not None and not any(leave.startswith(p) and leave[len(p):].isdigit() for p in prefixes):
+            c._fail("leave", f"the name of a node of a node group (a namePrefix and a number), got {leave!r}")
+        changes.append(NodeChange(at=float(at), join=join, count=c.int_in("count", 1, 100, 1), leave=leave))
+    return sorted(changes, key=lambda change: change.at)
 
 
 def _node_groups(top: _Reader) -> list[NodeGroup]:
