@@ -78,7 +78,7 @@ class NodePool(Controller):
             name = self._next_name(prefix)
             address = self._free_address(group.subnet)
             secondary = [self._free_address(cidr) for cidr in group.secondary_subnets]
-            self.ctx.hosts[name] = build.new_host(name, address, self.scenario.mtu,
+            self.ctx.hosts[name] = build.new_host(name, address, group.mtu or self.scenario.mtu,
                                                   build.node_cni_plugins(self.scenario.kubernetes_version), secondary)
             node = build.node_object(self.scenario, group, name, address.split("/")[0], rfc3339(now))
             self.ctx.store.create(self.ctx.nodes, node)
