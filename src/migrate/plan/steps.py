@@ -193,7 +193,10 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                    "deleteEmptyDirData": options["deleteEmptydirData"], "force": options["force"],
                    "expectedEvictions": len(evicted), "unmanaged": unmanaged, "emptyDir": scratch}),
         at("flannel-off", "node-network-label",
-           changes=f"labels {name} {MIGRATION_LABEL}=none; Flannel's DaemonSet no longer runs there",
+           changes=f"labels {name} {MIGRATION_LABEL}=none; " + (
+               "the canal DaemonSet (its flannel and its policy-only calico-node) no longer runs there"
+               if flannel.get("flavor") == "canal" else
+               "Flannel's DaemonSet no longer runs there"),
            check="the label is none and no Flannel pod runs on the node",
            undo=f"removes the label and waits for Flannel Ready on {name}",
            params={"label": MIGRATION_LABEL, "value": "none", "waitFor": "flannel-gone"}),
@@ -239,6 +242,8 @@ def policy_note(content: dict, node: str, options: dict) -> str:
         return ""
     if options["policy"] == "hold-until-finalize":
         return f"; the {len(policies)} NetworkPolicies stay unenforced here ({POLICY_HOLD}) until finalize"
+    if content["flannel"].get("flavor") == "canal":
+        return "; calico-node enforces the NetworkPolicies here as Canal's calico-node did"
     here = {p["name"] for p in content.get("pods", {}).get(node, [])}
     hits = [f"{p['namespace']}/{p['name']} ({', '.join(sorted(here & set(p['selectedPods'])))})"
             for p in policies if here & set(p.get("selectedPods") or [])]
