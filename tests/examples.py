@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURED_AT = datetime.datetime(2026, 11, 24, 8, 0, tzinfo=datetime.timezone.utc)
 # The options a reviewer sees in each example; jdcloud-prod runs a debug pod and emptyDir caches.
 EXAMPLES = {"small": PlanOptions(),
-            "jdcloud-prod": PlanOptions(force=True, delete_emptydir_data=True)}
+            "jdcloud-prod": PlanOptions(force=True, delete_emptydir_data=True),
+            "canal": PlanOptions()}  # Canal: per-node policy by default, its pool adopted
 
 
 # The simulator's own Calico release stands in for the calico.yaml a user downloads; the plans pin it
