@@ -119,7 +119,8 @@ class Migration:
 
     def pods_outside_their_podcidr(self) -> list[str]:
         import ipaddress
-        cidrs = {n["name"]: n["podCIDRs"][0]["cidr"] for n in self.snapshot.content["nodes"]}
+        # the live nodes' podCIDRs: the snapshot's, and those of nodes that joined since (never reassigned)
+        cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in self.kube.list("/api/v1/nodes")}
         return [f"{p['metadata']['name']} {p['status']['podIP']}" for p in self.kube.list("/api/v1/pods")
                 if not p["spec"].get("hostNetwork") and (p.get("status") or {}).get("podIP")
                 and ipaddress.ip_address(p["status"]["podIP"]) not in ipaddress.ip_network(

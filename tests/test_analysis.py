@@ -24,7 +24,7 @@ def finding(content, code):
 
 def test_healthy_cluster_has_only_info_findings(snap):
     assert {f.severity for f in analyse(snap)} == {INFO}
-    assert codes(snap) == ["FLANNEL_FOUND", "CLOUD_SECURITY_GROUPS", "CLOUD_MTU"]
+    assert codes(snap) == ["FLANNEL_FOUND", "CLOUD_SECURITY_GROUPS", "FLANNEL_MTU_FROM_NICS", "CLOUD_MTU"]
 
 
 def test_findings_are_frozen_and_carry_a_fix(snap):
@@ -226,10 +226,37 @@ def test_mtu_defaults_to_a_1500_network(snap):
     assert f.severity == INFO and "1450" in f.message and "1480" in f.message and "assumed" in f.message
 
 
-def test_mtu_follows_flannels_recorded_mtu(snap):
-    snap["flannel"]["netConf"]["mtu"] = 8950  # a 9000-byte jumbo-frame network
+def test_mtu_follows_flannels_backend_mtu_which_is_the_underlays(snap):
+    snap["flannel"]["netConf"]["backend"]["mtu"] = 9000  # a 9000-byte jumbo-frame network
     message = finding(snap, "CLOUD_MTU").message
     assert "9000" in message and "8950" in message and "8980" in message
+
+
+def test_a_top_level_mtu_which_flannel_never_reads_is_ignored(snap):
+    snap["flannel"]["netConf"]["mtu"] = 8950  # as snapshots before Backend.MTU recorded it
+    assert "assumed a 1500-byte host network" in finding(snap, "CLOUD_MTU").message
+
+
+def test_without_backend_mtu_the_prepare_step_is_said_to_read_every_nodes_mtu(snap):
+    f = finding(snap, "FLANNEL_MTU_FROM_NICS")
+    assert f.severity == INFO and "1450" in f.message and "--mtu" in f.message and "prepare/flannel-mtu" in f.fix
+
+
+def test_with_backend_mtu_nothing_needs_reading_on_the_nodes(snap):
+    snap["flannel"]["netConf"]["backend"]["mtu"] = 1400
+    assert "FLANNEL_MTU_FROM_NICS" not in codes(snap)
+
+
+def test_mixed_flannel_mtus_in_host_facts_warn_and_name_the_smallest(snap):
+    snap["hostFacts"] = {"worker-1": {"flannelMTU": 1450}, "worker-2": {"flannelMTU": 1350},
+                         "control-plane-1": {"flannelMTU": 1450}}
+    f = finding(snap, "MIXED_FLANNEL_MTU")
+    assert f.severity == WARNING and "1350 on worker-2" in f.message and f.fix.startswith("plan with --mtu 1350")
+
+
+def test_one_flannel_mtu_in_host_facts_is_no_finding(snap):
+    snap["hostFacts"] = {"worker-1": {"flannelMTU": 1450}, "worker-2": {"flannelMTU": 1450}}
+    assert "MIXED_FLANNEL_MTU" not in codes(snap)
 
 
 def test_blockers_come_first_then_warnings_then_info_in_check_order(snap):

@@ -165,10 +165,39 @@ def test_host_local_ipam_sets_only_the_tunnel_and_claims_no_blocks(snap):
 
 
 def test_felix_speaks_flannels_vxlan_with_flannels_mtu(snap):
-    snap["flannel"]["netConf"]["mtu"] = 1400
-    snap["flannel"]["netConf"]["backend"].update(vni=7, port=8999)
+    snap["flannel"]["netConf"]["backend"].update(vni=7, port=8999, mtu=1450)  # Backend.MTU: the underlay's
     assert plan_for(snap).step("prepare/calico/felix-configuration").params == {
         "vxlanVNI": 7, "vxlanPort": 8999, "vxlanMTU": 1400}
+
+
+def test_without_backend_mtu_the_plan_assumes_1450_and_says_so(snap):
+    step = plan_for(snap).step("prepare/flannel-mtu")
+    assert step.params["mtu"] == 1450 and "assumed" in step.params["source"] and "1450" in step.changes
+
+
+def test_without_backend_mtu_the_mtu_option_sets_calicos(snap):
+    plan = plan_for(snap, mtu=1350)
+    assert plan.step("prepare/calico/felix-configuration").params["vxlanMTU"] == 1350
+    assert plan.step("prepare/calico/manifest").params["vxlanMTU"] == 1350
+    assert plan.step("prepare/flannel-mtu").params["source"] == "--mtu"
+
+
+def test_an_mtu_option_that_disagrees_with_backend_mtu_is_refused(snap):
+    snap["flannel"]["netConf"]["backend"]["mtu"] = 1400
+    with pytest.raises(PlanOptionError, match="--mtu 1450 disagrees with Flannel's Backend.MTU 1400"):
+        plan_for(snap, mtu=1450)
+    assert plan_for(snap, mtu=1350).step("prepare/calico/felix-configuration").params["vxlanMTU"] == 1350
+
+
+def test_an_mtu_out_of_range_is_refused(snap):
+    with pytest.raises(PlanOptionError, match="--mtu 99999 is out of range"):
+        plan_for(snap, mtu=99999)
+
+
+def test_the_mtu_is_read_on_the_nodes_right_after_the_namespace_before_calico_or_any_node(snap):
+    ids = [s.id for s in plan_for(snap).steps]
+    assert ids[ids.index("prepare/namespace") + 1] == "prepare/flannel-mtu"
+    assert plan_for(snap).step("prepare/flannel-mtu").undo.startswith("nothing to undo")
 
 
 def test_the_pool_masquerades_only_when_flannel_does(snap):

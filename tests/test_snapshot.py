@@ -74,6 +74,14 @@ def test_net_conf_defaults_follow_flannel():
     assert parsed["subnetLen"] == 24 and parsed["backend"]["vni"] == 1 and parsed["backend"]["port"] == 8472
 
 
+def test_backend_mtu_is_recorded_whatever_the_keys_case_and_a_top_level_mtu_is_not():
+    # Go's encoding/json, which flanneld decodes with, matches keys case-insensitively
+    assert parse_net_conf('{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "mtu": 1400}}')[
+        "backend"]["mtu"] == 1400
+    parsed = parse_net_conf('{"Network": "10.244.0.0/16", "MTU": 1400, "Backend": {"Type": "vxlan"}}')
+    assert "mtu" not in parsed and "mtu" not in parsed["backend"]
+
+
 def test_malformed_net_conf_is_recorded_not_raised():
     assert "parseError" in parse_net_conf('{"Network": ')
 

@@ -168,9 +168,20 @@ def parse_net_conf(text: str) -> dict:
             "backend": {"type": backend_type, "vni": backend.get("VNI", 1) if is_vxlan else backend.get("VNI"),
                         "port": backend.get("Port", 8472) if is_vxlan else backend.get("Port"),
                         "directRouting": bool(backend.get("DirectRouting", False)),
-                        **({"gbp": True} if is_vxlan and backend.get("GBP") else {})},
-            "mtu": raw.get("MTU"), "enableIPv6": bool(raw.get("EnableIPv6", False)),
+                        **({"gbp": True} if is_vxlan and backend.get("GBP") else {}),
+                        **({"mtu": mtu} if (mtu := _backend_mtu(backend)) else {})},
+            "enableIPv6": bool(raw.get("EnableIPv6", False)),
             "ipv6Network": raw.get("IPv6Network"), "enableNFTables": bool(raw.get("EnableNFTables", False))}
+
+
+def _backend_mtu(backend: dict) -> int | None:
+    """Backend.MTU, recorded only when set. Flannel has no top-level MTU: the backend's MTU is the underlay's (the
+    default is the external NIC's), and FLANNEL_MTU is it less the encapsulation (flannel v0.28.9
+    pkg/backend/vxlan/vxlan.go parseVXLANConfig, vxlan_network.go MTU(); Go's JSON matches the key in any case).
+    The MTU a node derives from its NIC is in no API object (Node status has no MTU, Flannel's annotations carry
+    none), so a read-only snapshot cannot know it: the plan's prepare/flannel-mtu step reads it on each node."""
+    value = next((v for k, v in backend.items() if k.lower() == "mtu"), None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _node(node: dict) -> dict:

@@ -3,6 +3,7 @@ side, stop cleanly, resume where the journal says, and roll back from any point.
 from __future__ import annotations
 
 import datetime
+import secrets
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,9 @@ from dataclasses import dataclass
 
 from ..errors import UserError
 from ..kube import NotFound
+from ..plan.joined import with_joined_nodes
+from ..plan.steps import JOINED_NODES, MIGRATION_LABEL
+from ..snapshot import node_facts, pods_by_node
 from .context import REAL, StepContext
 from .errors import Interrupted, StepFailed
 from .events import Event, Emit, ignore
@@ -18,6 +22,8 @@ from .kinds import KINDS
 
 FINISHED = ("done", "noop", "skipped")
 CONTINUE, SKIP, ABORT, ROLLBACK = "continue", "skip", "abort", "rollback"
+NOTICE_EVERY = 10.0  # seconds between looks for nodes that joined during the run
+LABELLED = "prepare/flannel/label-unmigrated"  # from here on a node without the label is one that joined
 
 
 class Aborted(UserError):
@@ -35,6 +41,10 @@ class Unit:
     steps: list            # a lone step, or the wave's steps after its nodes (the health gate)
     wave: object = None
     by_node: dict | None = None
+
+
+def unit_key(unit: Unit) -> str:
+    return f"wave/{unit.wave.index}" if unit.wave is not None else unit.steps[0].id
 
 
 def units(plan) -> list[Unit]:
@@ -59,14 +69,19 @@ def units(plan) -> list[Unit]:
 class Executor:
     def __init__(self, plan, kube, journal: Journal, *, clock, emit: Emit = ignore, mode=REAL, lock=None,
                  confirm=None, should_stop=lambda: False, audit=None):
-        self.plan, self.kube, self.journal, self.clock, self.emit = plan, kube, journal, clock, emit
+        self.sealed, self.kube, self.journal, self.clock, self.emit = plan, kube, journal, clock, emit
         self.audit = audit
         self.mode, self.lock, self.confirm, self._should_stop = mode, lock, confirm, should_stop
         self._journal_lock = threading.Lock()
         self._wave_failed = threading.Event()
-        self.ctx = StepContext(kube, plan, clock=clock, emit=emit, mode=mode, tick=self._tick,
+        self.joined: list[dict] = journal.joined_nodes() if journal else []
+        self.plan = with_joined_nodes(plan, self.joined)  # the sealed plan and the joined nodes' steps
+        self.ctx = StepContext(kube, self.plan, clock=clock, emit=emit, mode=mode, tick=self._tick,
                                should_stop=self.should_stop)
         self.state = journal.state() if journal else {}
+        self._finished_now: set[str] = set()  # steps this run finished
+        self._notice_lock = threading.RLock()
+        self._next_notice = float("-inf")
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -76,6 +91,65 @@ class Executor:
     def _tick(self) -> None:
         if self.lock is not None:
             self.lock.renew_if_due()
+        self.notice_joined()
+
+    # ---- nodes that join or leave during the run ---------------------------------------------
+
+    def _step_finished(self, step_id: str) -> bool:
+        state = self.state.get(step_id)
+        return step_id in self._finished_now or bool(state and state.outcome in FINISHED)
+
+    def notice_joined(self, *, now: bool = False) -> list[str]:
+        """Adopt the nodes that joined since the last look: journal each, then label it flannel and claim its
+        blocks and VTEP right away (its hand-off comes before finalize). Only in a real run, between prepare's
+        labelling of every node and the joined-nodes step; at most every NOTICE_EVERY seconds unless `now`."""
+        if self.mode != REAL or self.journal is None or not self._step_finished(LABELLED) \
+                or JOINED_NODES not in {s.id for s in self.sealed.steps} or self._step_finished(JOINED_NODES):
+            return []
+        if not self._notice_lock.acquire(blocking=False):
+            return []  # another thread is looking (or this one, from inside an adoption's own waits)
+        try:
+            if not now and self.clock.now() < self._next_notice:
+                return []
+            self._next_notice = self.clock.now() + NOTICE_EVERY
+            return [self._adopt(node) for node in self._joined_ready()]
+        finally:
+            self._notice_lock.release()
+
+    def _known_nodes(self) -> set[str]:
+        return {n for w in self.plan.waves for n in w.nodes}
+
+    def _joined_ready(self) -> list[dict]:
+        """Nodes the plan does not know, without the migration label (so without Flannel), given a podCIDR."""
+        known = self._known_nodes()
+        found = []
+        for node in self.kube.list("/api/v1/nodes", label_selector=f"!{MIGRATION_LABEL}"):
+            facts = node_facts(node)
+            if facts["name"] not in known and facts["podCIDRs"]:
+                # A node Flannel ran on before its affinity came keeps its MAC; a new one gets one as flanneld
+                # would make it (pkg/mac: random, locally administered, unicast).
+                facts["flannel"]["vtepMAC"] = facts["flannel"]["vtepMAC"] or _new_mac()
+                found.append(facts)
+        return found
+
+    def _adopt(self, facts: dict) -> str:
+        name = facts["name"]
+        pods = self.kube.list("/api/v1/pods", field_selector=f"spec.nodeName={name}")
+        record = {"node": facts, "pods": pods_by_node(pods).get(name, [])}
+        self._write(type="node", outcome="joined", node=record,
+                    message=f"{name} joined during the run: its VTEP and blocks are claimed, then it is labelled for "
+                            "Flannel; it is handed off to Calico before finalize")
+        self.joined.append(record)
+        self.plan = self.ctx.plan = with_joined_nodes(self.sealed, self.joined)
+        self.emit(Event("node-joined", f"{name} joined the cluster: claiming its VTEP and blocks, then Flannel "
+                                       "starts there; it is handed off before finalize", node=name))
+        for step in self.plan.steps:
+            if step.id.startswith(f"joined/{name}/"):
+                self.run_step(step)
+        return name
+
+    def _node_gone(self, step) -> bool:
+        return bool(step.node) and self.mode == REAL and self.kube.get_optional(f"/api/v1/nodes/{step.node}") is None
 
     def _write(self, **fields) -> None:
         if self.journal is None:
@@ -97,12 +171,24 @@ class Executor:
         """Every step not yet done, in plan order. Raises StepFailed, Interrupted or Aborted."""
         self._write(type="run", outcome="started", message=f"mode {self.mode or 'real'}")
         self.emit(Event("run-started", f"plan {self.plan.digest[:19]}: {len(self.plan.steps)} steps"))
+        ran: set[str] = set()
         try:
-            for unit in units(self.plan):
+            while True:
+                # Recomputed each time: a node that joins adds its identity steps and a wave of its own.
+                unit = next((u for u in units(self.plan) if unit_key(u) not in ran), None)
+                if unit is None:
+                    break
+                if self.notice_joined(now=True):
+                    continue  # its claims ran already; its wave comes before the joined-nodes step
+                joined_before = len(self.joined)
                 if unit.wave is None:
                     self._guarded(unit.steps[0])
                 else:
                     self._run_wave(unit)
+                ran.add(unit_key(unit))
+                if unit_key(unit) == JOINED_NODES and len(self.joined) > joined_before:
+                    ran.discard(JOINED_NODES)  # nodes joined while it looked: hand them off, then look again
+                    self._finished_now.discard(JOINED_NODES)
         except Interrupted as exc:
             self._write(type="run", outcome="interrupted", message=exc.message)
             raise
@@ -159,6 +245,12 @@ class Executor:
             self.emit(Event("step-finished", "done in an earlier run", step=step.id, node=step.node, wave=step.wave,
                             outcome="skipped"))
             return
+        if self._node_gone(step):
+            message = f"node {step.node} left the cluster: nothing to do there"
+            self._write(type="step", step=step.id, outcome="skipped", message=message)
+            self._finished_now.add(step.id)
+            self.emit(Event("step-finished", message, step=step.id, node=step.node, wave=step.wave, outcome="skipped"))
+            return
         if self.confirm is not None:
             choice = self.confirm(step)
             if choice == SKIP:
@@ -183,7 +275,7 @@ class Executor:
             else:
                 kind.apply(ctx, step)
                 kind.verify(ctx, step)
-                outcome, message = "done", ""
+                outcome, message = "done", ctx.result
         except Interrupted as exc:
             self._write(type="step", step=step.id, attempt=attempt, outcome="interrupted", message=exc.message)
             raise
@@ -199,6 +291,7 @@ class Executor:
             self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=detail)
             raise
         self._write(type="step", step=step.id, attempt=attempt, outcome=outcome, message=message)
+        self._finished_now.add(step.id)
         self.emit(Event("step-finished", message or step.changes, step=step.id, node=step.node, wave=step.wave,
                         outcome=outcome))
 
@@ -242,6 +335,11 @@ class Executor:
     def revert_step(self, step, state) -> None:
         if self.audit is not None:
             self.audit.set_step(step.id)
+        if self._node_gone(step):  # what it changed went with the node (its Calico objects: kube-controllers)
+            message = f"node {step.node} left the cluster: nothing to undo there"
+            self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverted", message=message)
+            self.emit(Event("step-finished", message, step=step.id, node=step.node, outcome="reverted"))
+            return
         ctx = self._step_ctx(step, state.attempts)
         self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverting")
         self.emit(Event("step-started", f"undo: {step.undo}", step=step.id, node=step.node, wave=step.wave))
@@ -254,6 +352,11 @@ class Executor:
                              "fix the cause, then run `migrate rollback PLAN` again") from None
         self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverted")
         self.emit(Event("step-finished", step.undo, step=step.id, node=step.node, outcome="reverted"))
+
+
+def _new_mac() -> str:
+    first = (secrets.randbits(8) & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in [first, *secrets.token_bytes(5)])
 
 
 def _seconds(value: str) -> float:

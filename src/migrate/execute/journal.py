@@ -20,10 +20,10 @@ from ..errors import UserError
 from ..kube import AlreadyExists, Conflict, Kube, NamespaceTerminating, NotFound
 from .errors import JournalError
 
-RECORD_TYPES = ("run", "step", "mutation")
+RECORD_TYPES = ("run", "step", "mutation", "node")
 # Records the mirror is pushed after: the journal's milestones. Mutations come in bursts between
 # them; mirroring each would double the executor's writes for little gain.
-MIRRORED_TYPES = ("run", "step")
+MIRRORED_TYPES = ("run", "step", "node")
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "migrate"
@@ -55,6 +55,8 @@ class JournalRecord:
     message: str = ""
     # mutation records: {"action", "path", "before", "patch", "patchType", "uid"}
     mutation: dict | None = None
+    # node records (outcome "joined"): a node that joined during the run, {"node": its facts, "pods": [...]}
+    node: dict | None = None
 
     def to_json(self) -> str:
         """One line, sorted keys, None fields left out."""
@@ -183,6 +185,14 @@ class Journal:
 
     def state(self) -> dict[str, StepState]:
         return fold_states(self.records)
+
+    def joined_nodes(self) -> list[dict]:
+        """The nodes that joined during the runs of this plan, in the order they were noticed."""
+        seen: dict[str, dict] = {}
+        for record in self.records:
+            if record.type == "node" and record.outcome == "joined" and record.node:
+                seen.setdefault(record.node["node"]["name"], record.node)
+        return list(seen.values())
 
     def last_run_outcome(self) -> str | None:
         for record in reversed(self.records):

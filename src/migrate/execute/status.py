@@ -1,11 +1,14 @@
 """`migrate status`: the journal folded into where the run is, per phase and node, and what to do next."""
 from __future__ import annotations
 
+from ..plan.joined import with_joined_nodes
 from ..plan.model import PHASES
 
 
 def describe_status(plan, journal, holder: str | None, plan_file) -> list[str]:
     state = journal.state()
+    joined = [facts["node"]["name"] for facts in journal.joined_nodes()]
+    plan = with_joined_nodes(plan, journal.joined_nodes())  # as the executor runs it
     lines = [f"plan {plan.digest[:19]} for cluster {plan.cluster_id}: last run "
              f"{journal.last_run_outcome() or 'never started'}; lock {'held by ' + holder if holder else 'free'}"]
     for phase in PHASES:
@@ -18,7 +21,9 @@ def describe_status(plan, journal, holder: str | None, plan_file) -> list[str]:
             mine = [s for s in plan.steps if s.node == node and s.phase == "waves"]
             last = next((s for s in reversed(mine) if state.get(s.id)), None)
             where = (f"{last.id.rsplit('/', 1)[-1]} {state[last.id].outcome}" if last else "not started")
-            lines.append(f"  wave {wave.index} {node:<20} {where}")
+            lines.append(f"  wave {wave.index} {node:<20} {where}"
+                         + (" (joined during the run)" if node in joined else "")
+                         + (" (left the cluster)" if last and "left the cluster" in state[last.id].message else ""))
     in_flight = [s for s in plan.steps if state.get(s.id) and state[s.id].outcome in ("started", "interrupted",
                                                                                       "reverting")]
     failed = [s for s in plan.steps if state.get(s.id) and state[s.id].outcome in ("failed", "revert-failed")]

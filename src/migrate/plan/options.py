@@ -47,6 +47,7 @@ class PlanOptions:
         data = asdict(self)
         data.pop("calico_manifest_text")
         data["explicit_order"] = list(self.explicit_order)
+    mtu: int | None = None                # Calico's MTU when net-conf.json sets no Backend.MTU; None: 1450 assumed
         return {_camel(k): v for k, v in data.items()}
 
 
@@ -82,6 +83,31 @@ def default_policy(content: dict) -> str:
     enforces them today, so there the hold would switch them off: policies stay on, node by node."""
     return "per-node" if (content.get("flannel") or {}).get("flavor") == "canal" else "hold-until-finalize"
 
+    if options.mtu is not None and not MTU_RANGE[0] <= options.mtu <= MTU_RANGE[1]:
+        raise PlanOptionError(f"--mtu {options.mtu} is out of range", "give Flannel's FLANNEL_MTU, e.g. 1450")
+
+
+MTU_RANGE = (576, 9000)     # what calico_manifest.py accepts as a VXLAN MTU
+ASSUMED_MTU = 1450          # a 1500-byte network less VXLAN's 50
+
+
+def plan_mtu(net_conf: dict, mtu: int | None) -> tuple[int, str]:
+    """Calico's VXLAN and veth MTU during the migration, and where it comes from. Flannel's Backend.MTU is the
+    underlay's, and flanneld takes VXLAN's 50 bytes off it for flannel.<VNI> and FLANNEL_MTU (flannel v0.28.9
+    pkg/backend/vxlan/device.go, vxlan_network.go MTU()); unset, each node derives it from its own NIC, which no
+    API object shows: then --mtu, else a 1500-byte network is assumed. prepare/flannel-mtu checks it on every
+    node before Calico is installed."""
+    backend_mtu = (net_conf.get("backend") or {}).get("mtu")
+    if backend_mtu:
+        derived = int(backend_mtu) - 50
+        if mtu is not None and mtu != derived:
+            raise PlanOptionError(f"--mtu {mtu} disagrees with Flannel's Backend.MTU {backend_mtu}, which gives "
+                                  f"FLANNEL_MTU {derived} on every node",
+                                  "drop --mtu: the plan takes Flannel's")
+        return derived, f"Flannel's Backend.MTU {backend_mtu} less VXLAN's 50"
+    if mtu is not None:
+        return mtu, "--mtu"
+    return ASSUMED_MTU, "assumed for a 1500-byte network: net-conf.json sets no Backend.MTU"
 
 def max_unavailable_count(value: str, node_count: int) -> int:
     """Nodes handed off at once: `3` or `10%` of all nodes (rounded down, at least one)."""

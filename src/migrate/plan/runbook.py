@@ -49,6 +49,21 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
         return [f"kubectl create namespace {ns}",
                 f"kubectl label namespace {ns} --overwrite "
                 + " ".join(f"pod-security.kubernetes.io/{mode}=privileged" for mode in ("enforce", "warn", "audit"))]
+    if kind == "flannel-mtu":
+        pod = calico.mtu_reading_pod("__NODE__", ns, p["image"], "__PUBLIC_IP__")
+        return [f"# FLANNEL_MTU must be at least {p['mtu']} ({p['source']}) on every node, and the NIC holding "
+                f"Flannel's public-ip at least {p['mtu'] + 50}; else stop here and plan again with --mtu N "
+                "(the smallest FLANNEL_MTU)",
+                "for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do",
+                "  ip=$(kubectl get node \"$node\" -o jsonpath='{.metadata.annotations.flannel\\.alpha\\.coreos"
+                "\\.com/public-ip}')",
+                "  sed \"s/__NODE__/$node/g; s/__PUBLIC_IP__/$ip/g\" <<'EOF' | kubectl apply -f -",
+                *_apply(pod)[1:-1], "EOF",
+                f"  kubectl -n {ns} wait \"pod/{calico.MTU_READING}-$node\" "
+                "--for=jsonpath='{.status.phase}'=Succeeded --timeout=120s",
+                f"  kubectl -n {ns} get \"pod/{calico.MTU_READING}-$node\" "
+                "-o jsonpath='{.status.containerStatuses[0].state.terminated.message}'",
+                f"  kubectl -n {ns} delete \"pod/{calico.MTU_READING}-$node\"", "done"]
     if kind == "backup":  # one key per object, as the executor writes it
         keys = [backup_key(o) for o in p["objects"]]
         return [f"kubectl get -o yaml {ref} > {key}" for ref, key in zip(_refs(p["objects"]), keys)] + [

@@ -12,6 +12,7 @@ import json
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
 
 MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"
+from .options import plan_mtu
 POLICY_HOLD = "migration-allow-all"
 POOL_NAME = "flannel-network"
 BACKUP_CONFIGMAP = "flannel-backup"
@@ -49,7 +50,7 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
     backend, ns = net_conf["backend"], options["namespace"]
     flannel_ds = f"DaemonSet/{flannel['namespace']}/{flannel['daemonSet']}"
     backed_up = flannel_objects(flannel)
-    mtu = vxlan_mtu(net_conf)
+    mtu, mtu_source = plan_mtu(net_conf, options.get("mtu"))
     adopted = adopted_pool(content)
     pool = adopted["name"] if adopted else POOL_NAME
     steps = [
@@ -60,6 +61,19 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  undo=f"deletes namespace {ns} if this run created it, else puts its labels back"),
         PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
                  changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
+        # No API object carries the MTU flanneld derived from a node's NIC, so it is read on the nodes, before
+        # Calico (the manifest, FelixConfiguration) or any node is touched.
+        PlanStep("prepare/flannel-mtu", "flannel-mtu", PREPARE, "Nodes",
+                 changes=f"nothing: a read-only pod per node in {ns} (hostNetwork, /run/flannel mounted read-only, "
+                         "deleted once read) reads FLANNEL_MTU from /run/flannel/subnet.env and the MTU of the NIC "
+                         "holding Flannel's public-ip, and journals them. It stops the run, before Calico is "
+                         f"installed, if any node's FLANNEL_MTU is below the plan's {mtu} ({mtu_source}) or its NIC "
+                         f"cannot carry {mtu} plus VXLAN's 50 bytes: Calico's VXLAN would black-hole full-sized "
+                         f"packets there. Nodes with a larger MTU are fine (Calico runs {mtu} everywhere) and are "
+                         "named in the result",
+                 check="none: reads the nodes whenever a run reaches it",
+                 undo="nothing to undo: it changes nothing (its pods are deleted once read)",
+                 params={"mtu": mtu, "source": mtu_source, "image": options["cleanupImage"] or flannel.get("image")}),
                          "and the journal",
                  check="the backup ConfigMap holds every object with the resourceVersion it was read at",
                  undo="deletes the backup ConfigMap (the objects themselves are untouched here)",
@@ -356,11 +370,6 @@ def node_cidr(node: dict) -> str:
 def host_address(node: dict) -> str:
     """The address Flannel's VXLAN traffic to this node goes to: its public-ip, else its InternalIP."""
     return node["flannel"].get("publicIP") or next(a["address"] for a in node["addresses"] if a["type"] == "InternalIP")
-
-
-def vxlan_mtu(net_conf: dict) -> int:
-    """Flannel's VXLAN MTU: net-conf.json's, else the 1500-byte host network less VXLAN's 50 bytes."""
-    return int(net_conf.get("mtu") or 1450)
 
 
 def nat_outgoing(flannel: dict) -> bool:

@@ -42,11 +42,8 @@ def drift(plan, content: dict) -> list[str]:
             for n in content["nodes"]}
     planned = facts["podCIDRs"]
     found = []
-    added, gone = sorted(set(live) - set(planned)), sorted(set(planned) - set(live))
-    if added:
-        found.append(f"nodes added since the snapshot: {', '.join(added)}")
-    if gone:
-        found.append(f"nodes gone since the snapshot: {', '.join(gone)}")
+    # Nodes added or gone since the snapshot are not drift: the run adopts the ones that join (waves/joined-nodes)
+    # and skips the steps of the ones that left (node_changes says which).
     changed = [f"{n} {planned[n]} -> {live[n]}" for n in sorted(set(live) & set(planned)) if live[n] != planned[n]]
     if changed:
         found.append(f"podCIDRs changed: {', '.join(changed)}")
@@ -62,11 +59,22 @@ def drift(plan, content: dict) -> list[str]:
     return found
 
 
+def node_changes(plan, content: dict) -> list[str]:
+    """Nodes added and gone since the plan's snapshot, in words."""
+    live = {n["name"] for n in content["nodes"]}
+    planned = set(plan_facts(plan)["podCIDRs"])
+    added, gone = sorted(live - planned), sorted(planned - live)
+    return ([f"nodes added since the snapshot (handed off as they join): {', '.join(added)}"] if added else []) + (
+        [f"nodes gone since the snapshot (their steps are skipped): {', '.join(gone)}"] if gone else [])
+
+
 @kind("drift-check")
 class DriftCheck(StepKind):
     always_run = True
 
     def apply(self, ctx, step):
+        for change in node_changes(ctx.plan, live_snapshot(ctx).content):
+            ctx.say(change)
         differences = drift(ctx.plan, live_snapshot(ctx).content)
         if differences:
             raise StepFailed("the cluster changed since the plan's snapshot: " + "; ".join(differences),

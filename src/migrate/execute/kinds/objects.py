@@ -259,8 +259,28 @@ class ClaimNodeIpam(StepKind):
             if existing is None:
                 ctx.create(f"{CALICO}/{plural}", obj)
             elif plural == "ipamblocks" and (existing["spec"].get("affinity") != obj["spec"]["affinity"]):
-                raise_claimed(step, existing)
+                if not _held_by_deleted_node(ctx, existing):
+                    raise_claimed(step, existing)
+                _release_deleted_nodes_block(ctx, existing)
+                ctx.create(f"{CALICO}/{plural}", obj)
         ctx.patch(f"/api/v1/nodes/{step.node}", {"metadata": {"annotations": objects.tunnel_annotations(step.params)}})
+
+
+def _held_by_deleted_node(ctx, block: dict) -> bool:
+    """A block affine to a node that is gone: node IPAM gave the deleted node's podCIDR to a node that joined."""
+    holder = block["spec"].get("affinity") or ""
+    return holder.startswith("host:") and ctx.kube.get_optional(f"/api/v1/nodes/{holder[5:]}") is None
+
+
+def _release_deleted_nodes_block(ctx, block: dict) -> None:
+    """What calico-kube-controllers does for a node deleted from Kubernetes once none of its addresses is in use
+    (kube-controllers/pkg/controllers/node/ipam.go checkAllocations, cleanupNode: ReleaseHostAffinities), done
+    now for the one block the new node needs; journaled, so a rollback puts it back."""
+    node = block["spec"]["affinity"][5:]
+    for affinity in ctx.kube.list(f"{CALICO}/blockaffinities"):
+        if affinity["spec"].get("node") == node and affinity["spec"].get("cidr") == block["spec"]["cidr"]:
+            ctx.delete(f"{CALICO}/blockaffinities/{affinity['metadata']['name']}", current=affinity)
+    ctx.delete(f"{CALICO}/ipamblocks/{block['metadata']['name']}", current=block)
 
 
 def raise_claimed(step, block: dict) -> None:
@@ -270,10 +290,10 @@ def raise_claimed(step, block: dict) -> None:
 
 @kind("flannel-node-affinity")
 class FlannelNodeAffinity(StepKind):
-    """Adds `label NotIn [none, calico]` to every required node-affinity term of Flannel's DaemonSet."""
+    """Adds `label In [flannel]` to every required node-affinity term of Flannel's DaemonSet."""
 
     def _expression(self, step):
-        return {"key": step.params["label"], "operator": "NotIn", "values": step.params["notIn"]}
+        return {"key": step.params["label"], "operator": "In", "values": step.params["in"]}
 
     def _terms(self, daemonset):
         affinity = daemonset["spec"]["template"]["spec"].get("affinity") or {}
