@@ -162,7 +162,7 @@ def synthetic_content(node_count: int, pods_per_node: int) -> dict:
                     "configMap": "kube-flannel-cfg",
                     "netConf": {"network": POD_NETWORK, "subnetLen": 24,
                                 "backend": {"type": "vxlan", "vni": 1, "port": 8472, "directRouting": False},
-                                "mtu": None, "enableIPv6": False, "ipv6Network": None, "enableNFTables": False},
+                                "enableIPv6": False, "ipv6Network": None, "enableNFTables": False},
                     "serviceAccount": "flannel", "clusterRoleBindings": ["flannel"], "clusterRoles": ["flannel"],
                     "searched": searched},
         "nodes": sorted(nodes, key=lambda n: n["name"]),

@@ -29,7 +29,7 @@ def minimal_snapshot() -> dict:
                     "clusterRoles": ["flannel"], "clusterRoleBindings": ["flannel"],
                     "netConf": {"network": "10.244.0.0/16", "subnetLen": 24,
                                 "backend": {"type": "vxlan", "vni": 1, "port": 8472, "directRouting": False},
-                                "mtu": None, "enableIPv6": False, "ipv6Network": None, "enableNFTables": False},
+                                "enableIPv6": False, "ipv6Network": None, "enableNFTables": False},
                     "searched": ["DaemonSet kube-flannel-ds in namespace kube-flannel"]},
         "nodes": [node("cp-1", "192.168.10.10", "10.244.0.0/24"), node("worker-1", "192.168.10.11", "10.244.1.0/24"),
                   node("worker-2", "192.168.10.12", "10.244.2.0/24")],

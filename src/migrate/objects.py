@@ -104,6 +104,28 @@ def hand_off_pod(node: str, namespace: str, params: dict) -> dict:
                      "volumes": [{"name": m["name"], "hostPath": {"path": m["mountPath"]}} for m in mounts]}}
 
 
+MTU_READING = "mtu-reading"
+
+
+def mtu_reading_pod(node: str, namespace: str, image: str, address: str) -> dict:
+    """The read-only pod of plan step prepare/flannel-mtu: hostNetwork (to see the host's NICs), /run/flannel
+    mounted read-only, not privileged. It writes /run/flannel/subnet.env and the NIC holding `address` (Flannel's
+    public-ip) to its termination message, read from its status. Flannel's image has sh, cat and iproute2
+    (flannel v0.28.9 images/Dockerfile)."""
+    script = "\n".join(["set -e", "cat /run/flannel/subnet.env > /dev/termination-log",
+                        f"ip -4 addr show to {address}/32 >> /dev/termination-log"])
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{MTU_READING}-{node}", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": MTU_READING}},
+            "spec": {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
+                     "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
+                     "containers": [{"name": "read", "image": image, "command": ["/bin/sh", "-c", script + "\n"],
+                                     "terminationMessagePolicy": "FallbackToLogsOnError",
+                                     "volumeMounts": [{"name": "flannel-run", "mountPath": "/run/flannel",
+                                                       "readOnly": True}]}],
+                     "volumes": [{"name": "flannel-run", "hostPath": {"path": "/run/flannel"}}]}}
+
+
 def backup_key(ref: dict) -> str:
     """The backup ConfigMap's key for one object: Kind.namespace.name.yaml."""
     return ".".join(p for p in (ref["kind"], ref.get("namespace"), ref["name"]) if p) + ".yaml"

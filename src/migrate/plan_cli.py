@@ -49,12 +49,15 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
 @click.option("--namespace", default=DEFAULT_NAMESPACE, show_default=True,
               help="Namespace for the lease, journal mirror, backups and hand-off pods.")
 @click.option("--cleanup-image", metavar="IMAGE", help="Image of the hand-off pod (default: Flannel's own).")
+@click.option("--mtu", type=int, metavar="N", help="Calico's MTU, when Flannel's net-conf.json sets no Backend.MTU: "
+              "the smallest FLANNEL_MTU in /run/flannel/subnet.env of any node. [default: 1450, checked on every "
+              "node by the plan's prepare/flannel-mtu step before Calico is installed]")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Write the plan here instead of stdout.")
 def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version, calico_manifest, fetch_calico,
          max_unavailable,
          canaries, drain_timeout, grace_period, delete_emptydir_data, force, node_order, policy, namespace,
-         cleanup_image, output) -> None:
+         cleanup_image, mtu, output) -> None:
     """Build the migration plan from a snapshot (or the live cluster, read only). Exits 3 on a blocker."""
     order, explicit = _node_order(node_order)
     if fetch_calico and calico_manifest:
@@ -66,7 +69,8 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
                           calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,
                           delete_emptydir_data=delete_emptydir_data, force=force, node_order=order,
-                          explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image)
+                          explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image,
+                          mtu=mtu)
     taken = take_snapshot(snapshot_file, kubeconfig, context)
     try:
         built = build_plan(taken, options)

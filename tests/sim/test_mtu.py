@@ -129,3 +129,13 @@ def test_a_flannel_pod_talking_to_an_oversized_calico_pod_gets_through(
     c.advance(30)
     assert c.network.reach(("demo", "flannel"), pod_ip(c, "calico")).ok
     assert c.network.reach(("demo", "calico"), pod_ip(c, "flannel")).ok
+
+
+def test_ip_addr_show_to_an_address_lists_only_the_nic_holding_it_with_its_mtu(cluster, run_on_node):
+    # what prepare/flannel-mtu's reading pod runs (iproute2 `to PREFIX` filters addresses, and links without one)
+    c = cluster(MIXED)
+    address = c.network.node_ip("small-1")
+    pod = run_on_node(c, "small-1", "read", f"ip -4 addr show to {address}/32 > /dev/termination-log")
+    message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.splitlines()[0].startswith("2: eth0: <") and " mtu 1400 " in message.splitlines()[0]
+    assert [line.split()[1] for line in message.splitlines() if line.strip().startswith("inet ")] == [f"{address}/24"]

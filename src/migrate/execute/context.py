@@ -30,6 +30,7 @@ class StepContext:
         self._record, self._tick, self.should_stop, self.step = record, tick, should_stop, step
         self.cache: dict = {}  # per-run reads shared by steps (e.g. the live snapshot)
         self.started_at = 0.0  # when this step first started (clock seconds), across resumes
+        self.result = ""       # what a step found, journaled as its outcome's message (e.g. readings)
 
     def for_step(self, step, record: Callable[[dict], None]) -> "StepContext":
         ctx = StepContext(self.kube, self.plan, clock=self.clock, emit=self.emit, mode=self.mode, record=record,

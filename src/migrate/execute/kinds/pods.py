@@ -44,6 +44,49 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -
     return message
 
 
+def run_batch_to_completion(ctx, pods: list[dict], *, timeout: float, what: str, hint: str) -> dict[str, dict]:
+    """run_to_completion for many pods of one namespace at once: all are created, waited for together (one list
+    of the pods with the first one's migrate/role label per poll), then deleted. Returns each ended pod by name
+    (read its outcome with `termination`); nothing in a dry run, where the server at most validates them."""
+    if not pods:
+        return {}
+    namespace = pods[0]["metadata"]["namespace"]
+    if not ctx.writes:
+        ctx.say(f"would run {len(pods)} pods in {namespace} for {what}")
+        return {}
+    for pod in pods:
+        try:
+            ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod, dry_run=ctx.dry_run)
+        except AlreadyExists:  # left by a run that died here: a finished one is run again
+            path = pod_path(namespace, pod["metadata"]["name"])
+            existing = ctx.kube.get_optional(path)
+            if existing is not None and (existing.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                _delete_and_wait(ctx, path, existing)
+                ctx.kube.create(f"/api/v1/namespaces/{namespace}/pods", pod)
+    if ctx.dry_run:
+        return {}
+    wanted = {p["metadata"]["name"] for p in pods}
+    selector = f"migrate/role={pods[0]['metadata']['labels']['migrate/role']}"
+
+    def all_ended():
+        found = {p["metadata"]["name"]: p for p in ctx.kube.list(f"/api/v1/namespaces/{namespace}/pods",
+                                                                  label_selector=selector)
+                 if p["metadata"]["name"] in wanted
+                 and (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")}
+        return found if len(found) == len(wanted) else None
+    ended = ctx.wait_for(all_ended, timeout=timeout, what=f"{len(pods)} pods in {namespace} ({what})", hint=hint)
+    uids = {pod["metadata"]["uid"] for pod in ended.values()}
+    for pod in ended.values():
+        try:
+            ctx.kube.delete(pod_path(namespace, pod["metadata"]["name"]), grace_period=0, uid=pod["metadata"]["uid"])
+        except NotFound:
+            pass
+    ctx.wait_for(lambda: not any(p["metadata"].get("uid") in uids for p in ctx.kube.list(
+        f"/api/v1/namespaces/{namespace}/pods", label_selector=selector)), timeout=60,
+        what=f"the {len(pods)} pods of {what} to go", hint="check the nodes' kubelets")
+    return ended
+
+
 def _ended(ctx, path: str) -> dict | None:
     pod = ctx.kube.get_optional(path)
     return pod if pod is not None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None

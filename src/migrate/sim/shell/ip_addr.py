@@ -55,10 +55,21 @@ def _ip_addr_show(sh: Shell, io: IO, options: IpOptions, args: list[str]) -> int
         io.err(f'Device "{name}" does not exist.\n')
         return 1
     only_family = options.family if options.family in (4, 6) else None
+    # `to PREFIX` lists only the addresses inside PREFIX, and only links that have one (iproute2 ip/ipaddress.c
+    # ipaddr_filter, inet_addr_match)
+    prefix = _parse_cidr(filters["to"]) if filters.get("to") else None
+    if filters.get("to") and prefix is None:
+        io.err(f'Error: any valid prefix is expected rather than "{filters["to"]}".\n')
+        return 1
     for link in [host.interfaces[name]] if name else sorted_links(host):
         if filters.get("up") and not link.up:
             continue
         addresses = [a for a in link.addresses if only_family in (None, _family_of(a))]
+        if prefix is not None:
+            addresses = [a for a in addresses if _parse_cidr(a) is not None
+                         and _parse_cidr(a).ip in prefix.network]
+            if not addresses:
+                continue
         if only_family and not addresses:
             continue  # "ip -4 addr" skips links without IPv4 addresses
         if options.brief:
