@@ -40,6 +40,7 @@ class PlanOptions:
     policy: str | None = None             # None: hold-until-finalize, or per-node on Canal (see default_policy)
     namespace: str = DEFAULT_NAMESPACE
     cleanup_image: str | None = None      # None: Flannel's own image, already on every node
+    mtu: int | None = None                # Calico's MTU when net-conf.json sets no Backend.MTU; None: 1450 assumed
     # The pinned manifest's text, so the plan can show what the transform changes; not recorded itself.
     calico_manifest_text: str | None = field(default=None, repr=False, compare=False)
 
@@ -47,7 +48,6 @@ class PlanOptions:
         data = asdict(self)
         data.pop("calico_manifest_text")
         data["explicit_order"] = list(self.explicit_order)
-    mtu: int | None = None                # Calico's MTU when net-conf.json sets no Backend.MTU; None: 1450 assumed
         return {_camel(k): v for k, v in data.items()}
 
 
@@ -76,13 +76,6 @@ def validate(options: PlanOptions) -> None:
         raise PlanOptionError(f"--namespace {options.namespace!r} is not a valid namespace name",
                               "use lower-case letters, digits and '-'")
     max_unavailable_count(options.max_unavailable, 1)
-
-
-def default_policy(content: dict) -> str:
-    """Flannel enforces no NetworkPolicy, so the hold keeps today's behaviour until finalize; Canal's Felix
-    enforces them today, so there the hold would switch them off: policies stay on, node by node."""
-    return "per-node" if (content.get("flannel") or {}).get("flavor") == "canal" else "hold-until-finalize"
-
     if options.mtu is not None and not MTU_RANGE[0] <= options.mtu <= MTU_RANGE[1]:
         raise PlanOptionError(f"--mtu {options.mtu} is out of range", "give Flannel's FLANNEL_MTU, e.g. 1450")
 
@@ -108,6 +101,13 @@ def plan_mtu(net_conf: dict, mtu: int | None) -> tuple[int, str]:
     if mtu is not None:
         return mtu, "--mtu"
     return ASSUMED_MTU, "assumed for a 1500-byte network: net-conf.json sets no Backend.MTU"
+
+
+def default_policy(content: dict) -> str:
+    """Flannel enforces no NetworkPolicy, so the hold keeps today's behaviour until finalize; Canal's Felix
+    enforces them today, so there the hold would switch them off: policies stay on, node by node."""
+    return "per-node" if (content.get("flannel") or {}).get("flavor") == "canal" else "hold-until-finalize"
+
 
 def max_unavailable_count(value: str, node_count: int) -> int:
     """Nodes handed off at once: `3` or `10%` of all nodes (rounded down, at least one)."""

@@ -10,9 +10,9 @@ import ipaddress
 import json
 
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
+from .options import plan_mtu
 
 MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"
-from .options import plan_mtu
 POLICY_HOLD = "migration-allow-all"
 POOL_NAME = "flannel-network"
 BACKUP_CONFIGMAP = "flannel-backup"
@@ -59,8 +59,6 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                          "pod-security.kubernetes.io/enforce=privileged (the hand-off pods are privileged)",
                  check=f"namespace {ns} exists with that label and admits a hand-off pod (server dry run)",
                  undo=f"deletes namespace {ns} if this run created it, else puts its labels back"),
-        PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
-                 changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
         # No API object carries the MTU flanneld derived from a node's NIC, so it is read on the nodes, before
         # Calico (the manifest, FelixConfiguration) or any node is touched.
         PlanStep("prepare/flannel-mtu", "flannel-mtu", PREPARE, "Nodes",
@@ -74,6 +72,8 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  check="none: reads the nodes whenever a run reaches it",
                  undo="nothing to undo: it changes nothing (its pods are deleted once read)",
                  params={"mtu": mtu, "source": mtu_source, "image": options["cleanupImage"] or flannel.get("image")}),
+        PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
+                 changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
                          "and the journal",
                  check="the backup ConfigMap holds every object with the resourceVersion it was read at",
                  undo="deletes the backup ConfigMap (the objects themselves are untouched here)",
