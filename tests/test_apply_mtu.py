@@ -81,3 +81,18 @@ def test_dry_runs_create_no_reading_pod(migration, mode):
     executor, _ = run.executor(mode=mode)
     executor.run_step(run.plan.step("prepare/flannel-mtu"))
     assert reading_pods(run) == []
+
+
+def test_where_subnet_env_is_not_on_the_host_as_on_canal_flannels_vxlan_device_gives_the_mtu(migration):
+    # Calico v3.32.1 canal.yaml mounts no /run/flannel: Canal's flanneld keeps subnet.env in its container
+    run = migration(MTU1400)
+    for host in run.cluster.ctx.hosts.values():
+        host.remove_file("/run/flannel/subnet.env")
+    executor, lock = run.executor()
+    lock.acquire(run.plan.digest)
+    executor.run_step(run.plan.step("prepare/namespace"))
+    with pytest.raises(StepFailed) as failed:
+        executor.run_step(run.plan.step("prepare/flannel-mtu"))
+    lock.release()
+    assert "1350 (eth0 MTU 1400) on control-plane-1, worker-1, worker-2, worker-3" in failed.value.message
+    assert failed.value.hint == "plan again with --mtu 1350"

@@ -105,15 +105,22 @@ def hand_off_pod(node: str, namespace: str, params: dict) -> dict:
 
 
 MTU_READING = "mtu-reading"
+SUBNET_ENV_IN_RUN = "flannel/subnet.env"  # /run/flannel/subnet.env
 
 
-def mtu_reading_pod(node: str, namespace: str, image: str, address: str) -> dict:
-    """The read-only pod of plan step prepare/flannel-mtu: hostNetwork (to see the host's NICs), /run/flannel
-    mounted read-only, not privileged. It writes /run/flannel/subnet.env and the NIC holding `address` (Flannel's
-    public-ip) to its termination message, read from its status. Flannel's image has sh, cat and iproute2
-    (flannel v0.28.9 images/Dockerfile)."""
-    script = "\n".join(["set -e", "cat /run/flannel/subnet.env > /dev/termination-log",
-                        f"ip -4 addr show to {address}/32 >> /dev/termination-log"])
+def mtu_reading_pod(node: str, namespace: str, image: str, address: str, vni: int) -> dict:
+    """The read-only pod of plan step prepare/flannel-mtu: hostNetwork (to see the host's NICs), the host's /run
+    mounted read-only (it always exists: mounting /run/flannel where it does not could create it), not
+    privileged. Its termination message, read from its status, holds the NIC holding `address` (Flannel's
+    public-ip), the flannel.<VNI> device and, when on the host, /run/flannel/subnet.env. The device's MTU is
+    FLANNEL_MTU too (both are Backend.MTU or the NIC's MTU less 50: flannel v0.28.9 pkg/backend/vxlan/device.go,
+    vxlan_network.go), which is what Canal leaves to read: its flanneld keeps subnet.env inside its container
+    (Calico v3.32.1 canal.yaml mounts no /run/flannel). Flannel's image has sh, cat and iproute2 (flannel v0.28.9
+    images/Dockerfile)."""
+    script = "\n".join([
+        "set -e", f"ip -4 addr show to {address}/32 > /dev/termination-log",
+        f"ip link show flannel.{vni} >> /dev/termination-log || true",
+        f"cat /host/run/{SUBNET_ENV_IN_RUN} >> /dev/termination-log 2>/dev/null || true"])
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{MTU_READING}-{node}", "namespace": namespace,
                          "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": MTU_READING}},
@@ -121,9 +128,9 @@ def mtu_reading_pod(node: str, namespace: str, image: str, address: str) -> dict
                      "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
                      "containers": [{"name": "read", "image": image, "command": ["/bin/sh", "-c", script + "\n"],
                                      "terminationMessagePolicy": "FallbackToLogsOnError",
-                                     "volumeMounts": [{"name": "flannel-run", "mountPath": "/run/flannel",
+                                     "volumeMounts": [{"name": "host-run", "mountPath": "/host/run",
                                                        "readOnly": True}]}],
-                     "volumes": [{"name": "flannel-run", "hostPath": {"path": "/run/flannel"}}]}}
+                     "volumes": [{"name": "host-run", "hostPath": {"path": "/run"}}]}}
 
 
 def backup_key(ref: dict) -> str:

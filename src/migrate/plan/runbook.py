@@ -50,7 +50,7 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
                 f"kubectl label namespace {ns} --overwrite "
                 + " ".join(f"pod-security.kubernetes.io/{mode}=privileged" for mode in ("enforce", "warn", "audit"))]
     if kind == "flannel-mtu":
-        pod = calico.mtu_reading_pod("__NODE__", ns, p["image"], "__PUBLIC_IP__")
+        pod = calico.mtu_reading_pod("__NODE__", ns, p["image"], "__PUBLIC_IP__", p["vni"])
         return [f"# FLANNEL_MTU must be at least {p['mtu']} ({p['source']}) on every node, and the NIC holding "
                 f"Flannel's public-ip at least {p['mtu'] + 50}; else stop here and plan again with --mtu N "
                 "(the smallest FLANNEL_MTU)",

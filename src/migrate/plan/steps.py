@@ -62,16 +62,18 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
         # No API object carries the MTU flanneld derived from a node's NIC, so it is read on the nodes, before
         # Calico (the manifest, FelixConfiguration) or any node is touched.
         PlanStep("prepare/flannel-mtu", "flannel-mtu", PREPARE, "Nodes",
-                 changes=f"nothing: a read-only pod per node in {ns} (hostNetwork, /run/flannel mounted read-only, "
-                         "deleted once read) reads FLANNEL_MTU from /run/flannel/subnet.env and the MTU of the NIC "
-                         "holding Flannel's public-ip, and journals them. It stops the run, before Calico is "
+                 changes=f"nothing: a read-only pod per node in {ns} (hostNetwork, the host's /run mounted "
+                         "read-only, deleted once read) reads FLANNEL_MTU from /run/flannel/subnet.env (else "
+                         f"flannel.{backend['vni']}'s MTU, the same value) and the MTU of the NIC holding Flannel's "
+                         "public-ip, and journals them. It stops the run, before Calico is "
                          f"installed, if any node's FLANNEL_MTU is below the plan's {mtu} ({mtu_source}) or its NIC "
                          f"cannot carry {mtu} plus VXLAN's 50 bytes: Calico's VXLAN would black-hole full-sized "
                          f"packets there. Nodes with a larger MTU are fine (Calico runs {mtu} everywhere) and are "
                          "named in the result",
                  check="none: reads the nodes whenever a run reaches it",
                  undo="nothing to undo: it changes nothing (its pods are deleted once read)",
-                 params={"mtu": mtu, "source": mtu_source, "image": options["cleanupImage"] or flannel.get("image")}),
+                 params={"mtu": mtu, "source": mtu_source, "vni": backend["vni"],
+                         "image": options["cleanupImage"] or flannel.get("image")}),
         PlanStep("prepare/backup", "backup", PREPARE, f"ConfigMap/{ns}/{BACKUP_CONFIGMAP}",
                  changes=f"copies {len(backed_up)} Flannel objects, unchanged, into ConfigMap {ns}/{BACKUP_CONFIGMAP} "
                          "and the journal",

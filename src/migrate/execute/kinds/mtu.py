@@ -25,20 +25,24 @@ _INET = re.compile(r"^\s+inet\s+([0-9.]+)/")
 _FLANNEL_MTU = re.compile(r"^FLANNEL_MTU=(\d+)\s*$", re.M)
 
 
-def parse_reading(message: str, address: str) -> tuple[int | None, str | None, int | None]:
-    """(FLANNEL_MTU, the NIC holding `address`, its MTU) from a reading pod's message; None where absent."""
+def parse_reading(message: str, address: str, device: str) -> tuple[int | None, str | None, int | None]:
+    """(FLANNEL_MTU, the NIC holding `address`, its MTU) from a reading pod's message; None where absent.
+    FLANNEL_MTU is subnet.env's, else the MTU of Flannel's VXLAN device, which flanneld sets to the same value."""
     found = _FLANNEL_MTU.search(message)
+    flannel_mtu = int(found.group(1)) if found else None
     nic = nic_mtu = None
     link = None
     for line in message.splitlines():
         header = _LINK.match(line)
         if header:
             link = (header.group(1), int(header.group(2)))
+            if link[0] == device and flannel_mtu is None:
+                flannel_mtu = link[1]
             continue
         inet = _INET.match(line)
         if inet and link and inet.group(1) == address:
             nic, nic_mtu = link
-    return (int(found.group(1)) if found else None), nic, nic_mtu
+    return flannel_mtu, nic, nic_mtu
 
 
 def _grouped(readings: dict[str, tuple[int, str | None, int | None]]) -> str:
@@ -64,7 +68,7 @@ class FlannelMtu(StepKind):
         names = sorted(nodes)
         for start in range(0, len(names), BATCH):
             batch = names[start:start + BATCH]
-            pods = [mtu_reading_pod(n, namespace, step.params["image"], nodes[n]) for n in batch]
+            pods = [mtu_reading_pod(n, namespace, step.params["image"], nodes[n], step.params["vni"]) for n in batch]
             ended = run_batch_to_completion(ctx, pods, timeout=300, what="reading Flannel's MTU",
                                             hint="check the nodes' kubelets; then `migrate resume PLAN`")
             if not ended:
@@ -73,14 +77,14 @@ class FlannelMtu(StepKind):
             for node in batch:
                 pod = ended[f"{MTU_READING}-{node}"]
                 message, exit_note = termination(pod)
-                flannel_mtu, nic, nic_mtu = parse_reading(message, nodes[node])
+                flannel_mtu, nic, nic_mtu = parse_reading(message, nodes[node], f"flannel.{step.params['vni']}")
                 if pod["status"]["phase"] != "Succeeded" or flannel_mtu is None:
                     unreadable[node] = " | ".join(message.strip().splitlines()[-2:]) or exit_note
                 else:
                     readings[node] = (flannel_mtu, nic, nic_mtu)
         if unreadable:
-            raise StepFailed(f"could not read FLANNEL_MTU from {SUBNET_ENV} on "
-                             + "; ".join(f"{n}: {why}" for n, why in sorted(unreadable.items())),
+            raise StepFailed(f"could not read FLANNEL_MTU ({SUBNET_ENV} or flannel.{step.params['vni']}) on "
+                             + "; ".join(f"{n}: {why or 'neither is there'}" for n, why in sorted(unreadable.items())),
                              "every node must run Flannel before the migration: start it there, then "
                              "`migrate resume PLAN`")
         found = f"FLANNEL_MTU (and the NIC holding Flannel's public-ip) by node: {_grouped(readings)}"
