@@ -45,7 +45,7 @@ def test_snapshot_file_is_analysed_offline(served_small, tmp_path):
     assert run("snapshot", "--kubeconfig", str(served_small.kubeconfig_path), "-o", str(out)).exit_code == 0
     result = run("preflight", "--snapshot", str(out), "--format", "json")
     findings = json.loads(result.stdout)
-    assert result.exit_code == 0 and [f["severity"] for f in findings] == ["warning"] + ["info"] * 3
+    assert result.exit_code == 0 and [f["severity"] for f in findings] == ["warning"] + ["info"] * 4
     assert findings[0]["code"] == "SYSTEM_WORKLOAD_WITHOUT_PDB"  # kubeadm's CoreDNS: two replicas, no PDB
 
 
