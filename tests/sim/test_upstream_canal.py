@@ -95,3 +95,15 @@ def test_canal_yaml_enforces_network_policy_on_every_node(canal_applied):
     cluster.advance(30)
     assert cluster.network.probe.denied_by_policy > 0 and cluster.network.probe.failed == 0
     assert cluster.network.felix_nodes == set(cluster.ctx.hosts)
+
+
+def test_kubectl_apply_of_canal_yaml_runs_a_ready_canal_pod_on_every_node(no_flannel_small, kubectl, upstream_file):
+    import json
+    result = kubectl(no_flannel_small, "apply", "--server-side", "-f", str(upstream_file(MANIFEST)), timeout=180)
+    assert "daemonset.apps/canal serverside-applied" in result.stdout
+    no_flannel_small.cluster.advance(120)
+    pods = json.loads(kubectl(no_flannel_small, "get", "pods", "-n", "kube-system", "-l", "k8s-app=canal", "-o",
+                              "json").stdout)["items"]
+    nodes = json.loads(kubectl(no_flannel_small, "get", "nodes", "-o", "json").stdout)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(n["metadata"]["name"] for n in nodes)
+    assert all(c["status"] == "True" for p in pods for c in p["status"]["conditions"] if c["type"] == "Ready")
