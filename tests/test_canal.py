@@ -172,3 +172,14 @@ def test_the_hand_off_removes_canals_cni_config_and_tunnel(migration):
     assert host.exists("/etc/cni/net.d/10-canal.conflist") and "flannel.1" in host.interfaces
     assert not run.apply(kill_at=step_done("node/worker-1/host-cleanup"))
     assert not host.exists("/etc/cni/net.d/10-canal.conflist") and "flannel.1" not in host.interfaces
+
+
+def test_a_canal_migration_killed_mid_hand_off_resumes_to_the_end_with_policy_enforced(migration):
+    run = migration("canal")
+    assert not run.apply(kill_at=step_done("node/worker-2/host-cleanup"))
+    run.after_a_crash()
+    seen: list = []
+    assert run.apply(identity="run-2", kill_at=checking_denied_flows(run, seen))
+    assert [(step, leaks) for step, _, leaks in seen if leaks] == []
+    assert run.failed_flows() == 0 and run.pods_outside_their_podcidr() == []
+    assert not run.state()["flannel"]["found"]
