@@ -107,3 +107,10 @@ def test_kubectl_apply_of_canal_yaml_runs_a_ready_canal_pod_on_every_node(no_fla
     nodes = json.loads(kubectl(no_flannel_small, "get", "nodes", "-o", "json").stdout)["items"]
     assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(n["metadata"]["name"] for n in nodes)
     assert all(c["status"] == "True" for p in pods for c in p["status"]["conditions"] if c["type"] == "Ready")
+
+
+def test_canals_flanneld_keeps_subnet_env_in_its_container_not_on_the_host(canal_applied):
+    """canal.yaml mounts no /run/flannel into kube-flannel, so the file flanneld writes stays in the container
+    (Calico's migration controller reads it with exec: flannelmigration/migration_controller.go)."""
+    for host in canal_applied.cluster.ctx.hosts.values():
+        assert "flannel.1" in host.interfaces and not host.exists("/run/flannel/subnet.env")

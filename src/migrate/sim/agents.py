@@ -262,7 +262,9 @@ class Flanneld(Program):
         else:
             run.say(f"backend {kind!r} is not simulated; flanneld exits")
             return Outcome(1, 1.0)
-        run.host.write_file(FLANNEL_SUBNET_ENV, (
+        # into the container's filesystem: on the host only through a /run/flannel hostPath mount, which
+        # kube-flannel.yml has and canal.yaml (Calico v3.32.1) does not
+        run.view.write_file(FLANNEL_SUBNET_ENV, (
             f"FLANNEL_NETWORK={network}\nFLANNEL_SUBNET={subnet.network_address + 1}/{subnet.prefixlen}\n"
             f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ={'true' if ip_masq else 'false'}\n"))
         if conf.get("EnableNFTables"):
