@@ -139,3 +139,16 @@ def test_ip_addr_show_to_an_address_lists_only_the_nic_holding_it_with_its_mtu(c
     message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
     assert message.splitlines()[0].startswith("2: eth0: <") and " mtu 1400 " in message.splitlines()[0]
     assert [line.split()[1] for line in message.splitlines() if line.strip().startswith("inet ")] == [f"{address}/24"]
+
+
+@pytest.mark.parametrize("text, field", [
+    ("nodeGroups: [{count: 1, namePrefix: w-, subnet: 192.168.10.0/24, mtu: 40}]\n", "nodeGroups[0].mtu"),
+    ("nodeGroups: [{count: 1, namePrefix: w-, subnet: 192.168.10.0/24}]\nflannel: {mtu: -1}\n", "flannel.mtu"),
+])
+def test_an_mtu_out_of_range_in_a_scenario_is_named(tmp_path, text, field):
+    from migrate.sim.scenario import ScenarioError
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(path))
+    assert info.value.field_path == field
