@@ -96,3 +96,15 @@ def test_where_subnet_env_is_not_on_the_host_as_on_canal_flannels_vxlan_device_g
     lock.release()
     assert "1350 (eth0 MTU 1400) on control-plane-1, worker-1, worker-2, worker-3" in failed.value.message
     assert failed.value.hint == "plan again with --mtu 1350"
+
+
+def test_a_backend_mtu_larger_than_the_nics_stops_the_run_asking_to_fix_flannels_config(migration, tmp_path):
+    scenario = yaml.safe_load(Path(MTU1400).read_text())
+    scenario["flannel"]["mtu"] = 1500  # Flannel's own VXLAN black-holes full-sized packets here already
+    path = tmp_path / "backend-mtu-too-large.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    run = migration(str(path))
+    with pytest.raises(StepFailed) as failed:
+        run.apply()
+    assert "1450 (eth0 MTU 1400)" in failed.value.message
+    assert failed.value.hint.startswith("set Backend.MTU in Flannel's net-conf.json to at most 1400")
