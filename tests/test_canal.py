@@ -183,3 +183,36 @@ def test_a_canal_migration_killed_mid_hand_off_resumes_to_the_end_with_policy_en
     assert [(step, leaks) for step, _, leaks in seen if leaks] == []
     assert run.failed_flows() == 0 and run.pods_outside_their_podcidr() == []
     assert not run.state()["flannel"]["found"]
+
+
+OLDER_SCHEMA = {"type": "object", "properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+
+
+def with_older_felix_crd(cluster):
+    """Canal installed from an older Calico release: its FelixConfiguration CRD's schema is not calico.yaml's."""
+    def older(crd):
+        crd["spec"]["versions"][0]["schema"] = {"openAPIV3Schema": OLDER_SCHEMA}
+    cluster.store.mutate(cluster.ctx.rtype("apiextensions.k8s.io", "customresourcedefinitions"), None,
+                         "felixconfigurations.crd.projectcalico.org", older)
+    cluster.advance(5)
+
+
+def test_calico_crds_canal_installed_take_the_releases_schema_and_rollback_restores_them(migration):
+    run = migration("canal", before_snapshot=with_older_felix_crd)
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/felixconfigurations.crd.projectcalico.org"
+    assert run.kube.get(path)["spec"]["versions"][0]["schema"]["openAPIV3Schema"] == OLDER_SCHEMA
+    assert not run.apply(kill_at=step_done("node/worker-1/calico-on"))
+    release = next(o for o in manifest_objects(run.plan) if o["metadata"]["name"] == "felixconfigurations.crd.projectcalico.org")
+    assert run.kube.get(path)["spec"]["versions"] == release["spec"]["versions"]
+    run.after_a_crash()
+    assert run.rollback(identity="run-2")
+    assert run.kube.get(path)["spec"]["versions"][0]["schema"]["openAPIV3Schema"] == OLDER_SCHEMA
+
+
+def manifest_objects(plan):
+    import yaml
+    from pathlib import Path
+    source = plan.step("prepare/calico/manifest").params["manifest"]["source"]
+    return [o for o in yaml.safe_load_all(Path(source).read_text()) if o]

@@ -10,6 +10,7 @@ from ...calico_manifest import CalicoSettings, transform_manifest
 from ...kube import AlreadyExists
 from ..errors import StepFailed
 from .base import StepKind, kind
+from .objects import contains
 
 # API paths of the kinds a Calico manifest install holds (cluster-scoped ones have no namespace).
 RESOURCES = {
@@ -92,6 +93,11 @@ class CalicoManifest(StepKind):
                 fields = {k: obj[k] for k in ("spec", "data") if k in obj and current.get(k) != obj[k]}
                 if fields:
                     ctx.patch(f"{collection}/{obj['metadata']['name']}", fields, current=current)
+            elif obj["kind"] == "CustomResourceDefinition" and not contains(current.get("spec"), obj["spec"]):
+                # CRDs an older Calico installed (Canal's, from its canal.yaml) take this release's schemas, as
+                # `kubectl apply -f calico.yaml` would: its calico-node writes fields they would prune. Journaled
+                # with their before-image, so a rollback puts the old schemas back.
+                ctx.patch(f"{collection}/{obj['metadata']['name']}", {"spec": obj["spec"]}, current=current)
         crds = [o["metadata"]["name"] for o in manifest.objects if o["kind"] == "CustomResourceDefinition"]
         ctx.wait_for(lambda: all(_established(ctx, n) for n in crds), timeout=120,
                      what="Calico's CustomResourceDefinitions to be established", hint="check the API server's log")
