@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from .analysis.typha import typha_deployment
 from .errors import UserError
 
 IPAMS = ("calico-ipam", "host-local")
@@ -38,6 +39,7 @@ class CalicoSettings:
     pool_cidr: str             # Flannel's Network
     block_size: int
     ipam: str                  # "calico-ipam" or "host-local"
+    typha_replicas: int | None = None  # calico-typha's replicas, when the manifest runs Typha (None: as published)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ def transform_manifest(text: str, settings: CalicoSettings) -> TransformedManife
     changes: list[str] = []
     _transform_config(config, settings, _Notes(changes, _title(config)))
     _transform_daemonset(daemonset, settings, _Notes(changes, _title(daemonset)))
+    typha = typha_deployment(objects)
+    if typha is not None and settings.typha_replicas is not None:
+        _size_typha(typha, settings.typha_replicas, _Notes(changes, _title(typha)))
 
     order = sorted(range(len(objects)), key=lambda i: (_APPLY_RANK.get(objects[i].get("kind"), 2), i))
     diff = "".join(_diff(original[i], objects[i]) for i in order if original[i] != objects[i])
@@ -80,6 +85,9 @@ def _check_settings(s: CalicoSettings) -> None:
         network = ipaddress.ip_network(s.pool_cidr)
     except (TypeError, ValueError):
         raise ManifestError(f"pool CIDR {s.pool_cidr!r} is not a network", "give Flannel's Network, e.g. 10.244.0.0/16")
+    if s.typha_replicas is not None and (not isinstance(s.typha_replicas, int) or s.typha_replicas < 1):
+        raise ManifestError(f"Typha replicas {s.typha_replicas!r} is not a positive count",
+                            "give one or more (with 0, Felix never starts)")
     if not isinstance(s.block_size, int) or not network.prefixlen <= s.block_size <= network.max_prefixlen:
         raise ManifestError(f"block size {s.block_size!r} does not fit pool {s.pool_cidr}",
                             f"give a prefix length between {network.prefixlen} and {network.max_prefixlen}")
@@ -272,6 +280,17 @@ def _transform_daemonset(ds: dict, s: CalicoSettings, note: _Notes) -> None:
         if any(c.get("name") == "upgrade-ipam" for c in inits):
             pod["initContainers"] = [c for c in inits if c.get("name") != "upgrade-ipam"]
             note("initContainers -= upgrade-ipam (it would move host-local allocations into calico-ipam)")
+
+
+def _size_typha(deployment: dict, replicas: int, note: _Notes) -> None:
+    """calico-typha's replicas as Calico's docs size them for the cluster (analysis/typha.py typha_replicas). Its
+    placement stays as published (linux nodes, every NoSchedule/NoExecute taint tolerated, hostNetwork): Typha serves
+    every Felix, so it must run on Flannel nodes too, never only on nodes labelled for Calico."""
+    spec = deployment.setdefault("spec", {})
+    if spec.get("replicas") != replicas:
+        note(f"replicas {_shown(spec.get('replicas'))} -> {replicas} (Calico's docs: one per 200 nodes, at least 3, "
+             "at most 20, fewer than the nodes)")
+        spec["replicas"] = replicas
 
 
 class _Env:

@@ -63,6 +63,7 @@ def _plan(snapshot, manifest: Path, version: str):
 def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None) -> None:
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
     Exit 1 when a flow failed or a check did not pass."""
+    from .analysis.typha import needs_typha
     from .sim.calico_release import calico_release_manifest
     from .sim.cluster import RunningCluster
     from .sim_cli import _build, _load
@@ -95,7 +96,8 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
         console.rule("plan")
         manifest = folder / "calico.yaml"
         version = _release_for(snapshot)
-        manifest.write_text(calico_release_manifest(version))
+        # calico-typha.yaml above 50 nodes, as Calico's docs install it (analysis/typha.py)
+        manifest.write_text(calico_release_manifest(version, typha=needs_typha(len(snapshot.content["nodes"]))))
         if version != DEFAULT_CALICO_VERSION:
             console.print(f"[yellow]Kubernetes {snapshot.content['server'].get('gitVersion')} is not among those "
                           f"Calico {DEFAULT_CALICO_VERSION} is tested on: the demo installs Calico {version}[/yellow]")

@@ -12,7 +12,8 @@ from .calico_source import read_manifest, resolve_release
 from .errors import UserError
 from .findings_view import counts_line, print_findings
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
-from .plan.options import CALICO_MANIFEST_URL, DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES
+from .plan.options import (DEFAULT_CALICO_VERSION, DEFAULT_NAMESPACE, ENCAPSULATIONS, IPAMS, NODE_ORDERS, POLICY_MODES,
+                           calico_manifest_url)
 
 
 def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
@@ -29,10 +30,10 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
               help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
 @click.option("--calico-version", metavar="TAG",
               help=f"Calico release to install (default: the manifest's, else {DEFAULT_CALICO_VERSION}).")
-@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml: a file, or an address to "
-              "fetch it from now; pinned by sha256 either way.")
-@click.option("--fetch-calico", is_flag=True, help="Fetch calico.yaml of --calico-version from the Calico project's "
-              "release address now (pinned by sha256).")
+@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml (calico-typha.yaml above 50 "
+              "nodes, else refused): a file, or an address to fetch it from now; pinned by sha256 either way.")
+@click.option("--fetch-calico", is_flag=True, help="Fetch calico.yaml of --calico-version (calico-typha.yaml above 50 "
+              "nodes) from the Calico project's release address now (pinned by sha256).")
 @click.option("--max-unavailable", default="10%", show_default=True, metavar="N|P%",
               help="Nodes handed off at once: a count or a percent of all nodes.")
 @click.option("--canaries", default=1, show_default=True, type=int, metavar="N", help="Nodes in the first wave alone.")
@@ -62,8 +63,11 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
     order, explicit = _node_order(node_order)
     if fetch_calico and calico_manifest:
         raise UserError("--fetch-calico and --calico-manifest both given", "use one of them")
-    pinned, manifest_text = read_manifest(CALICO_MANIFEST_URL.format(version=calico_version or DEFAULT_CALICO_VERSION)
-                                      if fetch_calico else calico_manifest)
+    taken = take_snapshot(snapshot_file, kubeconfig, context)
+    # calico-typha.yaml above 50 nodes, as Calico's docs install it (analysis/typha.py)
+    pinned, manifest_text = read_manifest(calico_manifest_url(calico_version or DEFAULT_CALICO_VERSION,
+                                                              len(taken.content["nodes"]))
+                                          if fetch_calico else calico_manifest)
     calico_version = resolve_release(calico_version, manifest_text)
     options = PlanOptions(encapsulation=encapsulation, ipam=ipam, calico_version=calico_version,
                           calico_manifest=pinned, calico_manifest_text=manifest_text, max_unavailable=max_unavailable,
@@ -71,7 +75,6 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
                           delete_emptydir_data=delete_emptydir_data, force=force, node_order=order,
                           explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image,
                           mtu=mtu)
-    taken = take_snapshot(snapshot_file, kubeconfig, context)
     try:
         built = build_plan(taken, options)
     except PlanBlocked as blocked:

@@ -6,7 +6,7 @@ import json
 import click
 from rich.markup import escape
 
-from .analysis import analyse, has_blocker, release
+from .analysis import analyse, has_blocker, release, typha
 from .analysis.finding import SEVERITIES
 from .calico_manifest import manifest_objects
 from .calico_source import read_manifest, resolve_release
@@ -21,7 +21,8 @@ from .plan.options import DEFAULT_CALICO_VERSION
 @cluster_options
 @click.option("--calico-version", metavar="TAG",
               help=f"Calico release to check against the cluster (default: the manifest's, else {DEFAULT_CALICO_VERSION}).")
-@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml, checked as plan checks it.")
+@click.option("--calico-manifest", metavar="FILE|URL", help="That release's calico.yaml (calico-typha.yaml above 50 "
+              "nodes), checked as plan checks it.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: one block per finding for people; json: a list of findings for tools.")
 def preflight(snapshot_file: str | None, kubeconfig: str | None, context: str | None, calico_version: str | None,
@@ -31,7 +32,8 @@ def preflight(snapshot_file: str | None, kubeconfig: str | None, context: str | 
     calico_version = resolve_release(calico_version, manifest_text)
     taken = take_snapshot(snapshot_file, kubeconfig, context)
     objects = manifest_objects(manifest_text) if manifest_text else None
-    found = sorted(analyse(taken) + release.check(taken.content, calico_version, objects),
+    found = sorted(analyse(taken) + release.check(taken.content, calico_version, objects)
+                   + typha.check(taken.content, calico_version, objects),
                    key=lambda f: SEVERITIES.index(f.severity))
     findings = [f.as_dict() for f in found]
     if output_format == "json":

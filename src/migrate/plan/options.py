@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
+from ..analysis.typha import TYPHA_MANIFEST_URL, needs_typha
 from ..errors import UserError
 
 ENCAPSULATIONS = ("vxlan", "vxlan-crosssubnet", "ipip", "ipip-crosssubnet", "none", "keep")
@@ -17,6 +18,12 @@ CALICO_MANIFEST_URL = "https://raw.githubusercontent.com/projectcalico/calico/{v
 DEFAULT_NAMESPACE = "calico-migration"
 # A zone with fewer nodes than this never has two of them out at once: losing two of five is 40%.
 FEW_NODES_PER_ZONE = 10
+
+
+def calico_manifest_url(version: str, node_count: int) -> str:
+    """The release's manifest address: calico.yaml, or calico-typha.yaml above 50 nodes, as Calico's docs install it
+    there (analysis/typha.py)."""
+    return (TYPHA_MANIFEST_URL if needs_typha(node_count) else CALICO_MANIFEST_URL).format(version=version)
 
 
 class PlanOptionError(UserError):

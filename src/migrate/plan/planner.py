@@ -6,13 +6,14 @@ from dataclasses import replace
 
 from ..calico_manifest import CalicoSettings, manifest_objects, transform_manifest
 from ..analysis import BLOCKER, WARNING, Finding, analyse, has_blocker
-from ..analysis import release
+from ..analysis import release, typha
 from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
 from .model import Plan, PlanStep, sealed
 from .options import (CALICO_MANIFEST_URL, PlanOptions, block_size_for, default_policy, max_unavailable_count,
                       validate)
+from .options import calico_manifest_url
 from .order import ReplicaBudgets, plan_waves, replica_budgets, zone_limits
 
 
@@ -80,7 +81,7 @@ def with_transform(step: PlanStep, text: str, resolved: dict) -> PlanStep:
     p = step.params
     settings = CalicoSettings(node_label=next(iter(p["nodeSelector"])), node_label_value=next(iter(
         p["nodeSelector"].values())), vxlan_mtu=p["vxlanMTU"], pool_cidr=p["poolCIDR"], block_size=resolved["blockSize"],
-        ipam=p["ipam"])
+        ipam=p["ipam"], typha_replicas=p.get("typhaReplicas"))
     transformed = transform_manifest(text, settings)
     return replace(step, params={**p, "transform": {"changes": transformed.changes, "diff": transformed.diff}})
 
@@ -96,7 +97,7 @@ def resolve_options(content: dict, options: PlanOptions, block_size: int) -> dic
         policy=options.policy or default_policy(content),
         cleanupImage=options.cleanup_image or content["flannel"].get("image"),
         calicoManifest=options.calico_manifest or {
-            "source": CALICO_MANIFEST_URL.format(version=options.calico_version), "sha256": None})
+            "source": calico_manifest_url(options.calico_version, len(content["nodes"])), "sha256": None})
     return resolved
 
 
@@ -170,8 +171,9 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 "nodes on the old and the new settings drop each other's pod traffic",
                                 "open UDP 4789 between all nodes before finalize, run finalize in a quiet period, or "
                                 "plan with --encapsulation keep to stay on Flannel-compatible VXLAN"))
-    findings += release.check(content, options.calico_version, manifest_objects(options.calico_manifest_text)
-                              if options.calico_manifest_text else None)
+    objects = manifest_objects(options.calico_manifest_text) if options.calico_manifest_text else None
+    findings += release.check(content, options.calico_version, objects)
+    findings += typha.check(content, options.calico_version, objects)
     source = (options.calico_manifest or {}).get("source", "")
     if source.startswith("http://"):
         findings.append(Finding(WARNING, "CALICO_MANIFEST_OVER_HTTP",
@@ -180,7 +182,8 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
     if not options.calico_manifest:
         findings.append(Finding(WARNING, "CALICO_MANIFEST_NOT_PINNED",
                                 f"Calico {options.calico_version}'s manifest is not pinned: the plan names "
-                                f"{CALICO_MANIFEST_URL.format(version=options.calico_version)} but no checksum",
+                                f"{calico_manifest_url(options.calico_version, len(content['nodes']))} but no "
+                                "checksum",
                                 "download it and plan with --calico-manifest FILE (or --fetch-calico), so the plan "
                                 "records its sha256 and a reviewer approves exactly that file; apply refuses an "
                                 "unpinned manifest"))

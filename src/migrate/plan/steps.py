@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from ..analysis.typha import typha_replicas
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
 from .options import plan_mtu
 
@@ -96,12 +97,14 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
                  f"Calico {options['calicoVersion']} manifest",
                  changes="applies Calico's manifest transformed for the migration: calico-node only on nodes labelled "
                          f"{MIGRATION_LABEL}=calico (none yet, so it stays dormant), VXLAN backend, MTU {mtu}, "
-                         f"no default pool, IPAM {options['ipam']}",
+                         f"no default pool, IPAM {options['ipam']}; calico-typha, when the manifest has it, with "
+                         f"{typha_replicas(len(content['nodes']))} replicas on any node",
                  check="every object of the transformed manifest exists with the content applied",
                  undo="deletes every object the apply created and restores any it replaced",
                  params={"version": options["calicoVersion"], "manifest": options["calicoManifest"],
                          "nodeSelector": {MIGRATION_LABEL: "calico"}, "backend": "vxlan", "vxlanMTU": mtu,
-                         "defaultPool": False, "poolCIDR": net_conf["network"], "ipam": options["ipam"]}),
+                         "defaultPool": False, "poolCIDR": net_conf["network"], "ipam": options["ipam"],
+                         "typhaReplicas": typha_replicas(len(content["nodes"]))}),
         PlanStep("prepare/calico/felix-configuration", "felix-configuration", PREPARE, "FelixConfiguration/default",
                  changes=f"sets vxlanVNI {backend['vni']}, vxlanPort {backend['port']}, vxlanMTU {mtu} so Calico's "
                          "VXLAN speaks Flannel's",

@@ -68,7 +68,7 @@ def transformed(ctx, step):
     p = step.params
     settings = CalicoSettings(node_label=next(iter(p["nodeSelector"])), node_label_value=next(iter(
         p["nodeSelector"].values())), vxlan_mtu=p["vxlanMTU"], pool_cidr=p["poolCIDR"],
-        block_size=ctx.plan.options["blockSize"], ipam=p["ipam"])
+        block_size=ctx.plan.options["blockSize"], ipam=p["ipam"], typha_replicas=p.get("typhaReplicas"))
     return transform_manifest(manifest_text(p["manifest"], ctx.cache.get("plan_dir")), settings)
 
 
