@@ -135,3 +135,19 @@ def test_a_cluster_above_50_nodes_migrates_with_typha_and_loses_no_flow(migratio
     # the drains move Typha, but its PodDisruptionBudget (maxUnavailable 1) keeps two of three ready throughout
     assert run.events.counts and min(run.events.counts[-10:]) == 3 and min(
         c for c in run.events.counts[run.events.counts.index(3):]) >= 2
+
+
+def test_preflight_with_calico_yaml_above_50_nodes_exits_3_and_with_calico_typha_yaml_does_not(tmp_path):
+    from click.testing import CliRunner
+    from migrate.cli import main
+    from migrate.sim.cluster import running_cluster
+
+    plain, typha = tmp_path / "calico.yaml", tmp_path / "calico-typha.yaml"
+    plain.write_text(calico_release_manifest())
+    typha.write_text(calico_release_manifest(typha=True))
+    with running_cluster(TYPHA_SCENARIO) as running:
+        results = [CliRunner().invoke(main, ["preflight", "--kubeconfig", str(running.kubeconfig_path),
+                                             "--calico-manifest", str(manifest)], prog_name="migrate")
+                   for manifest in (plain, typha)]
+    assert results[0].exit_code == 3 and "TYPHA_NEEDED" in results[0].stdout
+    assert results[1].exit_code == 0 and "TYPHA" not in results[1].stdout
