@@ -11,9 +11,8 @@ from ..analysis.finding import names
 from ..errors import EXIT_BLOCKED, UserError
 from . import steps as build
 from .model import Plan, PlanStep, sealed
-from .options import (CALICO_MANIFEST_URL, PlanOptions, block_size_for, default_policy, max_unavailable_count,
+from .options import (PlanOptions, block_size_for, calico_manifest_url, default_policy, max_unavailable_count,
                       validate)
-from .options import calico_manifest_url
 from .order import ReplicaBudgets, plan_waves, replica_budgets, zone_limits
 
 
