@@ -207,6 +207,16 @@ def _node(node: dict) -> dict:
             **_non_linux(labels)}
 
 
+def node_facts(node: dict) -> dict:
+    """One Node as a snapshot records it; also how a run records a node that joined after the snapshot."""
+    return _node(node)
+
+
+def pods_by_node(pods: list[dict]) -> dict:
+    """Per node, the pods a drain reckons with, as a snapshot records them."""
+    return _pods_by_node(pods)
+
+
 def _non_linux(labels: dict) -> dict:
     """{"os": ...} for a node whose OS label is not linux (windows, ...); nothing for Linux nodes, so
     snapshots of Linux-only clusters stay as they were."""

@@ -52,6 +52,7 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
             steps += build.node_steps(by_name[name], wave.index, resolved, content)
         migrated += len(wave.nodes)
         steps.append(build.health_gate(wave.index, wave.name, migrated, len(nodes)))
+    steps.append(build.joined_nodes_step(content, resolved))
     if options.calico_manifest_text is not None:
         steps = [with_transform(s, options.calico_manifest_text, resolved) if s.kind == "calico-manifest" else s
                  for s in steps]

@@ -98,7 +98,7 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
         return _annotate(node, p)
     if kind == "flannel-node-affinity":
         _, namespace, name = step.target.split("/")
-        expression = {"key": p["label"], "operator": "NotIn", "values": p["notIn"]}
+        expression = {"key": p["label"], "operator": "In", "values": p["in"]}
         terms = ("/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/"
                  "nodeSelectorTerms")
         patch = [{"op": "add", "path": f"{terms}/0/matchExpressions/-", "value": expression}]

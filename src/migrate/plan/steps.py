@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import replace
 
 from ..analysis.typha import typha_replicas
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
@@ -88,7 +89,7 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
         PlanStep("prepare/flannel/label-unmigrated", "label-unmigrated-nodes", PREPARE, "Nodes",
                  changes=f"labels the {len(content['nodes'])} nodes not yet migrated {MIGRATION_LABEL}=flannel "
                          "before Calico starts, so calico-kube-controllers' IPAM garbage collection keeps their "
-                         "empty blocks; Flannel keeps running there (its affinity excludes only none and calico)",
+                         "empty blocks; Flannel keeps running there (its affinity, below, asks for flannel)",
                  check="every node carries the label (flannel, or none/calico once handed off)",
                  undo="removes the label from the nodes this step labelled",
                  params={"label": MIGRATION_LABEL, "value": "flannel",
@@ -146,12 +147,15 @@ def prepare_steps(content: dict, options: dict, blocks: dict[str, list[str]]) ->
     steps += [_node_identity(node, options, blocks) for node in content["nodes"]]
     steps.append(PlanStep(
         "prepare/flannel/keep-off-migrated", "flannel-node-affinity", PREPARE, flannel_ds,
-        changes=f"adds a required node affinity {MIGRATION_LABEL} NotIn [none, calico] to the Flannel DaemonSet, so "
-                "Flannel leaves each node as it is handed off (nodes without the label keep it); this rolls every "
-                "Flannel pod once, which leaves the data plane in the kernel untouched",
+        changes=f"adds a required node affinity {MIGRATION_LABEL} In [flannel] to the Flannel DaemonSet, so "
+                "Flannel leaves each node as it is handed off, and a node that joins runs no Flannel until the run "
+                "has claimed its blocks and VTEP and labelled it (it stays NotReady meanwhile: no pod can start "
+                "there unreachable from migrated nodes), as Calico's own controller does "
+                "(flannelmigration/migration_controller.go AddNodeSelector); this rolls every Flannel pod once, "
+                "which leaves the data plane in the kernel untouched",
         check="the DaemonSet's pod template has that match expression",
         undo="removes that match expression (the rest of the affinity is restored from the backup)",
-        params={"label": MIGRATION_LABEL, "notIn": ["none", "calico"]}))
+        params={"label": MIGRATION_LABEL, "in": ["flannel"]}))
     return steps
 
 
@@ -278,6 +282,58 @@ def health_gate(wave: int, name: str, migrated: int, total: int) -> PlanStep:
                             "is each node's verify step, run before this gate",
                     check="none: the gate runs before the next wave starts", undo="nothing to undo",
                     params={"migratedNodes": migrated, "totalNodes": total})
+
+
+JOINED_NODES = "waves/joined-nodes"
+
+
+def joined_nodes_step(content: dict, options: dict) -> PlanStep:
+    """Nodes that join during the run (a cluster autoscaler, a node pool resized by hand) get Flannel, as any new
+    node does until finalize. Migrated nodes reach a node's pods only once Calico knows its block and VTEP (Felix
+    routes by IPAM blocks and drops VXLAN from hosts outside its VTEP set: felix/rules/static.go), so the executor
+    claims those as soon as Flannel has annotated the node; and it must be handed off before finalize retires
+    Flannel, which would take its pod network away. Calico's own controller does the same for new nodes
+    (kube-controllers/pkg/controllers/flannelmigration/migration_controller.go processNewNode)."""
+    flannel = content["flannel"]
+    return PlanStep(
+        JOINED_NODES, "joined-nodes", WAVES, "Nodes",
+        changes="hands off the nodes that join during the run (none at planning). The executor looks for them "
+                "every 10 s and before each wave: once Flannel runs on one it is labelled "
+                f"{MIGRATION_LABEL}=flannel and given its IPAM blocks and Flannel's VTEP at once (so migrated nodes "
+                "reach its pods), journaled; here the joined nodes are handed off like the planned ones, in waves "
+                f"of at most {options['maxUnavailableNodes']}, each with its health gate, because finalize retires "
+                "Flannel and would leave them without a pod network. A node that leaves the cluster mid-run has its "
+                "remaining steps skipped",
+        check="none: runs whenever a run reaches it, until no joined node is left on Flannel",
+        undo="nothing here: each joined node's steps are undone with the others'",
+        params={"maxUnavailableNodes": options["maxUnavailableNodes"],
+                # what a joined node's hand-off steps are built from, as the planned nodes' were
+                "flannel": flannel})
+
+
+def joined_identity_steps(node: dict, options: dict, flannel: dict) -> list[PlanStep]:
+    """A node that joined: Flannel's VTEP MAC stored on it (flanneld takes a stored MAC: flannel
+    pkg/subnet/kube/kube.go GetStoredMacAddresses), its blocks and VTEP claimed as prepare claims every planned
+    node's, and only then the label that lets Flannel run there, so its pods are reachable from their start."""
+    name, vni = node["name"], flannel["netConf"]["backend"]["vni"]
+    blocks = ({name: [str(b) for b in ipaddress.ip_network(node_cidr(node)).subnets(new_prefix=options["blockSize"])]}
+              if options["ipam"] == "calico-ipam" else {})
+    identity = _node_identity(node, options, blocks)
+    mac = node["flannel"]["vtepMAC"]
+    return [
+        PlanStep(f"joined/{name}/vtep-mac", "flannel-vtep-mac", PREPARE, f"Node/{name}", node=name,
+                 changes=f"stores VTEP MAC {mac} in {name}'s flannel.alpha.coreos.com/backend-data annotation, so "
+                         f"Flannel's flannel.{vni} there takes it",
+                 check="the annotation holds that MAC",
+                 undo="nothing: Flannel, which runs there from then on, owns the annotation and keeps that MAC",
+                 params={"vni": vni, "vtepMAC": mac}),
+        replace(identity, id=f"joined/{name}/{identity.id.split('/')[1]}"),
+        PlanStep(f"joined/{name}/label", "label-unmigrated-nodes", PREPARE, f"Node/{name}", node=name,
+                 changes=f"labels {name}, which joined during the run, {MIGRATION_LABEL}=flannel: Flannel starts "
+                         "there",
+                 check="the node carries the label", undo="removes the label",
+                 params={"label": MIGRATION_LABEL, "value": "flannel", "nodes": [name]}),
+    ]
 
 
 def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[PlanStep]:
