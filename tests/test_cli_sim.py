@@ -42,18 +42,18 @@ def test_python_m_migrate_help_lists_the_commands():
     assert "sim" in result.stdout and "demo" in result.stdout
 
 
-def test_sim_scenarios_lists_all_six_with_their_descriptions():
+def test_sim_scenarios_lists_all_seven_with_their_descriptions():
     result = run("sim", "scenarios")
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["canal", "hostgw", "jdcloud-prod", "large", "legacy", "small"]
+    assert [line.split()[0] for line in lines] == ["autoscaling", "canal", "hostgw", "jdcloud-prod", "large", "legacy", "small"]
     for (name, description), line in zip(describe_bundled(), lines):
         assert line.split(None, 1)[1] == description
 
 
 def test_serve_with_an_unknown_scenario_lists_the_known_ones():
     line = assert_usage_error(run("sim", "serve", "--scenario", "smal"), "'smal'")
-    assert "canal, hostgw, jdcloud-prod, large, legacy, small" in line
+    assert "autoscaling, canal, hostgw, jdcloud-prod, large, legacy, small" in line
 
 
 def test_serve_with_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
@@ -183,3 +183,21 @@ def test_demo_with_a_bad_scenario_file_is_a_usage_error(tmp_path):
 def test_error_lines_print_brackets_from_the_input_verbatim(tmp_path, markup):
     path = tmp_path / markup / "s.yaml"
     assert_usage_error(run("sim", "serve", "--scenario", str(path)), str(path))
+
+
+def test_demo_autoscaling_hands_off_the_nodes_that_join_and_loses_no_flow():
+    result = run("demo", "--scenario", "autoscaling", "--mtu", "1350", "--yes")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for joined in ("pool-a-4", "pool-b-4", "pool-b-5"):  # the autoscaler's nodes, adopted and handed off
+        assert f"node-joined {joined} joined the cluster" in result.output
+        assert f"ok   {joined} has no Flannel leftover" in out
+    assert "ok   pool-a-3 " not in out  # scaled down mid-run
+    probe = next(line for line in out.splitlines() if line.startswith("traffic probe during the migration:"))
+    assert " 0 failed" in probe and "0 failed flows" in result.stderr and "FAIL" not in out
+
+
+def test_demo_on_smaller_nics_stops_before_calico_naming_the_mtu_to_plan_with():
+    result = run("demo", "--scenario", "autoscaling", "--yes")
+    assert result.exit_code == 1
+    assert "plan again with --mtu 1350" in result.stderr and "prepare/calico/manifest done" not in result.output

@@ -19,7 +19,7 @@ from .execute.session import AuditLog, cluster_lock
 from .findings_view import counts_line, print_findings
 from .kube import connect
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
-from .plan.options import DEFAULT_CALICO_VERSION
+from .plan.options import DEFAULT_CALICO_VERSION, MTU_RANGE
 from .progress_view import progress_for
 from .snapshot import gather_snapshot, snapshot_to_yaml
 from .verify_cli import verify_now
@@ -33,11 +33,11 @@ def _release_for(snapshot) -> str:
     return DEFAULT_CALICO_VERSION if minor in tested or newest is None else f"{newest}.0"
 
 
-def _plan(snapshot, manifest: Path, version: str):
+def _plan(snapshot, manifest: Path, version: str, mtu: int | None):
     """The default plan; on a simulated cluster the demo accepts losing bare pods and emptyDir data, and says so."""
     text = manifest.read_text()
     pinned = {"source": str(manifest), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version)
+    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version, mtu=mtu)
     try:
         return build_plan(snapshot, options), []
     except PlanBlocked as blocked:
@@ -46,7 +46,7 @@ def _plan(snapshot, manifest: Path, version: str):
             raise
         accepted = ["--force"] * ("DRAIN_NEEDS_FORCE" in codes) + \
                    ["--delete-emptydir-data"] * ("DRAIN_NEEDS_DELETE_EMPTYDIR_DATA" in codes)
-        options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version,
+        options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version, mtu=mtu,
                               force="--force" in accepted,
                               delete_emptydir_data="--delete-emptydir-data" in accepted)
         return build_plan(snapshot, options), accepted
@@ -60,7 +60,10 @@ def _plan(snapshot, manifest: Path, version: str):
 @click.option("--nodes", default=None, type=click.IntRange(min=1), help="Total node count (resizes the last node group).")
 @click.option("--keep", "keep_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Keep the snapshot, plan, journal and audit log in DIR (default: a temporary directory).")
-def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None) -> None:
+@click.option("--mtu", type=click.IntRange(*MTU_RANGE), metavar="N",
+              help="Plan with this MTU, as `migrate plan --mtu` (a scenario whose NICs are smaller than 1500 bytes "
+                   "needs it; the run's prepare/flannel-mtu step says which).")
+def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None, mtu: int | None) -> None:
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
     Exit 1 when a flow failed or a check did not pass."""
     from .analysis.typha import needs_typha
@@ -101,7 +104,7 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
         if version != DEFAULT_CALICO_VERSION:
             console.print(f"[yellow]Kubernetes {snapshot.content['server'].get('gitVersion')} is not among those "
                           f"Calico {DEFAULT_CALICO_VERSION} is tested on: the demo installs Calico {version}[/yellow]")
-        plan, accepted = _plan(snapshot, manifest, version)
+        plan, accepted = _plan(snapshot, manifest, version, mtu)
         plan_file = folder / "plan.yaml"
         plan_file.write_text(plan_to_yaml(plan))
         if accepted:

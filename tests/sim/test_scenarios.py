@@ -11,7 +11,7 @@ from migrate.sim.context import is_pod_ready
 from migrate.sim.scenario import (ScenarioError, UnknownScenario, bundled_scenarios, describe_bundled, load_scenario,
                                   resize)
 
-BUNDLED = ["canal", "hostgw", "jdcloud-prod", "large", "legacy", "small"]
+BUNDLED = ["autoscaling", "canal", "hostgw", "jdcloud-prod", "large", "legacy", "small"]
 
 
 def _kind(cluster: SimCluster, group: str, plural: str) -> list[dict]:
@@ -29,7 +29,7 @@ def _built(name: str) -> SimCluster:
     return _settled(SimCluster(name))
 
 
-def test_the_six_scenarios_are_bundled_each_with_a_description():
+def test_the_seven_scenarios_are_bundled_each_with_a_description():
     assert sorted(bundled_scenarios()) == BUNDLED
     assert all(description for _, description in describe_bundled())
 
