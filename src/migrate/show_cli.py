@@ -27,7 +27,7 @@ def _tree(plan) -> Tree:
         if step.phase not in phases:
             phases[step.phase] = root.add(f"[bold]{PHASE_TITLES[step.phase]}[/bold]")
         parent = phases[step.phase]
-        if step.phase == WAVES:
+        if step.phase == WAVES and step.wave is not None:  # waves/joined-nodes belongs to no planned wave
             if step.wave not in wave_branches:
                 wave = waves[step.wave]
                 wave_branches[step.wave] = parent.add(f"[bold cyan]wave {wave.index}: {wave.name}[/] "

@@ -9,6 +9,7 @@ import yaml
 from .. import objects as calico
 from ..objects import backup_key
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, Plan, PlanStep
+from .steps import MIGRATION_LABEL
 
 PHASE_TITLES = {GATES: "Gates", PREPARE: "Prepare", WAVES: "Node waves", FINALIZE: "Finalize",
                 POST_VERIFY: "Post-verify"}
@@ -140,6 +141,11 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
     if kind == "health-gate":
         return ["kubectl get nodes   # all Ready", "kubectl get pods -A | grep -v -e Running -e Completed",
                 "migrate verify"]
+    if kind == "joined-nodes":
+        return [f"kubectl get nodes -L {MIGRATION_LABEL}   # a node without the label joined during the run",
+                "# for each: store Flannel's VTEP MAC, claim its IPAM block and tunnel address as prepare/ did, label it "
+                f"{MIGRATION_LABEL}=flannel, then hand it off with a wave's node steps and health gate, "
+                f"at most {p['maxUnavailableNodes']} at a time"]
     if kind == "retire-flannel":
         return [f"kubectl delete {ref}" for ref in _refs(p["objects"][::-1])]
     if kind == "calico-node-selector":
@@ -218,8 +224,11 @@ def plan_to_markdown(plan: Plan) -> str:
             out += ["", f"## {PHASE_TITLES[step.phase]}"]
         if step.phase == WAVES and step.wave != current_wave:
             current_wave = step.wave
-            wave = waves[step.wave]
-            out += ["", f"### Wave {wave.index}: {wave.name} ({', '.join(wave.nodes)})"]
+            if step.wave is None:  # waves/joined-nodes: the nodes that join during the run, none planned
+                out += ["", "### Nodes that join during the run"]
+            else:
+                wave = waves[step.wave]
+                out += ["", f"### Wave {wave.index}: {wave.name} ({', '.join(wave.nodes)})"]
         out += ["", f"#### `{step.id}` ({step.kind})", "",
                 f"- changes: {step.changes}", f"- done when: {step.check}",
                 f"- undo: {step.undo}" + ("" if step.reversible else " **(not reversible)**")
