@@ -237,6 +237,21 @@ def no_flannel_small():
 
 
 @pytest.fixture
+def create_all(no_flannel_small):
+    """create_all(objects, seconds): every object created through the API on no_flannel_small, as
+    `kubectl create -f` would, then `seconds` of simulated time; gives the running cluster back."""
+    from kubernetes import utils
+
+    def create(objects, seconds):
+        api = no_flannel_small.api_client()
+        for obj in objects:
+            utils.create_from_dict(api, obj)
+        no_flannel_small.cluster.advance(seconds)
+        return no_flannel_small
+    return create
+
+
+@pytest.fixture
 def upstream_manifest(request):
     """tests/conftest.py's upstream_manifest(relative) loader. Test modules here cannot import it by
     name: every conftest.py outside a package is module `conftest`, and this one shadows that one."""

@@ -1,7 +1,7 @@
 """Calico v3.32.1's canal.yaml applied through the API to a cluster with no CNI, and the simulator's built-in
 Canal install checked against it."""
 import pytest
-from kubernetes import client, utils
+from kubernetes import client
 
 from migrate.sim.flannel_install import canal_objects
 from migrate.sim.scenario import FlannelSpec
@@ -56,12 +56,8 @@ def test_the_built_in_canal_config_has_canal_yamls_cni_template(manifest):
 
 
 @pytest.fixture
-def canal_applied(no_flannel_small, manifest):
-    api = no_flannel_small.api_client()
-    for obj in manifest:
-        utils.create_from_dict(api, obj)
-    no_flannel_small.cluster.advance(120)
-    return no_flannel_small
+def canal_applied(create_all, manifest):
+    return create_all(manifest, 120)
 
 
 def test_canal_yaml_runs_policy_only_calico_node_beside_flannel_with_host_local_pod_cidr_ipam(canal_applied):

@@ -3,7 +3,7 @@ the simulator's built-in Flannel install checked against it."""
 import ipaddress
 
 import pytest
-from kubernetes import client, utils
+from kubernetes import client
 
 from migrate.sim.flannel_install import manifest_objects
 from migrate.sim.scenario import FlannelSpec
@@ -21,13 +21,9 @@ def manifest(upstream_manifest):
 
 
 @pytest.fixture
-def flannel_applied(no_flannel_small, manifest):
+def flannel_applied(create_all, manifest):
     """Every object of the upstream manifest created through the API, then a minute of simulated time."""
-    api = no_flannel_small.api_client()
-    for obj in manifest:
-        utils.create_from_dict(api, obj)
-    no_flannel_small.cluster.advance(60)
-    return no_flannel_small
+    return create_all(manifest, 60)
 
 
 def _pod_cidrs(running) -> dict[str, ipaddress.IPv4Network]:
