@@ -186,7 +186,7 @@ def test_error_lines_print_brackets_from_the_input_verbatim(tmp_path, markup):
 
 
 def test_demo_autoscaling_hands_off_the_nodes_that_join_and_loses_no_flow():
-    result = run("demo", "--scenario", "autoscaling", "--mtu", "1350", "--yes")
+    result = run("demo", "--scenario", "autoscaling", "--yes")
     assert result.exit_code == 0, result.output
     out = result.stdout
     for joined in ("pool-a-4", "pool-b-4", "pool-b-5"):  # the autoscaler's nodes, adopted and handed off
@@ -197,7 +197,13 @@ def test_demo_autoscaling_hands_off_the_nodes_that_join_and_loses_no_flow():
     assert " 0 failed" in probe and "0 failed flows" in result.stderr and "FAIL" not in out
 
 
-def test_demo_on_smaller_nics_stops_before_calico_naming_the_mtu_to_plan_with():
-    result = run("demo", "--scenario", "autoscaling", "--yes")
-    assert result.exit_code == 1
-    assert "plan again with --mtu 1350" in result.stderr and "prepare/calico/manifest done" not in result.output
+def test_demo_on_smaller_nics_rolls_back_and_plans_again_with_the_mtu_the_nodes_run():
+    out = run("demo", "--scenario", "autoscaling", "--yes").output
+    failed, replanned = out.index("prepare/flannel-mtu failed"), out.index("plans again with --mtu 1350")
+    assert failed < out.index("rolled back completely") < replanned < out.index("Calico runs 1350 everywhere")
+    assert "prepare/calico/manifest done" not in out[:replanned]
+
+
+def test_demo_given_the_mtu_runs_once():
+    out = run("demo", "--scenario", "autoscaling", "--mtu", "1350", "--yes").output
+    assert "Calico runs 1350 everywhere" in out and "prepare/flannel-mtu failed" not in out

@@ -15,6 +15,7 @@ from .errors import EXIT_FAILED
 from .execute.clock import SteppedClock
 from .execute.executor import Executor
 from .execute.journal import Journal, JournalMirror
+from .execute.kinds.mtu import MtuTooLarge
 from .execute.session import AuditLog, cluster_lock
 from .findings_view import counts_line, print_findings
 from .kube import connect
@@ -52,6 +53,28 @@ def _plan(snapshot, manifest: Path, version: str, mtu: int | None):
         return build_plan(snapshot, options), accepted
 
 
+def _apply(plan, plan_file: Path, kube, clock) -> None:
+    """Apply `plan` as `migrate apply` does, journaled beside `plan_file`; a failed MTU check rolls back first."""
+    journal = Journal.open(Path(f"{plan_file}.journal.jsonl"), plan.digest,
+                           mirror=JournalMirror(kube, plan.options["namespace"], plan.digest))
+    lock = cluster_lock(kube, clock)
+    audit = AuditLog(Path(f"{plan_file}.audit.jsonl"), kube.user, clock)
+    kube.on_write = audit
+    progress = progress_for(plan)
+    executor = Executor(plan, kube, journal, clock=clock, emit=progress, lock=lock, audit=audit)
+    executor.ctx.cache["plan_dir"] = plan_file.parent
+    lock.acquire(plan.digest)
+    try:
+        executor.run()
+    except MtuTooLarge as small:
+        if small.fits is not None:
+            executor.rollback()
+        raise
+    finally:
+        progress.close()
+        lock.release()
+
+
 @click.command()
 @click.option("--scenario", "scenario_name", default="jdcloud-prod", show_default=True,
               help="A bundled scenario name or a scenario YAML file.")
@@ -61,8 +84,9 @@ def _plan(snapshot, manifest: Path, version: str, mtu: int | None):
 @click.option("--keep", "keep_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Keep the snapshot, plan, journal and audit log in DIR (default: a temporary directory).")
 @click.option("--mtu", type=click.IntRange(*MTU_RANGE), metavar="N",
-              help="Plan with this MTU, as `migrate plan --mtu` (a scenario whose NICs are smaller than 1500 bytes "
-                   "needs it; the run's prepare/flannel-mtu step says which).")
+              help="Plan with this MTU, as `migrate plan --mtu`. Without it the demo plans for 1500-byte NICs; "
+                   "when the run's prepare/flannel-mtu step finds smaller ones, the demo rolls back and plans again "
+                   "with the MTU it read.")
 def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None, mtu: int | None) -> None:
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
     Exit 1 when a flow failed or a check did not pass."""
@@ -117,20 +141,19 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
 
         console.rule("apply")
         cluster.network.reset_probe()
-        journal = Journal.open(folder / "plan.yaml.journal.jsonl", plan.digest,
-                               mirror=JournalMirror(kube, plan.options["namespace"], plan.digest))
-        lock = cluster_lock(kube, clock)
-        audit = AuditLog(folder / "plan.yaml.audit.jsonl", kube.user, clock)
-        kube.on_write = audit
-        progress = progress_for(plan)
-        executor = Executor(plan, kube, journal, clock=clock, emit=progress, lock=lock, audit=audit)
-        executor.ctx.cache["plan_dir"] = folder
-        lock.acquire(plan.digest)
         try:
-            executor.run()
-        finally:
-            progress.close()
-            lock.release()
+            _apply(plan, plan_file, kube, clock)
+        except MtuTooLarge as small:
+            if small.fits is None:
+                raise
+            # what an operator does when prepare/flannel-mtu stops the run: undo it (nothing but the namespace
+            # was touched), plan again with the MTU the nodes really run, apply that plan
+            console.print(f"[yellow]{escape(small.message)}[/yellow]", soft_wrap=True)
+            console.print(f"[yellow]the demo rolls this run back and plans again with --mtu {small.fits}[/yellow]")
+            plan, _ = _plan(snapshot, manifest, version, small.fits)
+            plan_file = folder / f"plan-mtu{small.fits}.yaml"
+            plan_file.write_text(plan_to_yaml(plan))
+            _apply(plan, plan_file, kube, clock)
         probe = cluster.network.probe
 
         console.rule("verify")

@@ -25,6 +25,15 @@ _INET = re.compile(r"^\s+inet\s+([0-9.]+)/")
 _FLANNEL_MTU = re.compile(r"^FLANNEL_MTU=(\d+)\s*$", re.M)
 
 
+class MtuTooLarge(StepFailed):
+    """The plan's MTU is larger than Flannel's on some node; `fits` is the --mtu to plan with, or None when
+    net-conf.json's Backend.MTU itself must change."""
+
+    def __init__(self, message: str, hint: str, *, fits: int | None):
+        super().__init__(message, hint)
+        self.fits = fits
+
+
 def parse_reading(message: str, address: str, device: str) -> tuple[int | None, str | None, int | None]:
     """(FLANNEL_MTU, the NIC holding `address`, its MTU) from a reading pod's message; None where absent.
     FLANNEL_MTU is subnet.env's, else the MTU of Flannel's VXLAN device, which flanneld sets to the same value."""
@@ -97,8 +106,9 @@ class FlannelMtu(StepKind):
             hint = (f"set Backend.MTU in Flannel's net-conf.json to at most {fits + VXLAN_OVERHEAD} (Flannel drops "
                     "those packets there today too), let Flannel restart, then snapshot and plan again"
                     if source.startswith("Flannel's Backend.MTU") else f"plan again with --mtu {fits}")
-            raise StepFailed(f"the plan's MTU {mtu} ({source}) is too large for {where}: Calico's VXLAN would "
-                             f"black-hole full-sized packets there. {found}", hint)
+            raise MtuTooLarge(f"the plan's MTU {mtu} ({source}) is too large for {where}: Calico's VXLAN would "
+                              f"black-hole full-sized packets there. {found}", hint,
+                              fits=None if source.startswith("Flannel's Backend.MTU") else fits)
         larger = sorted(n for n, (f, _, _) in readings.items() if f > mtu)
         ctx.result = found + (f". Calico runs {mtu} everywhere, smaller than Flannel's on {', '.join(larger)} "
                               "(mixed MTUs: the smallest wins)" if larger else f". Calico runs {mtu}, as Flannel")
