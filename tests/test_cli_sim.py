@@ -195,6 +195,7 @@ def test_demo_autoscaling_hands_off_the_nodes_that_join_and_loses_no_flow():
     assert "ok   pool-a-3 " not in out  # scaled down mid-run
     probe = next(line for line in out.splitlines() if line.startswith("traffic probe during the migration:"))
     assert " 0 failed" in probe and "0 failed flows" in result.stderr and "FAIL" not in out
+    assert "0 unanswered DNS lookups" in result.stderr
 
 
 def test_demo_on_smaller_nics_rolls_back_and_plans_again_with_the_mtu_the_nodes_run():

@@ -89,7 +89,7 @@ def _apply(plan, plan_file: Path, kube, clock) -> None:
                    "with the MTU it read.")
 def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None, mtu: int | None) -> None:
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
-    Exit 1 when a flow failed or a check did not pass."""
+    Exit 1 when a flow failed, a DNS lookup went unanswered or a check did not pass."""
     from .analysis.typha import needs_typha
     from .sim.calico_release import calico_release_manifest
     from .sim.cluster import RunningCluster
@@ -164,10 +164,12 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
         failed_checks = sum(not passed for _, passed, _ in results)
         console.print(f"\n[bold]traffic probe during the migration:[/bold] {probe.samples} flows, "
                       f"{probe.ok} ok, [{'green' if not probe.failed else 'bold red'}]{probe.failed} failed[/], "
-                      f"{probe.denied_by_policy} denied by NetworkPolicy (enforced from finalize on)")
+                      f"{probe.denied_by_policy} denied by NetworkPolicy (enforced from finalize on); "
+                      f"{probe.dns_lookups} DNS lookups, [{'green' if not probe.dns_failed else 'bold red'}]"
+                      f"{probe.dns_failed} unanswered[/]")
         err_console.print(f"{len(results) - failed_checks} checks passed, {failed_checks} failed; {probe.failed} "
-                          f"failed flows", soft_wrap=True)
-        if failed_checks or probe.failed:
+                          f"failed flows, {probe.dns_failed} unanswered DNS lookups", soft_wrap=True)
+        if failed_checks or probe.failed or probe.dns_failed:
             click.get_current_context().exit(EXIT_FAILED)
     finally:
         cluster.stop()
