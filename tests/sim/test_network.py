@@ -249,7 +249,7 @@ def test_host_gw_does_not_reach_across_subnets():
     c = SimCluster(scenario)
     a, b = pods_on(c, "a-1")[0], pods_on(c, "b-1")[0]
     verdict = c.network.reach(key(a), ip(b))
-    assert not verdict.ok and verdict.reason == "host-gw route from a-1 to b-1 crosses subnets"
+    assert not verdict.ok and verdict.reason.startswith("native route from a-1 to b-1 crosses subnets")
 
 
 def vxlan_verdict(c, change):
@@ -439,3 +439,12 @@ def test_dns_lookups_fail_while_no_coredns_pod_is_ready_and_recover_with_one(sma
     c.network.reset_probe()
     c.advance(5)
     assert c.network.probe.dns_lookups > 0 and c.network.probe.dns_failed == 0
+
+
+def test_the_src_dst_check_drops_host_gw_pod_traffic():
+    # host-gw routes pod addresses natively, as Calico's same-subnet routes do: the VPC drops them
+    c = SimCluster(load_scenario("hostgw", overrides={"cluster": {"srcDstCheck": True}}))
+    nodes = sorted(c.ctx.hosts)
+    a, b = pods_on(c, nodes[1])[0], pods_on(c, nodes[2])[0]
+    verdict = c.network.reach(key(a), ip(b))
+    assert not verdict.ok and "source/destination check" in verdict.reason

@@ -254,3 +254,14 @@ def test_a_scenario_the_api_refuses_fails_in_one_line_naming_the_object(tmp_path
     with pytest.raises(ScenarioError) as info:
         SimCluster(scenario)
     assert "Deployment default/web" in info.value.message
+
+
+def test_a_node_groups_src_dst_check_overrides_the_clusters_for_its_subnet():
+    from migrate.sim.scenario import parse_scenario
+    scenario = parse_scenario({"cluster": {"srcDstCheck": True, "securityGroup": {"allowIPIP": False}},
+                               "nodeGroups": [{"count": 1, "namePrefix": "a-", "subnet": "10.0.1.0/24",
+                                               "srcDstCheck": False},
+                                              {"count": 1, "namePrefix": "b-", "subnet": "10.0.2.0/24"}]}, "t")
+    cloud = scenario.cloud
+    assert not cloud.checks_source("10.0.1.10") and cloud.checks_source("10.0.2.10")
+    assert not cloud.allow_ipip and cloud.allow_bgp

@@ -20,6 +20,7 @@ from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
 from .container import image_identity, image_tag
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
+from . import ipip
 from .network import Network, Peer, PeerTable
 
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
@@ -492,6 +493,7 @@ class CalicoNode(Program):
         for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
             run.host.ensure_chain(table, chain)
         self._program_ipip(run, ipam)
+        program_cluster_routes(run)
         if not vxlan_pools:
             return ""  # VXLAN is off: no tunnel address, no vxlan.calico
         node = run.node()
@@ -531,8 +533,9 @@ class CalicoNode(Program):
         return ""
 
     def _program_ipip(self, run: ContainerRun, ipam: CalicoIpam) -> None:
-        """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it.
-        (The simulated data plane carries no IPIP: its routes come from BGP, which is not modelled.)"""
+        """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it, at ipipMTU
+        (env FELIX_IPINIPMTU, else FelixConfiguration ipipMTU; 0: the host's MTU less 20, int_dataplane.go
+        ConfigureDefaultMTUs). Routes over it come from Felix or BIRD (program_cluster_routes)."""
         pools = [p for p in ipam.pools_for(run.node_name) if p["spec"].get("ipipMode", "Never") != "Never"]
         if not pools:
             return
@@ -544,12 +547,16 @@ class CalicoNode(Program):
         if annotations.get(CALICO_IPIP_ADDR) != address:
             run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
                 "annotations", {}).__setitem__(CALICO_IPIP_ADDR, address))
+        mtu = int(run.env.get("FELIX_IPINIPMTU") or felix_spec(run).get("ipipMTU") or 0) or \
+            min((i.mtu for i in run.host.interfaces.values()
+                 if i.kind == "ether" and i.up and i.name.startswith("eth")), default=1500) - 20
         device = run.host.interfaces.get("tunl0")
         if device is None:
-            run.host.add_interface(Interface(name="tunl0", kind="ipip", mac="", addresses=[f"{address}/32"],
-                                             mtu=run.host.interfaces["eth0"].mtu - 20))
-        elif device.addresses != [f"{address}/32"]:
-            device.addresses = [f"{address}/32"]
+            run.host.add_interface(Interface(name="tunl0", kind="ipip", mac="", addresses=[f"{address}/32"], mtu=mtu))
+        else:
+            device.mtu = mtu  # route_mgr.go keepDeviceInSync: the configured MTU on an existing device
+            if device.addresses != [f"{address}/32"]:
+                device.addresses = [f"{address}/32"]
 
     @staticmethod
     def _tunnel_address(ipam: CalicoIpam, node_name: str, current: str | None, pools: list[dict],
@@ -597,13 +604,57 @@ class CalicoNode(Program):
             self.typha = typha_endpoint(run)
             if self.typha is None:
                 return False, "calico/node is not ready: felix is not ready: readiness probe reporting 503"
+        probe = ((run.container.get("readinessProbe") or {}).get("exec") or {}).get("command") or []
+        if "-bird-ready" in probe:
+            return bird_ready(run, now)
         return True, ""
 
     def stop(self, run: ContainerRun) -> None:
         run.network.felix_nodes.discard(run.node_name)
+        run.network.bird.stop(run.node_name)
         device = run.host.interfaces.get("vxlan.calico")
         if device is not None and getattr(device, "peers", None) is run.network.calico_table:
             device.peers = PeerTable(run.network.calico_table.peers())
+
+
+def networking_backend(env: dict[str, str]) -> str:
+    """CALICO_NETWORKING_BACKEND: bird (the default: node/filesystem/etc/rc.local starts confd and BIRD unless
+    it is none or vxlan), vxlan or none."""
+    return env.get("CALICO_NETWORKING_BACKEND") or "bird"
+
+
+def felix_spec(run: ContainerRun) -> dict:
+    felix_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "felixconfigurations")
+    default = run.ctx.store.find(felix_type, None, "default") if felix_type is not None else None
+    return (default or {}).get("spec") or {}
+
+
+def program_cluster_routes(run: ContainerRun) -> None:
+    """Who puts routes to other nodes' IPIP and unencapsulated blocks on this node: Felix with
+    ProgramClusterRoutes (sim/ipip.py), BIRD when the backend is bird (sim/bird.py), or nobody."""
+    ctx, network, tag = run.ctx, run.network, image_tag(run.container.get("image", "")) or CALICO_VERSION
+    pools_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
+    affinity_type = ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
+    pools = [p["spec"] for p in ctx.store.items(pools_type) if not p["spec"].get("disabled")] if pools_type else []
+    if ipip.program_cluster_routes(felix_spec(run), run.env, tag):
+        routes = ipip.felix_routes(run.node_name, ctx.store.items(ctx.nodes),
+                                   ctx.store.items(affinity_type) if affinity_type else [], pools)
+        network.felix_routes[run.node_name] = {d: PeerTable(peers) for d, peers in routes.items() if peers}
+    else:
+        network.felix_routes.pop(run.node_name, None)
+    if networking_backend(run.env) == "bird":
+        network.bird.configure(run.node_name, run.started, tag)
+    else:
+        network.bird.stop(run.node_name)
+
+
+def bird_ready(run: ContainerRun, now: float) -> tuple[bool, str]:
+    """`calico-node -bird-ready` (node/pkg/health/health.go): BIRD must run (its socket answers) and its
+    sessions be up as checkBIRDReady requires (sim/bird.py BirdFabric.ready)."""
+    if networking_backend(run.env) != "bird" or run.node_name not in run.network.bird.speakers:
+        return False, ("calico/node is not ready: BIRD is not ready: Error querying BIRD: unable to connect to "
+                       "BIRDv4 socket: dial unix /var/run/calico/bird.ctl: connect: no such file or directory")
+    return run.network.bird.ready(run.node_name, now, run.started)
 
 
 TYPHA_PORT_NAME = "calico-typha"  # typha/pkg/discovery/discovery.go New: k8sServicePortName's default
@@ -737,17 +788,22 @@ def _parse_go_duration(text: str) -> float:
     return total
 
 
-def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
+def calico_peers(nodes: list[dict], affinities: list[dict], pools: list[dict] | None = None) -> list[Peer]:
     """Every block Felix routes over VXLAN: affine to a node that has a tunnel address and MAC, and a
     host IPv4 address. In the Kubernetes datastore that address is the node's
     projectcalico.org/IPv4Address annotation (calico-node writes it at startup; a node that never ran
-    calico-node has one only if someone set it): without it Felix has no VTEP for the node."""
+    calico-node has one only if someone set it): without it Felix has no VTEP for the node. A block in an
+    IPIP or unencapsulated pool is not the VXLAN manager's (route_mgr.go: routes of its own pool type only)."""
     by_node = {n["metadata"]["name"]: n for n in nodes}
+    other = [ipaddress.ip_network(p["spec"]["cidr"]) for p in pools or []
+             if ":" not in p["spec"].get("cidr", ":") and ipip.pool_type(p["spec"]) != "vxlan"]
     peers = []
     for affinity in affinities:
         spec = affinity.get("spec") or {}
         node = by_node.get(spec.get("node"))
         if node is None or spec.get("state") != "confirmed" or ":" in spec.get("cidr", ":"):
+            continue
+        if other and any(ipaddress.ip_network(spec["cidr"]).subnet_of(p) for p in other):
             continue
         annotations = node["metadata"].get("annotations") or {}
         address, mac = annotations.get(CALICO_TUNNEL_ADDR), annotations.get(CALICO_TUNNEL_MAC)

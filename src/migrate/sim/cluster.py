@@ -154,7 +154,7 @@ class SimCluster:
         self.ctx = SimContext(store=self.store, registry=self.registry, timers=self.loop.timers, faults=self.faults,
                               timings=timings or scenario.timings, rng=random.Random(seed),
                               cluster_cidr=scenario.flannel.network, node_cidr_mask=scenario.node_cidr_mask,
-                              service_cidr=scenario.service_cidr)
+                              service_cidr=scenario.service_cidr, cloud=scenario.cloud)
         self.ctx.errors = self.loop.errors
         self.store.admission.append(Admission(scenario.service_cidr))
         # the ServiceAccount and Priority plugins; a missing `default` account is made by its controller in time

@@ -23,6 +23,7 @@ class Timings:
     node_monitor_grace: float = 40.0
     flannel_ready: float = 2.0      # flanneld start -> network set up
     calico_ready: float = 5.0       # calico-node start -> felix and the data plane ready
+    bgp_session: float = 3.0        # both BIRDs configured for each other -> session Established (sim/bird.py)
     probe_interval: float = 5.0     # traffic probe sampling period
 
     @classmethod
@@ -71,6 +72,7 @@ class SimContext:
     node_cidr_mask: int = 24
     service_cidr: str = "10.96.0.0/12"
     hosts: dict = field(default_factory=dict)
+    cloud: object = None  # cloud.CloudSettings: the VPC's src/dst check and security group
     quiet: bool = False  # no Events while a scenario is being built
     errors: object = None  # the loop's ErrorLog: components that catch their own errors record them there
 

@@ -23,7 +23,7 @@ _PRESSURE = {"MemoryPressure": ("KubeletHasSufficientMemory", "kubelet has suffi
              "DiskPressure": ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
              "PIDPressure": ("KubeletHasSufficientPID", "kubelet has sufficient PID available")}
 _AGENT_INPUTS = {("", "nodes"), (CALICO_GROUP, "ippools"), (CALICO_GROUP, "felixconfigurations"),
-                 (CALICO_GROUP, "blockaffinities")}
+                 (CALICO_GROUP, "blockaffinities"), (CALICO_GROUP, "bgpconfigurations"), (CALICO_GROUP, "bgppeers")}
 
 
 def _containers_signature(runtime) -> tuple:
@@ -145,7 +145,8 @@ class Kubelets(Controller):
         self.network.flannel_table.replace(flannel_peers(nodes))
         affinity_type = self.ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
         affinities = store.items(affinity_type) if affinity_type else []
-        self.network.calico_table.replace(calico_peers(nodes, affinities))
+        pools_type = self.ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
+        self.network.calico_table.replace(calico_peers(nodes, affinities, store.items(pools_type) if pools_type else None))
         for key, runtime in self.runtimes.items():
             for container in runtime.containers:
                 if container.state == "running" and isinstance(container.program, CalicoNode):

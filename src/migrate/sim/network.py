@@ -68,6 +68,7 @@ class Verdict:
     # the MTU of the device the sending host routes it through.
     carries: int = 0
     device_mtu: int = 0
+    device: str = ""  # the device the sending host routes it by (flannel.1, vxlan.calico, tunl0, eth0)
 
 
 # Bytes an encapsulation adds to each packet: VXLAN's outer IPv4 + UDP + VXLAN + inner Ethernet headers, IPIP's
@@ -107,6 +108,11 @@ class Network:
         self._secondary_nics: dict[str, tuple[HostState, list[tuple[ipaddress.IPv4Interface, Interface]]]] = {}
         self.flannel_table = PeerTable()
         self.calico_table = PeerTable()
+        # Cluster routes per node and device ({"tunl0": ..., "eth0": ...}) that Felix programs itself
+        # (ProgramClusterRoutes), and the BGP fabric whose BIRDs program them otherwise.
+        self.felix_routes: dict[str, dict[str, PeerTable]] = {}
+        from .bird import BirdFabric  # bird.py builds on this module's PeerTable
+        self.bird = BirdFabric(ctx)
 
     @property
     def hosts(self) -> dict[str, HostState]:
@@ -271,8 +277,8 @@ class Network:
         host = self.hosts[from_node]
         addr = ipaddress.ip_address(ip)
         best: tuple[int, Interface, Peer] | None = None
-        for iface in host.interfaces.values():
-            table = getattr(iface, "peers", None)
+        tables = [(iface, getattr(iface, "peers", None)) for iface in host.interfaces.values()]
+        for iface, table in tables + self._cluster_route_tables(from_node, host):
             if table is None or not iface.up:
                 continue
             peer = table.lookup(addr)
@@ -284,11 +290,15 @@ class Network:
         target = self._node_by_ip(peer.underlay)
         if target is None:
             return Verdict(False, f"{from_node} routes {ip} to {peer.underlay}, which is no node")
-        if iface.kind == "vxlan":
-            unreachable = self._underlay_unreachable(from_node, peer.underlay, target)
+        if iface.kind in ("vxlan", "ipip"):
+            unreachable = self._underlay_unreachable(from_node, peer.underlay, target, iface.kind)
             if unreachable:
                 return Verdict(False, unreachable)
-        if iface.kind == "vxlan":
+        if iface.kind == "ipip":
+            dropped = self._ipip_dropped(from_node, target)
+            if dropped:
+                return Verdict(False, dropped)
+        elif iface.kind == "vxlan":
             remote = self.hosts[target]
             match = next((d for d in remote.interfaces.values() if d.kind == "vxlan" and d.up and d.vni == iface.vni
                           and d.port == iface.port and d.mac == peer.mac), None)
@@ -297,12 +307,53 @@ class Network:
                                       f"dst MAC {peer.mac}) is dropped on {target}: no device matches")
         elif iface.kind == "ether":
             if not _same_subnet(host, self.hosts[target]):
-                return Verdict(False, f"host-gw route from {from_node} to {target} crosses subnets")
+                return Verdict(False, f"native route from {from_node} to {target} crosses subnets: the VPC "
+                                      "router knows no pod addresses")
+            checked = next((n for n in (from_node, target) if self._src_dst_checked(n)), None)
+            if checked is not None:
+                return Verdict(False, f"native pod traffic from {from_node} to {target} is dropped by the cloud's "
+                                      f"source/destination check on {checked}")
         if target != to_node:
             return Verdict(False, f"{from_node} sends {ip} to {target}, but the pod is on {to_node}")
         path_mtu = min(self._nic_for(from_node, peer.underlay, sending=True).mtu,
                        self._nic_for(target, peer.underlay, sending=False).mtu)
-        return Verdict(True, carries=path_mtu - ENCAP_OVERHEAD.get(iface.kind, 0), device_mtu=iface.mtu)
+        return Verdict(True, carries=path_mtu - ENCAP_OVERHEAD.get(iface.kind, 0), device_mtu=iface.mtu,
+                       device=iface.name)
+
+    def path(self, from_node: str, ip: str, to_node: str) -> Verdict:
+        """How `from_node` sends a packet for `ip` (on `to_node`): the oracle's one-way answer, with the device."""
+        return self._path(from_node, ip, to_node)
+
+    def _cluster_route_tables(self, node: str, host: HostState) -> list[tuple[Interface, PeerTable]]:
+        """The routes to other nodes' blocks that Felix (ProgramClusterRoutes, sim/ipip.py) or BIRD (sim/bird.py)
+        put in this node's main table, with the device each goes by; a route via a missing tunl0 cannot exist."""
+        found = []
+        for source in (self.felix_routes.get(node) or {}, self.bird.kernel_routes(node, self.ctx.now())):
+            for device, table in source.items():
+                iface = host.interfaces.get(device)
+                if iface is not None and (device != "tunl0" or iface.kind == "ipip"):
+                    found.append((iface, table))
+        return found
+
+    def _ipip_dropped(self, from_node: str, target: str) -> str:
+        """Why an IPIP packet from `from_node` is not decapsulated on `target`, or ''. The security group must
+        pass IP protocol 4; the target needs tunl0 up; its Felix (felix/rules/static.go, cali-INPUT) drops
+        IPIP from hosts outside its all-hosts set, the nodes with a Calico IPv4 address."""
+        cloud = self.ctx.cloud
+        if cloud is not None and not cloud.allow_ipip:
+            return f"IPIP from {from_node} to {target} is dropped by the security group (IP protocol 4 not allowed)"
+        tunnel = self.hosts[target].interfaces.get("tunl0")
+        if tunnel is None or tunnel.kind != "ipip" or not tunnel.up:
+            return f"IPIP from {from_node} is dropped on {target}: no tunl0 to decapsulate it"
+        if target in self.felix_nodes:
+            node = self.ctx.store.find(self.ctx.nodes, None, from_node)
+            if not ((node or {}).get("metadata", {}).get("annotations") or {}).get("projectcalico.org/IPv4Address"):
+                return f"IPIP from {from_node} is dropped on {target}: Felix accepts IPIP only from Calico hosts"
+        return ""
+
+    def _src_dst_checked(self, node: str) -> bool:
+        cloud = self.ctx.cloud
+        return cloud is not None and cloud.checks_source(self.node_ip(node))
 
     def forget_host(self, node_name: str) -> None:
         """A node's instance is gone (scaled down): its address no longer answers."""
@@ -344,7 +395,7 @@ class Network:
                     return iface
         return host.interfaces["eth0"]
 
-    def _underlay_unreachable(self, from_node: str, address: str, target: str) -> str:
+    def _underlay_unreachable(self, from_node: str, address: str, target: str, kind: str = "vxlan") -> str:
         """Why an encapsulated packet from `from_node` to the underlay `address` (on `target`) is not delivered,
         or ''. The kernel sends it out of the NIC whose subnet holds the address, else by the default route
         (eth0, into the VPC). A secondary NIC's network (scenario secondarySubnets) reaches only the NICs on
@@ -361,7 +412,7 @@ class Network:
                 net = ipaddress.ip_interface(cidr).network
                 if net.version == 4 and net.prefixlen < 32 and wanted in net:
                     return ""
-        return (f"{from_node} sends VXLAN to {address} ({target}'s {nic.name}) by its default route, and the VPC "
+        return (f"{from_node} sends {kind.upper()} to {address} ({target}'s {nic.name}) by its default route, and the VPC "
                 f"does not route {ipaddress.ip_interface(nic.addresses[0]).network}: no path")
 
     # ---- NetworkPolicy (enforced only where Felix runs) ------------------------------

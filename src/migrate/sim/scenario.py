@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from .cloud import CloudSettings
 from .context import Timings
 from .faults import FaultError, FaultSettings
 from .pod_security import PodSecurityConfig, PodSecurityConfigError
@@ -57,6 +58,8 @@ class NodeGroup:
     secondary_subnets: list[str] = field(default_factory=list)
     # The MTU of this pool's NICs (the instance type's network); None: the cluster's `mtu`.
     mtu: int | None = None
+    # The cloud's source/destination check on this group's subnet; None: the cluster's `srcDstCheck`.
+    src_dst_check: bool | None = None
 
 
 @dataclass
@@ -105,6 +108,7 @@ class Scenario:
     # the PodSecurity admission plugin's configuration (PodSecurityConfiguration: defaults, exemptions)
     pod_security: PodSecurityConfig = field(default_factory=PodSecurityConfig)
     node_changes: list[NodeChange] = field(default_factory=list)  # nodes joining and leaving (autoscaling)
+    cloud: CloudSettings = field(default_factory=CloudSettings)  # src/dst check, security group (sim/cloud.py)
 
     @property
     def node_count(self) -> int:
@@ -356,7 +360,7 @@ def _check_name(reader: _Reader, key: str, value: str, rule: str, shown: str | N
 _TOP = {"name", "description", "cluster", "flannel", "nodeGroups", "workloads", "networkPolicies", "namespaces",
         "timings", "faults", "podsPerNode", "podSecurity", "nodeChanges"}
 _GROUP_FIELDS = {"count", "namePrefix", "roles", "zone", "region", "subnet", "instanceType", "taints", "labels",
-                 "unschedulable", "secondarySubnets", "mtu"}
+                 "unschedulable", "secondarySubnets", "mtu", "srcDstCheck"}
 _WORKLOAD_FIELDS = {"kind", "name", "namespace", "replicas", "labels", "pdb", "emptyDir", "hostNetwork", "port",
                     "nodeSelector", "image", "command", "tolerations", "completions"}
 # Timings that pace a retry or a period: zero would spin the control loop.
@@ -367,7 +371,8 @@ def parse_scenario(data, source: str) -> Scenario:
     top = _Reader(source, data)
     top.unknown(_TOP)
     cluster = top.child("cluster", top.get("cluster", dict, {}))
-    cluster.unknown({"clusterCIDR", "nodeCIDRMaskSize", "serviceCIDR", "kubernetesVersion", "mtu"})
+    cluster.unknown({"clusterCIDR", "nodeCIDRMaskSize", "serviceCIDR", "kubernetesVersion", "mtu", "srcDstCheck",
+                     "securityGroup"})
     flannel = _flannel(top, cluster)
     groups = _node_groups(top)
     mask = cluster.int_in("nodeCIDRMaskSize", 8, 30, 24)
@@ -407,7 +412,7 @@ def parse_scenario(data, source: str) -> Scenario:
         pods_per_node=top.int_in("podsPerNode", 0, 110, 0), workloads=workloads,
         network_policies=policies, namespaces=namespaces,
         timings=Timings(**{k: float(v) for k, v in timings_raw.data.items()}), faults=faults,
-        pod_security=pod_security, node_changes=_node_changes(top, groups))
+        pod_security=pod_security, node_changes=_node_changes(top, groups), cloud=_cloud(cluster, groups))
     check_capacity(scenario)
     return scenario
 
@@ -492,8 +497,26 @@ def _node_groups(top: _Reader) -> list[NodeGroup]:
         groups.append(NodeGroup(count=count, name_prefix=prefix, roles=roles, zone=zone, region=region,
                                 subnet=g.cidr("subnet", required=True), instance_type=instance, taints=taints,
                                 labels=labels, unschedulable=g.get("unschedulable", bool, False),
-                                secondary_subnets=_secondary_subnets(g), mtu=g.int_in("mtu", 68, 65535, None)))
+                                secondary_subnets=_secondary_subnets(g), mtu=g.int_in("mtu", 68, 65535, None),
+                                src_dst_check=g.get("srcDstCheck", bool)))
     return groups
+
+
+def _cloud(cluster: _Reader, groups: list[NodeGroup]) -> CloudSettings:
+    """cluster.srcDstCheck (default off), nodeGroups[].srcDstCheck per subnet (groups sharing a subnet must
+    agree: the check is the subnet's here), cluster.securityGroup {allowIPIP, allowBGP} (default allowed)."""
+    group = cluster.child("securityGroup", cluster.get("securityGroup", dict, {}))
+    group.unknown({"allowIPIP", "allowBGP"})
+    by_subnet: dict[str, bool] = {}
+    for i, g in enumerate(groups):
+        if g.src_dst_check is None:
+            continue
+        if by_subnet.get(g.subnet, g.src_dst_check) != g.src_dst_check:
+            raise ScenarioError(cluster.source, f"nodeGroups[{i}].srcDstCheck",
+                                f"the same value as the other groups on subnet {g.subnet}")
+        by_subnet[g.subnet] = g.src_dst_check
+    return CloudSettings(src_dst_check=cluster.get("srcDstCheck", bool, False), src_dst_check_by_subnet=by_subnet,
+                         allow_ipip=group.get("allowIPIP", bool, True), allow_bgp=group.get("allowBGP", bool, True))
 
 
 def _secondary_subnets(g: _Reader) -> list[str]:

@@ -1,0 +1,83 @@
+"""The IPIP data plane: tunl0 on every node, routes to other nodes' blocks via tunl0 or natively per the pool's
+ipipMode and the two nodes' subnets, as Felix programs them itself (FelixConfiguration programClusterRoutes),
+and what the cloud does to them (src/dst check, security group, path MTU)."""
+from ipip_cluster import install_calico, pin_pods, reach, two_subnets
+
+FELIX_ROUTES = {"programClusterRoutes": "Enabled"}
+
+
+def felix_cluster(**cluster):
+    c = install_calico(two_subnets(**cluster), backend="vxlan", felix=FELIX_ROUTES)
+    return c, pin_pods(c)
+
+
+def device(c, pods, src, dst):
+    ip = c.store.find(c.ctx.pods, *pods[dst])["status"]["podIP"]
+    return c.network.path(src, ip, dst).device
+
+
+def test_ipip_crosssubnet_goes_over_tunl0_between_subnets_and_natively_within_one():
+    c, pods = felix_cluster()
+    assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
+    assert device(c, pods, "a-1", "b-1") == "tunl0"
+    assert device(c, pods, "b-2", "a-2") == "tunl0"
+    assert device(c, pods, "a-1", "a-2") == "eth0"
+    assert device(c, pods, "b-1", "b-2") == "eth0"
+
+
+def test_ipip_always_goes_over_tunl0_within_a_subnet_too():
+    c = install_calico(two_subnets(), backend="vxlan", ipip="Always", felix=FELIX_ROUTES)
+    pods = pin_pods(c)
+    assert reach(c, pods, "a-1", "a-2").ok
+    assert device(c, pods, "a-1", "a-2") == "tunl0"
+
+
+def test_the_src_dst_check_drops_native_pod_traffic_but_not_ipip():
+    c, pods = felix_cluster(srcDstCheck=True)
+    native = reach(c, pods, "a-1", "a-2")
+    assert not native.ok and "source/destination check" in native.reason
+    assert reach(c, pods, "a-1", "b-1").ok
+
+
+def test_without_program_cluster_routes_or_bird_no_node_reaches_another():
+    c = install_calico(two_subnets(), backend="vxlan")
+    pods = pin_pods(c)
+    for dst in ("a-2", "b-1"):
+        verdict = reach(c, pods, "a-1", dst)
+        assert not verdict.ok and "has no route" in verdict.reason
+
+
+def test_a_felix_older_than_v3_31_ignores_program_cluster_routes():
+    c = install_calico(two_subnets(), backend="vxlan", felix=FELIX_ROUTES, version="v3.30.4")
+    pods = pin_pods(c)
+    assert "has no route" in reach(c, pods, "a-1", "b-1").reason
+
+
+def test_an_ipip_packet_larger_than_the_path_mtu_is_lost():
+    # veth_mtu 1500 (FELIX_IPINIPMTU, which wins over FelixConfiguration ipipMTU) on 1500-byte NICs: tunl0 and the
+    # pods take 1500-byte packets, 20 bytes more than the VPC carries once IPIP wraps them
+    c = install_calico(two_subnets(), backend="vxlan", felix=FELIX_ROUTES, veth_mtu=1500)
+    pods = pin_pods(c)
+    verdict = reach(c, pods, "a-1", "b-1")
+    assert not verdict.ok and "path MTU" in verdict.reason
+    assert reach(c, pods, "a-1", "a-2").ok  # native within the subnet: no overhead
+
+
+def test_tunl0_takes_the_nic_mtu_less_20_by_default():
+    c, pods = felix_cluster()
+    assert c.ctx.hosts["a-1"].interfaces["tunl0"].mtu == 1480
+    assert reach(c, pods, "a-1", "b-1").ok
+
+
+def test_a_security_group_without_ip_protocol_4_drops_ipip_but_not_native_routes():
+    c, pods = felix_cluster(securityGroup={"allowIPIP": False})
+    verdict = reach(c, pods, "a-1", "b-1")
+    assert not verdict.ok and "security group" in verdict.reason
+    assert reach(c, pods, "a-1", "a-2").ok
+
+
+def test_ipip_to_a_node_whose_tunl0_is_gone_is_dropped_there():
+    c, pods = felix_cluster()
+    c.ctx.hosts["b-1"].delete_interface("tunl0")
+    verdict = reach(c, pods, "a-1", "b-1")
+    assert not verdict.ok and "no tunl0" in verdict.reason
