@@ -81,3 +81,26 @@ def test_an_older_release_without_program_cluster_routes_gets_its_ipip_routes_fr
                        bgp={"programClusterRoutes": "Disabled"})  # a field v3.30's confd does not know
     pods = pin_pods(c)
     assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
+
+
+def test_a_restarting_bird_keeps_its_routes_and_its_peers_keep_theirs_until_sessions_return():
+    # persist (kernel protocol) and graceful restart (bgp_template): a calico-node restart drops no flow
+    c = install_calico(two_subnets(), backend="bird", wait=40)
+    pods = pin_pods(c)
+    c.ctx.timings.bgp_session = 30.0
+    pod = next(p for p in c.store.items(c.ctx.pods, "kube-system")
+               if p["metadata"]["name"].startswith("calico-node-") and p["spec"]["nodeName"] == "a-1")
+    c.store.delete(c.ctx.pods, "kube-system", pod["metadata"]["name"])
+    for _ in range(12):
+        c.advance(5)
+        assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "b-1", "a-1").ok
+    assert calico_node_ready(c, "a-1")
+
+
+def test_peers_drop_a_stopped_birds_routes_after_the_graceful_restart_time():
+    c = install_calico(two_subnets(), backend="bird", wait=40)
+    pods = pin_pods(c)
+    c.network.bird.stop("a-1")  # BIRD on a-1 exits and nothing restarts it
+    assert reach(c, pods, "b-1", "a-1").ok
+    c.advance(121)
+    assert "has no route" in reach(c, pods, "b-1", "a-1").reason

@@ -24,9 +24,9 @@ Modelled from:
   -threshold-time) of the nodename file's write, every peer must be Established; after it, one.
 
 Route reflection is approximated: a route passes through any chain of route reflectors whose cluster IDs
-differ (the CLUSTER_LIST loop check), without BIRD's client/non-client distinction. Not modelled: external
-peers (a peerIP that is no node never establishes), AS numbers, BGP filters, communities, graceful restart,
-IPv6.
+differ (the CLUSTER_LIST loop check), without BIRD's client/non-client distinction. A stopped BIRD's kernel routes
+persist, and its peers keep its routes for the graceful-restart time (see stop). Not modelled: external
+peers (a peerIP that is no node never establishes), AS numbers, BGP filters, communities, IPv6.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from .network import Peer, PeerTable
 CALICO_IPV4_ADDRESS = "projectcalico.org/IPv4Address"
 RR_CLUSTER_ID = "projectcalico.org/RouteReflectorClusterID"
 BIRD_READY_THRESHOLD = 30.0  # node/cmd/calico-node/main.go -threshold-time default
+GRACEFUL_RESTART_TIME = 120.0  # BIRD's default `graceful restart time` (bgp_template sets only `graceful restart`)
 
 
 @dataclass
@@ -71,6 +72,10 @@ class BirdFabric:
     def __init__(self, ctx):
         self.ctx = ctx
         self.speakers: dict[str, Speaker] = {}
+        # node -> (stopped at, the kernel routes its BIRD had installed): left in place by `persist`
+        self.persisted: dict[str, tuple[float, dict[str, PeerTable]]] = {}
+        # node -> (stopped at, peers Established then, its exports, its address): what its peers keep as stale
+        self.restarting: dict[str, tuple[float, set[str], list, str]] = {}
         self._cache: tuple | None = None
 
     # ---- what calico-node tells us ---------------------------------------------------------------
@@ -96,8 +101,18 @@ class BirdFabric:
         self._cache = None
 
     def stop(self, node_name: str) -> None:
-        if self.speakers.pop(node_name, None) is not None:
-            self._cache = None
+        """BIRD exits. bird.cfg.template's kernel protocol has `persist`: the routes it installed stay in the
+        kernel (until a BIRD there recovers, or for good). Its peers, with `graceful restart` in bgp_template,
+        keep its routes as stale for GRACEFUL_RESTART_TIME (BIRD's default 120 s) unless it comes back sooner."""
+        speaker = self.speakers.get(node_name)
+        if speaker is None:
+            return
+        now = self.ctx.now()
+        self.persisted[node_name] = (now, self.kernel_routes(node_name, now))
+        up = {p for p in speaker.peers if self.established(node_name, p, now)}
+        self.restarting[node_name] = (now, up, list(speaker.exports), speaker.address)
+        del self.speakers[node_name]
+        self._cache = None
 
     def _bgp_configuration(self) -> dict:
         rtype = self.ctx.registry.lookup(CALICO_GROUP, "v1", "bgpconfigurations")
@@ -186,16 +201,31 @@ class BirdFabric:
 
     def _compute(self, node_name: str, now: float) -> dict[str, PeerTable]:
         me = self.speakers.get(node_name)
+        persisted = self.persisted.get(node_name)
         if me is None:
-            return {}
+            return persisted[1] if persisted else {}
         routes: dict[str, list[Peer]] = {"tunl0": [], "eth0": []}
-        for origin in self._learned_from(node_name, now):
-            speaker = self.speakers[origin]
-            for block in speaker.exports:
-                device = _kernel_device(me, block, ipaddress.ip_address(speaker.address))
+        origins = [(o, self.speakers[o].exports, self.speakers[o].address) for o in self._learned_from(node_name, now)]
+        for origin, (stopped, peers_up, exports, address) in sorted(self.restarting.items()):
+            if node_name in peers_up and now < stopped + GRACEFUL_RESTART_TIME and \
+                    not self.established(node_name, origin, now):
+                origins.append((origin, exports, address))  # stale, kept through the peer's restart
+        for origin, exports, address in origins:
+            for block in exports:
+                device = _kernel_device(me, block, ipaddress.ip_address(address))
                 if device is not None:
-                    routes[device].append(Peer(origin, block, speaker.address, None, speaker.address))
+                    routes[device].append(Peer(origin, block, address, None, address))
+        if persisted and self._recovered(me, persisted[0], now):
+            del self.persisted[node_name]  # BIRD's kernel sync after recovery drops what it no longer has
+        elif persisted:
+            # a restarted BIRD keeps what it left in the kernel until it has relearnt (graceful restart)
+            known = {(d, p.cidr) for d, peers in routes.items() for p in peers}
+            for device, table in persisted[1].items():
+                routes.setdefault(device, []).extend(p for p in table.peers() if (device, p.cidr) not in known)
         return {device: PeerTable(peers) for device, peers in routes.items() if peers}
+
+    def _recovered(self, me: Speaker, stopped: float, now: float) -> bool:
+        return now >= stopped + GRACEFUL_RESTART_TIME or all(self.established(me.node, p, now) for p in me.peers)
 
     def _learned_from(self, node_name: str, now: float) -> list[str]:
         """The nodes whose blocks reach this node: direct sessions, and through route reflectors."""
