@@ -16,9 +16,9 @@ def two_subnets(**cluster) -> SimCluster:
                        {"count": 2, "namePrefix": "b-", "subnet": "10.0.2.0/24"}]}, "two-subnets"))
 
 
-def install_calico(c: SimCluster, *, backend="bird", ipip="CrossSubnet", felix=None, bgp=None, peers=(),
+def install_calico(c: SimCluster, *, backend="bird", ipip="CrossSubnet", vxlan="Never", felix=None, bgp=None, peers=(),
                    version="v3.32.1", bird_probes=None, veth_mtu=0, wait=40.0) -> SimCluster:
-    """The release with calico_backend `backend`, a default pool of ipipMode `ipip`, the FelixConfiguration and
+    """The release with calico_backend `backend`, a default pool of ipipMode `ipip` and vxlanMode `vxlan`, the FelixConfiguration and
     BGPConfiguration `default` specs given (created before calico-node starts), BGPPeer specs, calico-config's
     veth_mtu, and BIRD in the probes when `bird_probes` (default: when the backend is bird, as calico.yaml has it)."""
     bird_probes = backend == "bird" if bird_probes is None else bird_probes
@@ -35,18 +35,20 @@ def install_calico(c: SimCluster, *, backend="bird", ipip="CrossSubnet", felix=N
             c.create(calico(kind, "default", spec))
     for i, spec in enumerate(peers):
         c.create(calico("BGPPeer", f"peer-{i}", spec))
-    c.create(_daemonset(version, ipip, bird_probes))
+    c.create(_daemonset(version, ipip, vxlan, bird_probes))
     c.advance(wait)
     return c
 
 
-def _daemonset(version, ipip, bird_probes):
+def _daemonset(version, ipip, vxlan, bird_probes):
     ds = next(o for o in calico_release_objects(version) if o["kind"] == "DaemonSet"
               and o["metadata"]["name"] == "calico-node")
     node = ds["spec"]["template"]["spec"]["containers"][0]
     for env in node["env"]:
         if env["name"] == "CALICO_IPV4POOL_IPIP":
             env["value"] = ipip
+        if env["name"] == "CALICO_IPV4POOL_VXLAN":
+            env["value"] = vxlan
     if not bird_probes:
         node["livenessProbe"]["exec"]["command"] = ["/bin/calico-node", "-felix-live"]
         node["readinessProbe"]["exec"]["command"] = ["/bin/calico-node", "-felix-ready"]

@@ -1,7 +1,7 @@
 """The IPIP data plane: tunl0 on every node, routes to other nodes' blocks via tunl0 or natively per the pool's
 ipipMode and the two nodes' subnets, as Felix programs them itself (FelixConfiguration programClusterRoutes),
 and what the cloud does to them (src/dst check, security group, path MTU)."""
-from ipip_cluster import install_calico, pin_pods, reach, two_subnets
+from ipip_cluster import calico, install_calico, pin_pods, reach, two_subnets
 
 FELIX_ROUTES = {"programClusterRoutes": "Enabled"}
 
@@ -81,3 +81,37 @@ def test_ipip_to_a_node_whose_tunl0_is_gone_is_dropped_there():
     c.ctx.hosts["b-1"].delete_interface("tunl0")
     verdict = reach(c, pods, "a-1", "b-1")
     assert not verdict.ok and "no tunl0" in verdict.reason
+
+
+def test_a_tunnel_only_ipip_pool_gives_every_node_tunl0_while_pods_keep_their_pool():
+    # a second pool with allowedUses [Tunnel]: tunnel addresses come from it, pod addresses never do
+    c = install_calico(two_subnets(), backend="vxlan", ipip="Never", felix=FELIX_ROUTES)
+    assert "tunl0" not in c.ctx.hosts["a-1"].interfaces
+    c.create(calico("IPPool", "tunnels", {"cidr": "10.245.0.0/24", "blockSize": 30, "ipipMode": "Always",
+                                          "vxlanMode": "Never", "allowedUses": ["Tunnel"], "nodeSelector": "all()"}))
+    c.advance(5)
+    pods = pin_pods(c)
+    tunl0 = c.ctx.hosts["a-1"].interfaces["tunl0"]
+    assert tunl0.addresses[0].startswith("10.245.0.")
+    assert all(c.store.find(c.ctx.pods, *key)["status"]["podIP"].startswith("10.244.") for key in pods.values())
+
+
+def test_without_an_ipip_pool_the_node_gives_its_ipip_tunnel_address_back():
+    c, _ = felix_cluster()
+    pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
+    c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].__setitem__("ipipMode", "Never"))
+    c.advance(5)
+    annotations = c.store.get(c.ctx.nodes, None, "a-1")["metadata"]["annotations"]
+    assert "projectcalico.org/IPv4IPIPTunnelAddr" not in annotations
+
+
+def test_flipping_the_pool_from_vxlan_to_ipip_crosssubnet_moves_flows_off_vxlan_calico():
+    c = install_calico(two_subnets(), backend="vxlan", ipip="Never", vxlan="Always", felix=FELIX_ROUTES)
+    pods = pin_pods(c)
+    assert device(c, pods, "a-1", "b-1") == "vxlan.calico" and device(c, pods, "a-1", "a-2") == "vxlan.calico"
+    pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
+    c.store.mutate(pools, None, "default-ipv4-ippool",
+                   lambda p: p["spec"].update({"vxlanMode": "Never", "ipipMode": "CrossSubnet"}))
+    c.advance(5)
+    assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
+    assert device(c, pods, "a-1", "b-1") == "tunl0" and device(c, pods, "a-1", "a-2") == "eth0"

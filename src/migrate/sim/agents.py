@@ -487,7 +487,8 @@ class CalicoNode(Program):
             return ""  # policy only (Canal): Flannel moves the packets
         ipam = CalicoIpam(ctx)
         try:
-            vxlan_pools = [p for p in ipam.pools_for(run.node_name) if p["spec"].get("vxlanMode", "Never") != "Never"]
+            vxlan_pools = [p for p in ipam.pools_for(run.node_name, "Tunnel")
+                           if p["spec"].get("vxlanMode", "Never") != "Never"]
         except Exception:  # the CRDs went away under a running calico-node
             return "the server could not find the requested resource (get ippools.crd.projectcalico.org)"
         for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
@@ -536,10 +537,17 @@ class CalicoNode(Program):
         """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it, at ipipMTU
         (env FELIX_IPINIPMTU, else FelixConfiguration ipipMTU; 0: the host's MTU less 20, int_dataplane.go
         ConfigureDefaultMTUs). Routes over it come from Felix or BIRD (program_cluster_routes)."""
-        pools = [p for p in ipam.pools_for(run.node_name) if p["spec"].get("ipipMode", "Never") != "Never"]
-        if not pools:
-            return
+        pools = [p for p in ipam.pools_for(run.node_name, "Tunnel") if p["spec"].get("ipipMode", "Never") != "Never"]
         annotations = run.node()["metadata"].get("annotations") or {}
+        if not pools:
+            # allocateip.go removeHostTunnelAddr: no IPIP pool for this node, so no IPIP tunnel address
+            if annotations.get(CALICO_IPIP_ADDR):
+                ipam.release_handle(f"ipip-tunnel-addr-{run.node_name}")
+                run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
+                    "annotations", {}).pop(CALICO_IPIP_ADDR, None))
+            return
+        if felix_spec(run).get("ipipEnabled") is False:
+            return  # FelixConfiguration ipipEnabled: false: Felix starts no IPIP manager, makes no tunl0
         address = self._tunnel_address(ipam, run.node_name, annotations.get(CALICO_IPIP_ADDR), pools,
                                        "ipip-tunnel-addr", "ipipTunnelAddress")
         if address is None:
@@ -636,9 +644,11 @@ def program_cluster_routes(run: ContainerRun) -> None:
     pools_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
     affinity_type = ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
     pools = [p["spec"] for p in ctx.store.items(pools_type) if not p["spec"].get("disabled")] if pools_type else []
-    if ipip.program_cluster_routes(felix_spec(run), run.env, tag):
+    spec = felix_spec(run)
+    if ipip.program_cluster_routes(spec, run.env, tag):
         routes = ipip.felix_routes(run.node_name, ctx.store.items(ctx.nodes),
-                                   ctx.store.items(affinity_type) if affinity_type else [], pools)
+                                   ctx.store.items(affinity_type) if affinity_type else [], pools,
+                                   spec.get("ipipEnabled"))
         network.felix_routes[run.node_name] = {d: PeerTable(peers) for d, peers in routes.items() if peers}
     else:
         network.felix_routes.pop(run.node_name, None)

@@ -29,10 +29,14 @@ class CalicoIpam:
     def block_name(cidr: str) -> str:
         return cidr.replace(".", "-").replace("/", "-")
 
-    def pools_for(self, node_name: str) -> list[dict]:
+    def pools_for(self, node_name: str, use: str = "Workload") -> list[dict]:
+        """The enabled IPv4 pools selecting the node and allowing `use` (Workload: pods; Tunnel: tunnel
+        addresses): an IPPool's allowedUses, both when unset (libcalico-go ipam AutoAssign IntendedUse;
+        node/pkg/allocateip/allocateip.go determineEnabledPoolCIDRs)."""
         node = self.store.get(self.ctx.nodes, None, node_name)
         return [p for p in self.store.items(self._type("ippools"))
                 if not p["spec"].get("disabled") and ":" not in p["spec"].get("cidr", ":")
+                and use in (p["spec"].get("allowedUses") or ("Workload", "Tunnel"))
                 and calico_selector_matches(p["spec"].get("nodeSelector", "all()"), node["metadata"].get("labels") or {})]
 
     def allocate(self, node_name: str, handle: str, *, pools: list[dict] | None = None,

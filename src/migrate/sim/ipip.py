@@ -40,10 +40,13 @@ def pool_type(pool: dict) -> str:
     return "none"
 
 
-def felix_routes(node_name: str, nodes: list[dict], affinities: list[dict], pools: list[dict]) -> dict[str, list[Peer]]:
+def felix_routes(node_name: str, nodes: list[dict], affinities: list[dict], pools: list[dict],
+                 ipip_enabled: bool | None = None) -> dict[str, list[Peer]]:
     """The routes a Felix with ProgramClusterRoutes puts in the main table for other nodes' blocks:
-    {"tunl0": [...], "eth0": [...]} (eth0: the node's interface, native)."""
-    ipip_enabled = any(pool_type(p) == "ipip" for p in pools)
+    {"tunl0": [...], "eth0": [...]} (eth0: the node's interface, native). IPIP is enabled by FelixConfiguration
+    ipipEnabled when set, else by any IPIP pool (felix/calc/encapsulation_resolver.go)."""
+    if ipip_enabled is None:
+        ipip_enabled = any(pool_type(p) == "ipip" for p in pools)
     vxlan_enabled = any(pool_type(p) == "vxlan" for p in pools)
     addresses = {}
     for node in nodes:
