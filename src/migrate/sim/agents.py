@@ -21,6 +21,7 @@ from .container import image_identity, image_tag
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
 from . import ipip
+from .bird import BIRD_READY_THRESHOLD
 from .network import Network, Peer, PeerTable
 
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
@@ -616,6 +617,14 @@ class CalicoNode(Program):
         if "-bird-ready" in probe:
             return bird_ready(run, now)
         return True, ""
+
+    def tick(self, run: ContainerRun, now: float) -> float | None:
+        """Wake the kubelet's readiness check when this node's BGP sessions or -bird-ready's threshold change."""
+        if run.node_name not in run.network.bird.speakers:
+            return None
+        due = [t for t in (run.network.bird.next_change(now), run.started + BIRD_READY_THRESHOLD)
+               if t is not None and t > now]
+        return min(due) if due else None
 
     def stop(self, run: ContainerRun) -> None:
         run.network.felix_nodes.discard(run.node_name)
