@@ -115,3 +115,11 @@ def test_flipping_the_pool_from_vxlan_to_ipip_crosssubnet_moves_flows_off_vxlan_
     c.advance(5)
     assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
     assert device(c, pods, "a-1", "b-1") == "tunl0" and device(c, pods, "a-1", "a-2") == "eth0"
+
+
+def test_felix_strips_the_address_from_tunl0_when_no_ipip_pool_is_left_and_leaves_the_device():
+    c, _ = felix_cluster()
+    pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
+    c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].__setitem__("ipipMode", "Never"))
+    c.advance(5)
+    assert c.ctx.hosts["a-1"].interfaces["tunl0"].addresses == []

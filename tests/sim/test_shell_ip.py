@@ -89,3 +89,11 @@ def test_ip_unknown_subcommand_exits_255(host):
 def test_physical_nic_cannot_be_deleted(host):
     result = run_shell(host, "ip link delete eth0")
     assert (result.exit_code, result.stderr) == (2, "RTNETLINK answers: Operation not supported\n")
+
+
+def test_deleting_tunl0_succeeds_and_leaves_it_in_place(host):
+    # the ipip module's fallback device outlives `ip link delete`; only unloading the module removes it
+    from migrate.sim.host import Interface
+    host.add_interface(Interface(name="tunl0", kind="ipip", mac="", addresses=["10.244.7.1/32"], mtu=1480))
+    result = run_shell(host, "ip link delete tunl0")
+    assert result.exit_code == 0 and "tunl0" in host.interfaces

@@ -546,6 +546,10 @@ class CalicoNode(Program):
                 ipam.release_handle(f"ipip-tunnel-addr-{run.node_name}")
                 run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
                     "annotations", {}).pop(CALICO_IPIP_ADDR, None))
+            tunnel = run.host.interfaces.get("tunl0")
+            if tunnel is not None and felix_spec(run).get("ipipEnabled") is None:
+                # int_dataplane.go cleanUpIPIPAddrs, IPIP implicitly off: the address goes, tunl0 (the kernel's) stays
+                tunnel.addresses = []
             return
         if felix_spec(run).get("ipipEnabled") is False:
             return  # FelixConfiguration ipipEnabled: false: Felix starts no IPIP manager, makes no tunl0

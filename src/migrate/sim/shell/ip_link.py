@@ -208,6 +208,11 @@ def _ip_link_delete(sh: Shell, io: IO, args: list[str]) -> int:
     if link.kind in ("ether", "loopback"):  # physical NICs and lo cannot be deleted
         io.err("RTNETLINK answers: Operation not supported\n")
         return 2
+    if link.kind == "ipip" and name == "tunl0":
+        # the ipip module's fallback device: the kernel ignores its deletion (ip_tunnel_dellink skips the
+        # fallback device) and the command succeeds; only unloading the module removes it (projectcalico/calico
+        # issue 1375: tunl0 "still exists after I deleting it")
+        return 0
     sh.host.delete_interface(name)
     return 0
 
