@@ -104,3 +104,18 @@ def test_peers_drop_a_stopped_birds_routes_after_the_graceful_restart_time():
     assert reach(c, pods, "b-1", "a-1").ok
     c.advance(121)
     assert "has no route" in reach(c, pods, "b-1", "a-1").reason
+
+
+def test_switching_a_running_cluster_to_bird_with_bird_ready_stalls_the_rollout_on_its_first_node():
+    # the first restarted calico-node runs BIRD, its mesh peers do not yet: no session can establish, so
+    # -bird-ready never passes and the DaemonSet (maxUnavailable 1) restarts no other node
+    c = install_calico(two_subnets(), backend="vxlan", felix={"programClusterRoutes": "Enabled"})
+    c.store.mutate(c.ctx.rtype("", "configmaps"), "kube-system", "calico-config",
+                   lambda o: o["data"].__setitem__("calico_backend", "bird"))
+    c.store.mutate(c.ctx.rtype("apps", "daemonsets"), "kube-system", "calico-node",
+                   lambda o: o["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"].__setitem__(
+                       "command", ["/bin/calico-node", "-felix-ready", "-bird-ready"]))
+    c.advance(120)
+    assert len(c.network.bird.speakers) == 1
+    [first] = c.network.bird.speakers
+    assert not calico_node_ready(c, first)

@@ -21,7 +21,6 @@ from .container import image_identity, image_tag
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
 from . import ipip
-from .bird import BIRD_READY_THRESHOLD
 from .network import Network, Peer, PeerTable
 
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
@@ -622,14 +621,6 @@ class CalicoNode(Program):
             return bird_ready(run, now)
         return True, ""
 
-    def tick(self, run: ContainerRun, now: float) -> float | None:
-        """Wake the kubelet's readiness check when this node's BGP sessions or -bird-ready's threshold change."""
-        if run.node_name not in run.network.bird.speakers:
-            return None
-        due = [t for t in (run.network.bird.next_change(now), run.started + BIRD_READY_THRESHOLD)
-               if t is not None and t > now]
-        return min(due) if due else None
-
     def stop(self, run: ContainerRun) -> None:
         run.network.felix_nodes.discard(run.node_name)
         run.network.bird.stop(run.node_name)
@@ -650,14 +641,17 @@ def felix_spec(run: ContainerRun) -> dict:
     return (default or {}).get("spec") or {}
 
 
-def program_cluster_routes(run: ContainerRun) -> None:
+def program_cluster_routes(run: ContainerRun, pools: list[dict] | None = None, spec: dict | None = None) -> None:
     """Who puts routes to other nodes' IPIP and unencapsulated blocks on this node: Felix with
-    ProgramClusterRoutes (sim/ipip.py), BIRD when the backend is bird (sim/bird.py), or nobody."""
+    ProgramClusterRoutes (sim/ipip.py), BIRD when the backend is bird (sim/bird.py), or nobody. `pools` (IPPool
+    objects) and `spec` (the FelixConfiguration's) as this node's Felix sees them; default: the datastore's now."""
     ctx, network, tag = run.ctx, run.network, image_tag(run.container.get("image", "")) or CALICO_VERSION
     pools_type = ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
     affinity_type = ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
-    pools = [p["spec"] for p in ctx.store.items(pools_type) if not p["spec"].get("disabled")] if pools_type else []
-    spec = felix_spec(run)
+    if pools is None:
+        pools = ctx.store.items(pools_type) if pools_type else []
+    pools = [p["spec"] for p in pools]  # disabled pools' blocks are routed too (felix/calc/l3_route_resolver.go)
+    spec = felix_spec(run) if spec is None else spec
     if ipip.program_cluster_routes(spec, run.env, tag):
         routes = ipip.felix_routes(run.node_name, ctx.store.items(ctx.nodes),
                                    ctx.store.items(affinity_type) if affinity_type else [], pools,
