@@ -123,3 +123,26 @@ def test_felix_strips_the_address_from_tunl0_when_no_ipip_pool_is_left_and_leave
     c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].__setitem__("ipipMode", "Never"))
     c.advance(5)
     assert c.ctx.hosts["a-1"].interfaces["tunl0"].addresses == []
+
+
+def host_routes(c, node, device):
+    """`ip route show dev DEVICE` in a privileged hostNetwork pod on the node."""
+    name = f"routes-{node}-{device.replace('.', '-')}"
+    c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "kube-system"},
+              "spec": {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
+                       "tolerations": [{"operator": "Exists"}],
+                       "containers": [{"name": "main", "image": "docker.io/library/busybox:1.36",
+                                       "command": ["sh", "-c", f"ip route show dev {device}"],
+                                       "securityContext": {"privileged": True}}]}})
+    c.advance(10)
+    pod = c.store.find(c.ctx.pods, "kube-system", name)
+    return c.kubelets.logs("kube-system", pod["metadata"]["name"], "main").splitlines()
+
+
+def test_a_host_pod_reads_the_routes_felix_programs_with_ip_route():
+    c, _ = felix_cluster()
+    b1 = c.store.get(c.ctx.nodes, None, "b-1")["metadata"]["annotations"]["projectcalico.org/IPv4Address"]
+    tunnel = host_routes(c, "a-1", "tunl0")
+    assert any(line.endswith(f"via {b1.split('/')[0]} proto 80 onlink") for line in tunnel)
+    assert len(tunnel) == 2  # one block on each node of the other subnet
+    assert len(host_routes(c, "a-1", "eth0")) == 2  # a-2's block natively, and eth0's own subnet

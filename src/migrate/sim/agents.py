@@ -115,6 +115,8 @@ class Shell(Program):
 
     def start(self, run: ContainerRun) -> Outcome:
         key = (run.pod["metadata"]["namespace"], run.pod["metadata"]["name"])
+        network, node = run.network, run.node_name
+        run.host.programmed_routes = lambda: network.route_lines(node)  # what `ip route show` lists beside its own
         result = run_shell(run.view, run.args, http_get=lambda url, timeout=None: run.network.http_get(key, url),
                            env=run.env)
         if result.start_error:

@@ -164,7 +164,7 @@ class ContainerView(HostState):
     network namespace (hostNetwork) or an empty one of its own."""
 
     _NET_STATE = ("interfaces", "routes", "iptables", "ip6tables", "iptables_policies", "ip6tables_policies",
-                  "nftables", "_next_ifindex")
+                  "nftables", "_next_ifindex", "programmed_routes")
 
     def __init__(self, host: HostState, mounted: MountedFiles, host_network: bool, net_admin: bool = True):
         own = HostState(host.node_name, host_ip=host.interfaces["eth0"].addresses[0],

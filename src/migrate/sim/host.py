@@ -19,7 +19,7 @@ import ipaddress
 import posixpath
 import zlib
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from .shell import ShellResult, run_shell
@@ -84,6 +84,10 @@ def _route_uses_dev(route: str, device: str) -> bool:
 
 
 # Directories every node has even when no file under them is modelled.
+def _no_routes() -> list[str]:
+    return []
+
+
 _BASE_DIRECTORIES = ("/etc", "/root", "/run", "/tmp", "/var/lib", "/var/log")
 
 
@@ -114,6 +118,9 @@ class HostState:
         self.ip6tables_policies = _fresh_policies()
         self.nftables: dict[tuple[str, str], list[str]] = {}
         self.routes: list[str] = []
+        # The routes agents keep programmed (flanneld, Felix, BIRD), rendered as `ip route` lines: read live from
+        # the network model (Network.route_lines), shown by `ip route show`; not changed by `ip route del`.
+        self.programmed_routes: Callable[[], list[str]] = _no_routes
         self._next_ifindex = 1
         self.add_interface(Interface("lo", "loopback", mac="00:00:00:00:00:00", mtu=65536,
                                      addresses=["127.0.0.1/8", "::1/128"]))

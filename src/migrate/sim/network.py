@@ -277,10 +277,7 @@ class Network:
         host = self.hosts[from_node]
         addr = ipaddress.ip_address(ip)
         best: tuple[int, Interface, Peer] | None = None
-        tables = [(iface, getattr(iface, "peers", None)) for iface in host.interfaces.values()]
-        for iface, table in tables + self._cluster_route_tables(from_node, host):
-            if table is None or not iface.up:
-                continue
+        for iface, table, _proto in self._route_tables(from_node, host):
             peer = table.lookup(addr)
             if peer is not None and (best is None or peer.cidr.prefixlen > best[2].cidr.prefixlen):
                 best = (peer.cidr.prefixlen, iface, peer)
@@ -324,16 +321,41 @@ class Network:
         """How `from_node` sends a packet for `ip` (on `to_node`): the oracle's one-way answer, with the device."""
         return self._path(from_node, ip, to_node)
 
-    def _cluster_route_tables(self, node: str, host: HostState) -> list[tuple[Interface, PeerTable]]:
-        """The routes to other nodes' blocks that Felix (ProgramClusterRoutes, sim/ipip.py) or BIRD (sim/bird.py)
-        put in this node's main table, with the device each goes by; a route via a missing tunl0 cannot exist."""
+    def _route_tables(self, node: str, host: HostState) -> list[tuple[Interface, PeerTable, str]]:
+        """Every table of routes to other nodes an agent keeps on this node, with the (up) device its routes go
+        by and their protocol as `ip route` shows it: the ones on the agents' devices (flanneld's flannel.<VNI> or,
+        for host-gw, eth0; Felix's vxlan.calico), then those Felix (ProgramClusterRoutes, sim/ipip.py) or BIRD
+        (sim/bird.py) put in the main table by tunl0 or eth0; a route via a missing tunl0 cannot exist.
+        On equal prefixes the first listed wins."""
         found = []
-        for source in (self.felix_routes.get(node) or {}, self.bird.kernel_routes(node, self.ctx.now())):
+        for iface in host.interfaces.values():
+            table = getattr(iface, "peers", None)
+            if table is not None and iface.up:
+                found.append((iface, table, "80" if iface.name == "vxlan.calico" else ""))
+        for source, proto in ((self.felix_routes.get(node) or {}, "80"),
+                              (self.bird.kernel_routes(node, self.ctx.now()), "bird")):
             for device, table in source.items():
                 iface = host.interfaces.get(device)
-                if iface is not None and (device != "tunl0" or iface.kind == "ipip"):
-                    found.append((iface, table))
+                if iface is not None and iface.up and (device != "tunl0" or iface.kind == "ipip"):
+                    found.append((iface, table, proto))
         return found
+
+    def route_lines(self, node: str) -> list[str]:
+        """The routes to other nodes' pods the agents keep programmed on `node`, as `ip route` prints them
+        (Felix's protocol is 80, felix/dataplane/linux/dataplanedefs DefaultRouteProto; tunnels' routes are
+        onlink). What the oracle routes by, so a host pod's `ip route show` reads the same truth."""
+        host = self.hosts.get(node)
+        if host is None:
+            return []
+        seen, lines = set(), []
+        for iface, table, proto in self._route_tables(node, host):
+            for peer in sorted(table.peers(), key=lambda p: (int(p.cidr.network_address), p.cidr.prefixlen)):
+                if peer.node == node or peer.cidr in seen:
+                    continue
+                seen.add(peer.cidr)
+                lines.append(f"{peer.cidr} via {peer.gateway} dev {iface.name}" + (f" proto {proto}" if proto else "")
+                             + (" onlink" if iface.kind in ("vxlan", "ipip") else ""))
+        return lines
 
     def _ipip_dropped(self, from_node: str, target: str) -> str:
         """Why an IPIP packet from `from_node` is not decapsulated on `target`, or ''. The security group must

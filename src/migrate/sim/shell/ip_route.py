@@ -116,7 +116,8 @@ def _ip_route_show(sh: Shell, io: IO, options: IpOptions, args: list[str]) -> in
     if device is not None and device not in sh.host.interfaces:
         io.err(f'Cannot find device "{device}"\n')
         return 1
-    for line in sorted(sh.host.routes, key=_route_sort_key):
+    programmed = [line for line in sh.host.programmed_routes() if line not in sh.host.routes]
+    for line in sorted(sh.host.routes + programmed, key=_route_sort_key):
         network = _network(_parse_route(line.split()).destination)
         if network is None or network.version != family or not _route_matches(line, wanted):
             continue
