@@ -179,14 +179,6 @@ class BirdFabric:
         speaker = self.speakers.get(node_name)
         return {p: self.established(node_name, p, now) for p in sorted(speaker.peers)} if speaker else {}
 
-    def next_change(self, now: float) -> float | None:
-        """When a configured session next reaches Established (for callers that wake on it)."""
-        times = [max(s.peers[p], self.speakers[p].peers[s.node]) + self.ctx.timings.bgp_session
-                 for s in self.speakers.values() for p in s.peers
-                 if p in self.speakers and s.node in self.speakers[p].peers]
-        later = [t for t in times if t > now]
-        return min(later) if later else None
-
     def kernel_routes(self, node_name: str, now: float) -> dict[str, PeerTable]:
         """The routes this node's BIRD has put in the kernel now: {"tunl0": ..., "eth0": ...}."""
         key = (now, id(self.speakers.get(node_name)))
