@@ -146,3 +146,13 @@ def test_a_host_pod_reads_the_routes_felix_programs_with_ip_route():
     assert any(line.endswith(f"via {b1.split('/')[0]} proto 80 onlink") for line in tunnel)
     assert len(tunnel) == 2  # one block on each node of the other subnet
     assert len(host_routes(c, "a-1", "eth0")) == 2  # a-2's block natively, and eth0's own subnet
+
+
+def test_felix_blackholes_each_local_block_and_leaves_the_routes_when_it_goes():
+    c = install_calico(two_subnets(), backend="vxlan", ipip="Never", vxlan="Always")
+    affinities = c.store.items(c.ctx.registry.lookup("crd.projectcalico.org", "v1", "blockaffinities"))
+    blocks = {a["spec"]["cidr"] for a in affinities if a["spec"]["node"] == "a-1"}
+    assert blocks and {f"blackhole {b} proto 80" for b in blocks} <= set(c.ctx.hosts["a-1"].routes)
+    c.store.delete(c.ctx.rtype("apps", "daemonsets"), "kube-system", "calico-node")
+    c.advance(30)
+    assert {f"blackhole {b} proto 80" for b in blocks} <= set(c.ctx.hosts["a-1"].routes)

@@ -448,3 +448,15 @@ def test_the_src_dst_check_drops_host_gw_pod_traffic():
     a, b = pods_on(c, nodes[1])[0], pods_on(c, nodes[2])[0]
     verdict = c.network.reach(key(a), ip(b))
     assert not verdict.ok and "source/destination check" in verdict.reason
+
+
+def test_a_blackhole_route_older_than_cni0s_subnet_route_drops_traffic_to_its_pods(small_cluster, run_on_node):
+    # what Felix leaves for a local block the size of the podCIDR when the node goes back to Flannel
+    c = small_cluster
+    cidr = c.store.get(c.ctx.nodes, None, "worker-2")["spec"]["podCIDR"]
+    c.ctx.hosts["worker-2"].routes.insert(0, f"blackhole {cidr} proto 80")
+    a, b = pods_on(c, "worker-1")[0], pods_on(c, "worker-2")[0]
+    verdict = c.network.reach(key(a), ip(b))
+    assert not verdict.ok and f"blackhole {cidr}" in verdict.reason
+    run_on_node(c, "worker-2", "del-blackhole", f"ip route del blackhole {cidr}")
+    assert c.network.reach(key(a), ip(b)).ok

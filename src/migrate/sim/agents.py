@@ -654,17 +654,30 @@ def program_cluster_routes(run: ContainerRun, pools: list[dict] | None = None, s
         pools = ctx.store.items(pools_type) if pools_type else []
     pools = [p["spec"] for p in pools]  # disabled pools' blocks are routed too (felix/calc/l3_route_resolver.go)
     spec = felix_spec(run) if spec is None else spec
-    if ipip.program_cluster_routes(spec, run.env, tag):
-        routes = ipip.felix_routes(run.node_name, ctx.store.items(ctx.nodes),
-                                   ctx.store.items(affinity_type) if affinity_type else [], pools,
+    affinities = ctx.store.items(affinity_type) if affinity_type else []
+    program_routes = ipip.program_cluster_routes(spec, run.env, tag)
+    if program_routes:
+        routes = ipip.felix_routes(run.node_name, ctx.store.items(ctx.nodes), affinities, pools,
                                    spec.get("ipipEnabled"))
         network.felix_routes[run.node_name] = {d: PeerTable(peers) for d, peers in routes.items() if peers}
     else:
         network.felix_routes.pop(run.node_name, None)
+    _sync_blackholes(run.host, ipip.felix_blackholes(run.node_name, affinities, pools, program_routes,
+                                                     spec.get("ipipEnabled")))
     if networking_backend(run.env) == "bird":
         network.bird.configure(run.node_name, run.started, tag)
     else:
         network.bird.stop(run.node_name)
+
+
+def _sync_blackholes(host: HostState, wanted: set[str]) -> None:
+    """Felix's route table for its blackhole class: exactly these, with its protocol (80). They stay when Felix
+    goes (nothing removes them but a person or a reboot)."""
+    mine = [r for r in host.routes if r.startswith("blackhole ") and r.endswith(" proto 80")]
+    have = {r.split()[1] for r in mine}
+    host.routes[:] = [r for r in host.routes if r not in mine or r.split()[1] in wanted]
+    for cidr in sorted(wanted - have):
+        host.add_route(f"blackhole {cidr} proto 80")
 
 
 def bird_ready(run: ContainerRun, now: float) -> tuple[bool, str]:

@@ -79,3 +79,29 @@ def felix_routes(node_name: str, nodes: list[dict], affinities: list[dict], pool
         elif kind == "none" and not ipip_enabled and not vxlan_enabled:
             routes["eth0"].append(peer)
     return routes
+
+
+def felix_blackholes(node_name: str, affinities: list[dict], pools: list[dict], program_routes: bool,
+                     ipip_enabled: bool | None = None) -> set[str]:
+    """The blackhole routes Felix keeps for this node's own IPAM blocks (route_mgr.go routeIsLocalBlock,
+    blackholeRoutes): blocks of VXLAN pools (the VXLAN manager always runs its route manager), and with
+    ProgramClusterRoutes those of IPIP pools (IPIP on) or no-encap pools (neither encapsulation on); /32
+    blocks never."""
+    if ipip_enabled is None:
+        ipip_enabled = any(pool_type(p) == "ipip" for p in pools)
+    vxlan_enabled = any(pool_type(p) == "vxlan" for p in pools)
+    wanted = set()
+    for affinity in affinities:
+        spec = affinity.get("spec") or {}
+        if spec.get("node") != node_name or spec.get("state") != "confirmed" or ":" in spec.get("cidr", ":"):
+            continue
+        block = ipaddress.ip_network(spec["cidr"])
+        pool = next((p for p in pools if ":" not in p.get("cidr", ":")
+                     and block.subnet_of(ipaddress.ip_network(p["cidr"]))), None)
+        if pool is None or block.prefixlen == 32:
+            continue
+        kind = pool_type(pool)
+        if kind == "vxlan" or (program_routes and ((kind == "ipip" and ipip_enabled) or
+                                                   (kind == "none" and not ipip_enabled and not vxlan_enabled))):
+            wanted.add(str(block))
+    return wanted

@@ -312,6 +312,9 @@ class Network:
                                       f"source/destination check on {checked}")
         if target != to_node:
             return Verdict(False, f"{from_node} sends {ip} to {target}, but the pod is on {to_node}")
+        shadowed = self._blackholed(to_node, ip)
+        if shadowed:
+            return Verdict(False, shadowed)
         path_mtu = min(self._nic_for(from_node, peer.underlay, sending=True).mtu,
                        self._nic_for(target, peer.underlay, sending=False).mtu)
         return Verdict(True, carries=path_mtu - ENCAP_OVERHEAD.get(iface.kind, 0), device_mtu=iface.mtu,
@@ -356,6 +359,36 @@ class Network:
                 lines.append(f"{peer.cidr} via {peer.gateway} dev {iface.name}" + (f" proto {proto}" if proto else "")
                              + (" onlink" if iface.kind in ("vxlan", "ipip") else ""))
         return lines
+
+    def _blackholed(self, node: str, ip: str) -> str:
+        """Why a packet arriving on `node` for the pod at `ip` is dropped by a blackhole route, or ''. Only a pod
+        on a bridge is exposed: it is reached by the bridge's subnet route, and a blackhole as long or longer
+        (Felix's for a local IPAM block, route_mgr.go blackholeRoutes, priority 0 like the kernel's subnet route)
+        wins, the older of two equal ones first (the kernel appends a subnet route after an existing route of
+        the same prefix and metric). A Calico pod's /32 is longer than any block."""
+        entry = self.attachments.get(self.by_ip.get(ip) or ("", ""))
+        bridge = entry[1].bridge if entry else None
+        if bridge is None:
+            return ""
+        addr = ipaddress.ip_address(ip)
+        best: tuple[int, str] | None = None  # (prefix length, blackhole cidr or '' for the bridge's route)
+        for line in self.hosts[node].routes:
+            parts = line.split()
+            if parts[0] == "blackhole" and len(parts) > 1:
+                cidr, is_blackhole = parts[1], True
+            elif f" dev {bridge.name} " in f" {line} " and "proto kernel" in line:
+                cidr, is_blackhole = parts[0], False
+            else:
+                continue
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            if addr in network and (best is None or network.prefixlen > best[0]):
+                best = (network.prefixlen, cidr if is_blackhole else "")
+        if best is not None and best[1]:
+            return f"{node} drops traffic for {ip}: route blackhole {best[1]} shadows {bridge.name}'s"
+        return ""
 
     def _ipip_dropped(self, from_node: str, target: str) -> str:
         """Why an IPIP packet from `from_node` is not decapsulated on `target`, or ''. The security group must
