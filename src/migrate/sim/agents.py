@@ -18,6 +18,7 @@ from .calico_autodetect import AutodetectionFailed, node_ipv4_address
 from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
 from .container import image_identity, image_tag
+from .felix_config import FelixWatch, read_inputs
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
 from . import ipip
@@ -365,6 +366,7 @@ class CalicoNode(Program):
         self.ready_at: float | None = None
         self.device_problem = ""
         self.typha: str | None = None  # the Typha endpoint Felix connected to, once it found one
+        self.felix: FelixWatch | None = None  # the configuration this node's Felix runs with (felix_config)
 
     def start(self, run: ContainerRun) -> Outcome:
         ctx = run.ctx
@@ -383,6 +385,7 @@ class CalicoNode(Program):
             return Outcome(1, 1.0)
         self._ensure_default_config(run)
         self._ensure_default_pool(run)
+        self.felix = FelixWatch(run.node_name, read_inputs(ctx))
         self.ready_at = run.started + ctx.timings.calico_ready
         run.network.felix_nodes.add(run.node_name)
         self.refresh(run)
@@ -475,6 +478,8 @@ class CalicoNode(Program):
                     _FALLBACK_POOLS[-1])
 
     def refresh(self, run: ContainerRun) -> None:
+        if self.felix is not None:
+            self.felix.observe(read_inputs(run.ctx), run.ctx.now(), run.ctx.seed, run.ctx.timings.felix_watch_spread)
         problem = self._program(run)
         if problem and problem != self.device_problem:
             run.say(f"[WARNING][1] felix/route_mgr.go: Failed to configure tunnel device, retrying... "
@@ -489,14 +494,14 @@ class CalicoNode(Program):
             return ""  # policy only (Canal): Flannel moves the packets
         ipam = CalicoIpam(ctx)
         try:
-            vxlan_pools = [p for p in ipam.pools_for(run.node_name, "Tunnel")
-                           if p["spec"].get("vxlanMode", "Never") != "Never"]
+            vxlan_pools = [p for p in self._felix_pools(run, "Tunnel") if p["spec"].get("vxlanMode", "Never") != "Never"]
         except Exception:  # the CRDs went away under a running calico-node
             return "the server could not find the requested resource (get ippools.crd.projectcalico.org)"
         for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
             run.host.ensure_chain(table, chain)
         self._program_ipip(run, ipam)
-        program_cluster_routes(run)
+        program_cluster_routes(run, self.felix.pool_objects() if self.felix is not None else None,
+                               self._felix_spec(run))
         if not vxlan_pools:
             return ""  # VXLAN is off: no tunnel address, no vxlan.calico
         node = run.node()
@@ -510,7 +515,7 @@ class CalicoNode(Program):
             def put(obj: dict) -> None:
                 obj["metadata"].setdefault("annotations", {}).update({CALICO_TUNNEL_ADDR: address, CALICO_TUNNEL_MAC: mac})
             ctx.store.mutate(ctx.nodes, None, run.node_name, put)
-        felix = self._felix_config(run)
+        felix = self._felix_config(run, self._felix_spec(run))
         vni, port, mtu = felix["vni"], felix["port"], felix["mtu"]
         device = run.host.interfaces.get("vxlan.calico")
         if device is not None and (device.vni, device.port, device.mac) != (vni, port, mac):
@@ -539,7 +544,7 @@ class CalicoNode(Program):
         """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it, at ipipMTU
         (env FELIX_IPINIPMTU, else FelixConfiguration ipipMTU; 0: the host's MTU less 20, int_dataplane.go
         ConfigureDefaultMTUs). Routes over it come from Felix or BIRD (program_cluster_routes)."""
-        pools = [p for p in ipam.pools_for(run.node_name, "Tunnel") if p["spec"].get("ipipMode", "Never") != "Never"]
+        pools = [p for p in self._felix_pools(run, "Tunnel") if p["spec"].get("ipipMode", "Never") != "Never"]
         annotations = run.node()["metadata"].get("annotations") or {}
         if not pools:
             # allocateip.go removeHostTunnelAddr: no IPIP pool for this node, so no IPIP tunnel address
@@ -548,11 +553,11 @@ class CalicoNode(Program):
                 run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
                     "annotations", {}).pop(CALICO_IPIP_ADDR, None))
             tunnel = run.host.interfaces.get("tunl0")
-            if tunnel is not None and felix_spec(run).get("ipipEnabled") is None:
+            if tunnel is not None and self._felix_spec(run).get("ipipEnabled") is None:
                 # int_dataplane.go cleanUpIPIPAddrs, IPIP implicitly off: the address goes, tunl0 (the kernel's) stays
                 tunnel.addresses = []
             return
-        if felix_spec(run).get("ipipEnabled") is False:
+        if self._felix_spec(run).get("ipipEnabled") is False:
             return  # FelixConfiguration ipipEnabled: false: Felix starts no IPIP manager, makes no tunl0
         address = self._tunnel_address(ipam, run.node_name, annotations.get(CALICO_IPIP_ADDR), pools,
                                        "ipip-tunnel-addr", "ipipTunnelAddress")
@@ -561,7 +566,7 @@ class CalicoNode(Program):
         if annotations.get(CALICO_IPIP_ADDR) != address:
             run.ctx.store.mutate(run.ctx.nodes, None, run.node_name, lambda obj: obj["metadata"].setdefault(
                 "annotations", {}).__setitem__(CALICO_IPIP_ADDR, address))
-        mtu = int(run.env.get("FELIX_IPINIPMTU") or felix_spec(run).get("ipipMTU") or 0) or \
+        mtu = int(run.env.get("FELIX_IPINIPMTU") or self._felix_spec(run).get("ipipMTU") or 0) or \
             min((i.mtu for i in run.host.interfaces.values()
                  if i.kind == "ether" and i.up and i.name.startswith("eth")), default=1500) - 20
         device = run.host.interfaces.get("tunl0")
@@ -591,17 +596,34 @@ class CalicoNode(Program):
             return None
         return address
 
+    def _felix_pools(self, run: ContainerRun, use: str) -> list[dict]:
+        """The IPPools selecting this node and allowing `use`, as this node's Felix last applied them
+        (felix_config: not the datastore's of this instant)."""
+        if self.felix is None:
+            return CalicoIpam(run.ctx).pools_for(run.node_name, use)
+        return self.felix.pools_for(run.node()["metadata"].get("labels") or {}, use)
+
+    def _felix_spec(self, run: ContainerRun) -> dict:
+        """The FelixConfiguration `default` spec this node's Felix last applied."""
+        return self.felix.applied.config if self.felix is not None else felix_spec(run)
+
+    def _felix_step(self, run: ContainerRun, now: float) -> None:
+        """Felix sees a datastore change when its own delay is up, restarts if it must, then programs it."""
+        if self.felix is None:
+            return
+        outcome = self.felix.step(read_inputs(run.ctx), now, run.ctx.timings.felix_restart, run.env)
+        if outcome == "applied":
+            self.refresh(run)
+        elif outcome:
+            run.say(f"[WARNING][1] felix/daemon/daemon.go: {outcome}")
+
     @staticmethod
-    def _felix_config(run: ContainerRun) -> dict:
+    def _felix_config(run: ContainerRun, spec: dict | None = None) -> dict:
         """Felix's VXLAN settings: environment over the global FelixConfiguration over defaults
         (MTU 0 means auto-detect: the smallest MTU of the up eth* NICs less the VXLAN overhead of 50,
         felix/dataplane/linux/int_dataplane.go findHostMTU, ConfigureDefaultMTUs; MTUIfacePattern's default
         also matches en*, which simulated hosts do not have)."""
-        felix_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "felixconfigurations")
-        spec = {}
-        if felix_type is not None:
-            default = run.ctx.store.find(felix_type, None, "default")
-            spec = (default or {}).get("spec") or {}
+        spec = felix_spec(run) if spec is None else spec
         env = run.env
         mtu = int(env.get("FELIX_VXLANMTU") or spec.get("vxlanMTU") or 0)
         return {"vni": int(env.get("FELIX_VXLANVNI") or spec.get("vxlanVNI") or 4096),
@@ -614,6 +636,10 @@ class CalicoNode(Program):
             return False, "calico/node is not ready: BIRD is not ready: BGP not established (injected fault)"
         if self.ready_at is None or now < self.ready_at:
             return False, "calico/node is not ready: felix is not ready: readiness probe reporting 503"
+        self._felix_step(run, now)
+        if self.felix is not None and self.felix.restarting(now):
+            return False, ('calico/node is not ready: felix is not ready: Get "http://localhost:9099/readiness": '
+                           "dial tcp 127.0.0.1:9099: connect: connection refused")
         if self.typha is None and typha_service(run.env) is not None:
             self.typha = typha_endpoint(run)
             if self.typha is None:
@@ -622,6 +648,11 @@ class CalicoNode(Program):
         if "-bird-ready" in probe:
             return bird_ready(run, now)
         return True, ""
+
+    def tick(self, run: ContainerRun, now: float) -> float | None:
+        """Felix acting on a datastore change when its delay or restart is up (felix_config)."""
+        self._felix_step(run, now)
+        return self.felix.due() if self.felix is not None else None
 
     def stop(self, run: ContainerRun) -> None:
         run.network.felix_nodes.discard(run.node_name)

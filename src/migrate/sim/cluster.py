@@ -152,7 +152,7 @@ class SimCluster:
         self.loop = ControlLoop(self.store, self.clock)
         import random
         self.ctx = SimContext(store=self.store, registry=self.registry, timers=self.loop.timers, faults=self.faults,
-                              timings=timings or scenario.timings, rng=random.Random(seed),
+                              timings=timings or scenario.timings, rng=random.Random(seed), seed=seed,
                               cluster_cidr=scenario.flannel.network, node_cidr_mask=scenario.node_cidr_mask,
                               service_cidr=scenario.service_cidr, cloud=scenario.cloud)
         self.ctx.errors = self.loop.errors

@@ -24,6 +24,8 @@ class Timings:
     flannel_ready: float = 2.0      # flanneld start -> network set up
     calico_ready: float = 5.0       # calico-node start -> felix and the data plane ready
     bgp_session: float = 3.0        # both BIRDs configured for each other -> session Established (sim/bird.py)
+    felix_watch_spread: float = 3.0  # each Felix sees a datastore change within this long of it (felix_config)
+    felix_restart: float = 5.0      # a Felix restarting for a config change: 2 s shutdown sleep, start, resync
     probe_interval: float = 5.0     # traffic probe sampling period
 
     @classmethod
@@ -68,6 +70,7 @@ class SimContext:
     timings: Timings = field(default_factory=Timings)
     index: Index = field(default_factory=Index)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    seed: int = 0  # the scenario's seed, for draws that must not shift rng's sequence
     cluster_cidr: str = "10.244.0.0/16"
     node_cidr_mask: int = 24
     service_cidr: str = "10.96.0.0/12"
