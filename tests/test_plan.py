@@ -216,8 +216,8 @@ def test_policies_are_held_until_finalize_by_default(snap):
     assert "prepare/policy-hold" not in [s.id for s in plan_for(snap, policy="per-node").steps]
 
 
-def test_finalize_switches_to_calicos_own_vxlan_by_default(snap):
-    switch = plan_for(snap).step("finalize/encapsulation")
+def test_encapsulation_vxlan_rekeys_to_calicos_own_vxlan_at_finalize(snap):
+    switch = plan_for(snap, encapsulation="vxlan").step("finalize/encapsulation")
     assert switch.params["to"] == {"vxlanMode": "Always", "ipipMode": "Never", "vxlanVNI": 4096, "vxlanPort": 4789}
     assert switch.params["from"]["vxlanVNI"] == 1
 
@@ -235,8 +235,11 @@ def test_vxlan_crosssubnet_encapsulates_only_between_subnets_and_warns_of_the_sw
     assert "ENCAPSULATION_SWITCH_GAP" in [f["code"] for f in plan.findings]
 
 
-def test_keep_stays_on_flannel_compatible_vxlan(snap):
-    assert not [s for s in plan_for(snap, encapsulation="keep").steps if s.kind == "switch-encapsulation"]
+def test_by_default_finalize_stays_on_flannel_compatible_vxlan_with_no_switch(snap):
+    plan = plan_for(snap)
+    assert plan.options["encapsulation"] == "keep"
+    assert not [s for s in plan.steps if s.kind == "switch-encapsulation"]
+    assert "ENCAPSULATION_SWITCH_GAP" not in [f["code"] for f in plan.findings]
 
 
 def test_flannel_is_backed_up_before_anything_and_retired_only_at_finalize(snap):

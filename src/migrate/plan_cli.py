@@ -24,8 +24,11 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
 
 @click.command()
 @cluster_options
-@click.option("--encapsulation", type=click.Choice(ENCAPSULATIONS), default="vxlan", show_default=True,
-              help="Where finalize leaves the pool (keep: stay on Flannel-compatible VXLAN).")
+@click.option("--encapsulation", type=click.Choice(ENCAPSULATIONS), default="keep", show_default=True,
+              help="Where finalize leaves the pool. keep: stay on Flannel-compatible VXLAN (Flannel's VNI and "
+                   "port, 1/8472 by default), no switch, nothing drops. vxlan/vxlan-crosssubnet: re-key to Calico's "
+                   "VNI 4096/UDP 4789, opt-in: each Felix restarts for it on its own, so cross-node flows drop for "
+                   "as long as the restarts spread (about 2.5 s measured in the simulator; ENCAPSULATION_SWITCH_GAP).")
 @click.option("--ipam", type=click.Choice(IPAMS), default="calico-ipam", show_default=True,
               help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
 @click.option("--calico-version", metavar="TAG",

@@ -32,7 +32,7 @@ class PlanOptionError(UserError):
 
 @dataclass(frozen=True)
 class PlanOptions:
-    encapsulation: str = "vxlan"          # after finalize; "keep" stays on Flannel-compatible VXLAN
+    encapsulation: str = "keep"           # after finalize: Flannel-compatible VXLAN, no switch (nothing drops)
     ipam: str = "calico-ipam"
     calico_version: str = DEFAULT_CALICO_VERSION
     calico_manifest: dict | None = None   # {"source": path or URL, "sha256": ...} when pinned

@@ -368,7 +368,9 @@ def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[Plan
         steps += [
             PlanStep("finalize/encapsulation", "switch-encapsulation", FINALIZE, f"IPPool/{pool}",
                      changes=f"switches from Flannel-compatible VXLAN (VNI {backend['vni']}, port {backend['port']}) "
-                             f"to {target}: " + ", ".join(f"{k} {v}" for k, v in to.items()),
+                             f"to {target}: " + ", ".join(f"{k} {v}" for k, v in to.items()) + "; each node's Felix "
+                             "restarts for it on its own, so the step then waits 30 s and for calico-node Ready on "
+                             "every node (cross-node flows drop for a few seconds: ENCAPSULATION_SWITCH_GAP)",
                      check="the pool and FelixConfiguration have those values and every calico-node reports them",
                      undo="restores the pool's and FelixConfiguration's previous values",
                      params={"from": {"vxlanMode": "Always", "ipipMode": "Never", "vxlanVNI": backend["vni"],

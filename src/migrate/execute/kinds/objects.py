@@ -12,6 +12,7 @@ from ...objects import backup_key
 from ...kube import AdmissionRefused, AlreadyExists, Forbidden, NamespaceTerminating
 from ..errors import StepFailed
 from .base import StepKind, kind, undo_mutations
+from .felix_settle import wait_felix_settled
 
 CALICO = "/apis/crd.projectcalico.org/v1"
 MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
@@ -489,3 +490,9 @@ class SwitchEncapsulation(StepKind):
         if felix:  # Felix first: every node moves its VTEP to the new VNI/port together
             ctx.patch(f"{CALICO}/felixconfigurations/default", {"spec": felix})
         ctx.patch(self._pool_path(step), {"spec": {"vxlanMode": to["vxlanMode"], "ipipMode": to["ipipMode"]}})
+        wait_felix_settled(ctx, "the new encapsulation")
+
+    def revert(self, ctx, step, mutations):
+        undo_mutations(ctx, mutations)
+        if mutations:
+            wait_felix_settled(ctx, "the previous encapsulation")
