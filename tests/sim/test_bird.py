@@ -72,7 +72,7 @@ def test_bgp_configuration_program_cluster_routes_disabled_leaves_the_routes_to_
     assert "has no route" in reach(c, pods, "a-1", "b-1").reason
     felix = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "felixconfigurations")
     c.store.mutate(felix, None, "default", lambda f: f["spec"].__setitem__("programClusterRoutes", "Enabled"))
-    c.advance(5)
+    c.advance(10)  # each Felix restarts for it on its own (sim/felix_config.py)
     assert reach(c, pods, "a-1", "b-1").ok
 
 

@@ -100,7 +100,7 @@ def test_without_an_ipip_pool_the_node_gives_its_ipip_tunnel_address_back():
     c, _ = felix_cluster()
     pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
     c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].__setitem__("ipipMode", "Never"))
-    c.advance(5)
+    c.advance(10)  # each Felix restarts for it on its own (sim/felix_config.py)
     annotations = c.store.get(c.ctx.nodes, None, "a-1")["metadata"]["annotations"]
     assert "projectcalico.org/IPv4IPIPTunnelAddr" not in annotations
 
@@ -112,7 +112,7 @@ def test_flipping_the_pool_from_vxlan_to_ipip_crosssubnet_moves_flows_off_vxlan_
     pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
     c.store.mutate(pools, None, "default-ipv4-ippool",
                    lambda p: p["spec"].update({"vxlanMode": "Never", "ipipMode": "CrossSubnet"}))
-    c.advance(5)
+    c.advance(10)  # each Felix restarts for it on its own (sim/felix_config.py)
     assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
     assert device(c, pods, "a-1", "b-1") == "tunl0" and device(c, pods, "a-1", "a-2") == "eth0"
 
@@ -121,7 +121,7 @@ def test_felix_strips_the_address_from_tunl0_when_no_ipip_pool_is_left_and_leave
     c, _ = felix_cluster()
     pools = c.ctx.registry.lookup("crd.projectcalico.org", "v1", "ippools")
     c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].__setitem__("ipipMode", "Never"))
-    c.advance(5)
+    c.advance(10)  # each Felix restarts for it on its own (sim/felix_config.py)
     assert c.ctx.hosts["a-1"].interfaces["tunl0"].addresses == []
 
 

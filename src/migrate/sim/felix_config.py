@@ -17,7 +17,9 @@ Calico v3.32.1, what a running Felix does with a datastore change:
 Each node's Felix has its own watch (or Typha connection) and its own restart, so nodes act on one change a few
 seconds apart. The model: a node sees a change after a delay drawn from the scenario's seed in
 [0, felix_watch_spread), then either applies it at once or restarts for felix_restart seconds and applies what the
-datastore holds when it comes back. Not modelled: per-node FelixConfigurations (`node.<name>`).
+datastore holds when it comes back. calico-node's tunnel address allocator (node/pkg/allocateip), a watcher of
+its own, is modelled on the same view. Not modelled: per-node FelixConfigurations (`node.<name>`), restarts of
+different lengths (each takes felix_restart).
 """
 from __future__ import annotations
 
