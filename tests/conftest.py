@@ -79,12 +79,25 @@ def migration(tmp_path):
 
 
 @pytest.fixture
+def small_run(migration, tmp_path, monkeypatch):
+    """The `small` migration with its plan written to tmp_path/plan.yaml (run.plan_file) and `run.args` for the CLI;
+    the CLI's clock is the simulator's, so its waits cost no real time."""
+    from migrate.plan import plan_to_yaml
+    run = migration("small")
+    run.plan_file = tmp_path / "plan.yaml"
+    run.plan_file.write_text(plan_to_yaml(run.plan))
+    run.args = ["--kubeconfig", run.running.kubeconfig_path]
+    monkeypatch.setattr("migrate.apply_cli.WallClock", lambda: run.clock)
+    return run
+
+
+@pytest.fixture
 def cli():
-    """Run `migrate ARGS...` in-process; the result has exit_code, stdout and stderr."""
+    """Run `migrate ARGS...` in-process (input="..." feeds stdin); the result has exit_code, stdout and stderr."""
     from click.testing import CliRunner
 
     from migrate.cli import main
-    return lambda *args: CliRunner().invoke(main, [str(a) for a in args], prog_name="migrate")
+    return lambda *args, **options: CliRunner().invoke(main, [str(a) for a in args], prog_name="migrate", **options)
 
 
 @pytest.fixture

@@ -4,20 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from migrate.execute.clock import WallClock
 from migrate.execute.errors import Interrupted
 from migrate.execute.lease import ClusterLock
-from migrate.plan import plan_to_yaml
 
-
-
-@pytest.fixture
-def small_run(migration, tmp_path):
-    run = migration("small")
-    run.plan_file = tmp_path / "plan.yaml"
-    run.plan_file.write_text(plan_to_yaml(run.plan))
-    run.args = ["--kubeconfig", run.running.kubeconfig_path]
-    return run
 
 
 def one_line(result) -> str:
@@ -56,8 +45,7 @@ def test_an_edited_plan_is_refused_before_connecting(cli, small_run):
 
 
 def test_a_cluster_held_by_another_run_exits_4_naming_the_holder(cli, small_run):
-    # the CLI reads the Lease's times on the wall clock, so the other holder writes them on it too
-    ClusterLock(small_run.kube, identity="alice@laptop pid 41", clock=WallClock()).acquire(small_run.plan.digest)
+    ClusterLock(small_run.kube, identity="alice@laptop pid 41", clock=small_run.clock).acquire(small_run.plan.digest)
     result = cli("resume", small_run.plan_file, *small_run.args, "--yes")
     assert result.exit_code == 4 and "alice@laptop pid 41" in one_line(result)
 

@@ -73,7 +73,7 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
         journal = open_journal(kube, plan, path)
         if journal.repaired:
             err_console.print(f"journal: {escape(journal.repaired)}", soft_wrap=True)
-        if not resume and not rolling_back and journal.records:
+        if not resume and not rolling_back and journal.records and not journal.rolled_back_completely():
             raise UserError(f"a run of this plan already started (journal {path})",
                             f"continue it with `migrate resume {plan_file}`, or undo it with `migrate rollback "
                             f"{plan_file}`")
@@ -126,7 +126,8 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @with_cluster_flags
 @click.option("--yes", is_flag=True, help="Run without asking.")
-@click.option("--step", "step_mode", is_flag=True, help="Guided: before each step, ask continue/skip/abort/rollback.")
+@click.option("--step", "step_mode", is_flag=True, help="Guided: before each step, ask continue/skip/abort/rollback; a skipped "
+              "step (and its node's later steps) is offered again on resume.")
 @click.option("--dry-run", type=click.Choice(["client", "server"]),
               help="client: walk the plan without writing; server: send every write with dryRun=All.")
 def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run):

@@ -11,7 +11,7 @@ from .console import console
 from .execute.events import Event
 
 OUTCOME_STYLE = {"done": "green", "noop": "cyan", "skipped": "dim", "failed": "bold red", "reverted": "magenta",
-                 "interrupted": "yellow"}
+                 "interrupted": "yellow", "deferred": "yellow"}
 
 
 class PlainProgress:

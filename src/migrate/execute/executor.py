@@ -21,6 +21,9 @@ from .journal import Journal, JournalRecord, iso_time
 from .kinds import KINDS
 
 FINISHED = ("done", "noop", "skipped")
+# A step the operator skipped in guided mode, or one that needs such a step: not done, so the next run offers
+# it again; and a rollback marks it reverted like any other, so nothing the operator skipped outlives a rollback.
+DEFERRED = "deferred"
 CONTINUE, SKIP, ABORT, ROLLBACK = "continue", "skip", "abort", "rollback"
 NOTICE_EVERY = 10.0  # seconds between looks for nodes that joined during the run
 LABELLED = "prepare/flannel/label-unmigrated"  # from here on a node without the label is one that joined
@@ -80,6 +83,7 @@ class Executor:
                                should_stop=self.should_stop)
         self.state = journal.state() if journal else {}
         self._finished_now: set[str] = set()  # steps this run finished
+        self._deferred_now: list = []  # steps this run deferred (the operator skipped them, or what they need)
         self._notice_lock = threading.RLock()
         self._next_notice = float("-inf")
 
@@ -251,11 +255,18 @@ class Executor:
             self._finished_now.add(step.id)
             self.emit(Event("step-finished", message, step=step.id, node=step.node, wave=step.wave, outcome="skipped"))
             return
+        blocker = self._deferred_prerequisite(step)
+        if blocker is not None and step.node:
+            self._defer(step, f"{step.id}: not run, {blocker.id} was skipped; resume offers both again")
+            return
+        if blocker is not None:
+            raise self._failed(step, 0, StepFailed(
+                f"{step.id} needs every node's steps before it, and {blocker.id} was skipped",
+                "`migrate resume PLAN` offers the skipped steps again (or `migrate rollback PLAN`)"))
         if self.confirm is not None:
             choice = self.confirm(step)
             if choice == SKIP:
-                self._write(type="step", step=step.id, outcome="skipped", message="skipped by the operator")
-                self.emit(Event("step-finished", "skipped", step=step.id, node=step.node, outcome="skipped"))
+                self._defer(step, "skipped by the operator; resume offers it again")
                 return
             if choice in (ABORT, ROLLBACK):
                 raise Aborted(f"stopped by the operator before {step.id}",
@@ -295,6 +306,21 @@ class Executor:
         self.emit(Event("step-finished", message or step.changes, step=step.id, node=step.node, wave=step.wave,
                         outcome=outcome))
 
+    def _deferred_prerequisite(self, step):
+        """A step deferred in this run that `step` needs: an earlier step of its node; for a step of no node from
+        the waves on (a health gate, finalize), any deferred node step (they need every node handed off)."""
+        for earlier in self._deferred_now:
+            if step.node and earlier.node == step.node:
+                return earlier
+            if not step.node and earlier.node and step.phase not in ("gates", "prepare"):
+                return earlier
+        return None
+
+    def _defer(self, step, message: str) -> None:
+        self._deferred_now.append(step)
+        self._write(type="step", step=step.id, outcome=DEFERRED, message=message)
+        self.emit(Event("step-finished", message, step=step.id, node=step.node, wave=step.wave, outcome=DEFERRED))
+
     def _failed(self, step, attempt: int, exc: UserError) -> StepFailed:
         failure = exc if isinstance(exc, StepFailed) else StepFailed(f"{step.id}: {exc.message}", exc.hint)
         self._write(type="step", step=step.id, attempt=attempt, outcome="failed", message=failure.line())
@@ -316,7 +342,11 @@ class Executor:
             for index in range(len(ids) - 1, stop_at, -1):
                 step = self.plan.steps[index]
                 state = self.state.get(step.id)
-                if state is None or state.outcome in (None, "reverted") or not state.started:
+                if state is None or state.outcome in (None, "reverted"):
+                    continue
+                if not state.started:  # skipped or deferred, never run: nothing to undo, but clear it
+                    self._write(type="step", step=step.id, attempt=state.attempts, outcome="reverted",
+                                message=f"nothing to undo: it never ran ({state.outcome})")
                     continue
                 if self.should_stop():
                     raise Interrupted(f"rollback stopped before undoing {step.id}",

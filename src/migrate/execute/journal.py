@@ -49,7 +49,8 @@ class JournalRecord:
     time: str                     # ISO 8601, from the executor's clock
     step: str | None = None       # step id, e.g. node/worker-3/drain
     attempt: int = 0
-    # step records: started, done, noop, failed, skipped, reverting, reverted, revert-failed;
+    # step records: started, done, noop, failed, skipped (nothing to do: the node left), deferred (skipped by
+    # the operator, or needing such a step; offered again), reverting, reverted, revert-failed;
     # run records: started, stopped, finished, interrupted, failed
     outcome: str | None = None
     message: str = ""
@@ -193,6 +194,12 @@ class Journal:
             if record.type == "node" and record.outcome == "joined" and record.node:
                 seen.setdefault(record.node["node"]["name"], record.node)
         return list(seen.values())
+
+    def rolled_back_completely(self) -> bool:
+        """A finished rollback left no step done or in flight: a new run of the plan may start from the top."""
+        states = self.state()
+        return (self.last_run_outcome() == "finished" and bool(states)
+                and all(state.outcome == "reverted" for state in states.values()))
 
     def last_run_outcome(self) -> str | None:
         for record in reversed(self.records):

@@ -31,8 +31,13 @@ def describe_status(plan, journal, holder: str | None, plan_file) -> list[str]:
         lines.append(f"in flight when the run stopped: {step.id} ({state[step.id].outcome})")
     for step in failed:
         lines.append(f"last error: {step.id}: {state[step.id].message}")
+    deferred = [s for s in plan.steps if state.get(s.id) and state[s.id].outcome == "deferred"]
+    if deferred:
+        lines.append(f"skipped in guided mode (resume offers them again): {', '.join(s.id for s in deferred)}")
     rolling_back = any(s.outcome in ("reverting", "reverted", "revert-failed") for s in state.values())
-    if journal.last_run_outcome() == "finished" and not rolling_back:
+    if journal.rolled_back_completely():
+        lines.append(f"next: nothing to undo; `migrate apply {plan_file}` starts the plan over")
+    elif journal.last_run_outcome() == "finished" and not rolling_back:
         lines.append("next: nothing; the plan is applied")
     elif rolling_back:
         lines.append(f"next: `migrate rollback {plan_file}` to finish undoing, or `migrate resume {plan_file}`")
