@@ -75,9 +75,20 @@ def transformed(ctx, step):
 @kind("calico-manifest")
 class CalicoManifest(StepKind):
     def check(self, ctx, step):
-        missing = [o for o in transformed(ctx, step).objects
-                   if ctx.kube.get_optional(f"{collection_path(o)}/{o['metadata']['name']}") is None]
-        return None if missing else "every object of the transformed manifest exists"
+        """Done only when apply would change nothing: every object there, the ones apply brings to the
+        manifest's content holding it, and the CRDs established (what apply waits for)."""
+        manifest = transformed(ctx, step)
+        for obj in manifest.objects:
+            current = ctx.kube.get_optional(f"{collection_path(obj)}/{obj['metadata']['name']}")
+            if current is None:
+                return None
+            if obj["kind"] in ("DaemonSet", "ConfigMap", "Deployment", "CustomResourceDefinition") and not all(
+                    contains(current.get(k), obj[k]) for k in ("spec", "data") if k in obj):
+                return None
+        crds = [o["metadata"]["name"] for o in manifest.objects if o["kind"] == "CustomResourceDefinition"]
+        if not all(_established(ctx, name) for name in crds):
+            return None
+        return "every object of the transformed manifest is in place, its CRDs established"
 
     def apply(self, ctx, step):
         manifest = transformed(ctx, step)

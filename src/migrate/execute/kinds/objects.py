@@ -161,7 +161,7 @@ class FelixConfiguration(StepKind):
         return objects.felix_configuration(step.params, (current or {}).get("spec"))
 
     def check(self, ctx, step):
-        wanted = {"spec": {k: step.params[k] for k in ("vxlanVNI", "vxlanPort", "vxlanMTU")}}
+        wanted = {"spec": {"vxlanEnabled": True, **{k: step.params[k] for k in ("vxlanVNI", "vxlanPort", "vxlanMTU")}}}
         return "FelixConfiguration default already has Flannel's VXLAN settings" if matches(
             ctx, self.path, wanted) else None
 
@@ -305,22 +305,24 @@ class FlannelNodeAffinity(StepKind):
         daemonset = ctx.kube.get(object_path(_daemonset_ref(step)))
         _, terms = self._terms(daemonset)
         wanted = self._expression(step)
-        if terms and all(wanted in (t.get("matchExpressions") or []) for t in terms):
-            return "Flannel's DaemonSet already stays off handed-off nodes"
+        # Done only once every Flannel pod runs that template too: a run killed during the rollout must wait on.
+        if terms and all(wanted in (t.get("matchExpressions") or []) for t in terms) and rolled_out(daemonset):
+            return "Flannel's DaemonSet already stays off handed-off nodes, rolled out"
         return None
 
     def apply(self, ctx, step):
         path = object_path(_daemonset_ref(step))
-        daemonset = ctx.kube.get(path)
+        daemonset = updated = ctx.kube.get(path)
         affinity, terms = self._terms(daemonset)
         wanted = self._expression(step)
-        terms = [dict(t, matchExpressions=[*(t.get("matchExpressions") or []), wanted])
-                 if wanted not in (t.get("matchExpressions") or []) else t for t in terms] or [
-                     {"matchExpressions": [wanted]}]
-        node_affinity = dict(affinity.get("nodeAffinity") or {})
-        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
-        updated = ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {
-            **affinity, "nodeAffinity": node_affinity}}}}}, current=daemonset)
+        if not terms or any(wanted not in (t.get("matchExpressions") or []) for t in terms):
+            terms = [dict(t, matchExpressions=[*(t.get("matchExpressions") or []), wanted])
+                     if wanted not in (t.get("matchExpressions") or []) else t for t in terms] or [
+                         {"matchExpressions": [wanted]}]
+            node_affinity = dict(affinity.get("nodeAffinity") or {})
+            node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
+            updated = ctx.patch(path, {"spec": {"template": {"spec": {"affinity": {
+                **affinity, "nodeAffinity": node_affinity}}}}}, current=daemonset)
         # A template change rolls every Flannel pod once; its data plane stays in the kernel meanwhile.
         wait_flannel_rolled_out(ctx, path, updated, "with the new affinity")
 

@@ -1,0 +1,32 @@
+"""`migrate resume` at the command line: a step a crash cut short is done only when all it waits for is true."""
+from __future__ import annotations
+
+from migrate.execute.journal import Journal
+from migrate.execute.kinds.objects import rolled_out
+from migration_run import Killed
+
+FLANNEL_DS = "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds"
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/flannel-to-calico-migration"
+
+
+def die_in_the_next_wait(run, record, step_id: str) -> bool:
+    """Once `step_id` journals its change, the process dies as it starts waiting for the change to take effect."""
+    if record.type == "mutation" and record.step == step_id:
+        sleep = run.clock.sleep
+
+        def dying(seconds):
+            run.clock.sleep = sleep
+            raise Killed(f"killed while {step_id} waited")
+        run.clock.sleep = dying
+    return False
+
+
+def test_resume_waits_for_the_flannel_rollout_a_crash_interrupted(cli, small_run):
+    small_run.apply(kill_at=lambda r: die_in_the_next_wait(small_run, r, "prepare/flannel/keep-off-migrated"))
+    small_run.kube.delete(LEASE)  # the dead run's lock is out of this test's way
+    assert not rolled_out(small_run.kube.get(FLANNEL_DS))
+    resumed = cli("resume", small_run.plan_file, *small_run.args, "--step", input="c\nc\na\n")  # drift, keep-off, abort
+    assert "node/worker-1/cordon (cordon)" in resumed.stdout, resumed.output
+    state = Journal.open(small_run.journal_path, small_run.plan.digest).state()["prepare/flannel/keep-off-migrated"]
+    assert state.outcome == "done", state.message
+    assert rolled_out(small_run.kube.get(FLANNEL_DS))
