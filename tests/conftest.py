@@ -87,7 +87,7 @@ def small_run(migration, tmp_path, monkeypatch):
     run.plan_file = tmp_path / "plan.yaml"
     run.plan_file.write_text(plan_to_yaml(run.plan))
     run.args = ["--kubeconfig", run.running.kubeconfig_path]
-    monkeypatch.setattr("migrate.apply_cli.WallClock", lambda: run.clock)
+    monkeypatch.setattr("migrate.execute.clock.cli_clock", lambda: run.clock)
     return run
 
 

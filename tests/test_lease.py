@@ -38,7 +38,7 @@ def test_second_identity_is_refused_naming_the_holder(lock_for):
     with pytest.raises(LockHeld, match="alice since .*expires in 60s") as refused:
         bob.acquire(PLAN)
     assert refused.value.exit_code == EXIT_LOCKED == 4
-    assert bob.holder == "alice" and "crashed run" in refused.value.hint
+    assert bob.holder == "alice" and "migrate unlock PLAN" in refused.value.hint
 
 
 def test_same_identity_reacquires(lock_for):

@@ -1,6 +1,7 @@
 """`migrate apply | resume | status | rollback`: parse, set the run up, hand it to the executor, render."""
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -9,12 +10,13 @@ from rich.markup import escape
 
 from .console import console, err_console
 from .errors import UserError
-from .execute.clock import WallClock
+from .execute import clock as clocks
 from .execute.context import DRY_CLIENT, DRY_SERVER, REAL
 from .execute.errors import Interrupted, StepFailed
 from .execute.events import Event
 from .execute.executor import ABORT, CONTINUE, ROLLBACK, SKIP, Aborted, Executor
 from .execute.session import AuditLog, audit_path, check_cluster, cluster_lock, journal_path, open_journal
+from .execute.lease import describe_holder
 from .execute.status import describe_status
 from .kube import connect
 from .plan import load_plan
@@ -31,6 +33,36 @@ def with_cluster_flags(command):
     for option in reversed(cluster_flags):
         command = option(command)
     return command
+
+
+def _duration(ctx, param, value):
+    """`90`, `90s`, `2m`, `1m30s`, `1h` as seconds; None when the option is absent."""
+    if value is None:
+        return None
+    found = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", value.strip())
+    if not value.strip() or found is None:
+        raise click.BadParameter(f"{value!r} is not a duration (90s, 2m, 1m30s, 1h); write it as --wait-lock=DURATION")
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+DEFAULT_LOCK_WAIT = "10m"
+wait_lock_flag = click.option(
+    "--wait-lock", "wait_lock", metavar="[=DURATION]", is_flag=False, flag_value=DEFAULT_LOCK_WAIT, default=None,
+    callback=_duration, help=f"When another live run holds the cluster lock, wait for it (default {DEFAULT_LOCK_WAIT}) "
+                             "with a countdown, then take it; exit 4 if it is still held.")
+
+
+def _countdown(clock):
+    said = {"at": None}
+
+    def say(holder: str, lapses: float, left: float) -> None:
+        now = clock.now()
+        if said["at"] is None or now - said["at"] >= 15:  # a line every 15 s, not one per retry
+            said["at"] = now
+            err_console.print(f"waiting for the cluster lock held by {escape(holder)}: it lapses in {lapses:.0f}s "
+                              f"unless renewed; giving up in {left:.0f}s", soft_wrap=True)
+    return say
 
 
 class _StopFlag:
@@ -61,12 +93,13 @@ def _prompt(step) -> str:
 
 
 def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes: bool, step_mode: bool,
-             dry_run: str | None, rollback_to: str | None = None, rolling_back: bool = False) -> None:
+             dry_run: str | None, rollback_to: str | None = None, rolling_back: bool = False,
+             wait_lock: float | None = None) -> None:
     plan = load_plan(plan_file)
     kube = connect(kubeconfig, context)
     check_cluster(kube, plan)
     mode = {None: REAL, "client": DRY_CLIENT, "server": DRY_SERVER}[dry_run]
-    clock = WallClock()
+    clock = clocks.cli_clock()
     path = journal_path(plan_file, journal_file)
     journal = None
     if mode == REAL:
@@ -84,6 +117,14 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
     stop = _StopFlag()
     restore_signals = stop.install()
     lock = cluster_lock(kube, clock) if mode == REAL else None
+    if lock is not None:
+        try:
+            lock.acquire_waiting(plan.digest, wait_lock or 0, on_wait=_countdown(clock))
+        except BaseException:
+            restore_signals()
+            raise
+        if lock.took_over:
+            err_console.print(f"took over the cluster lock from {escape(lock.took_over)}", soft_wrap=True)
     audit = AuditLog(audit_path(plan_file), kube.user, clock) if mode != DRY_CLIENT else None
     kube.on_write = audit
     progress = progress_for(plan)
@@ -92,8 +133,6 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
                         confirm=_prompt if step_mode else None, should_stop=stop, audit=audit)
     executor.ctx.cache["plan_dir"] = Path(plan_file).resolve().parent  # a manifest named relative to the plan
     try:
-        if lock is not None:
-            lock.acquire(plan.digest)
         if rolling_back:
             executor.rollback(rollback_to)
         else:
@@ -130,11 +169,12 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
               "step (and its node's later steps) is offered again on resume.")
 @click.option("--dry-run", type=click.Choice(["client", "server"]),
               help="client: walk the plan without writing; server: send every write with dryRun=All.")
-def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run):
+@wait_lock_flag
+def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run, wait_lock):
     """Execute a plan: journaled, checkpointed, one executor per cluster. Exit 1 on a failed step
     (resumable), 4 when another run holds the cluster, 130 when interrupted."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=False, yes=yes, step_mode=step_mode,
-             dry_run=dry_run)
+             dry_run=dry_run, wait_lock=wait_lock)
 
 
 @click.command()
@@ -142,9 +182,11 @@ def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run)
 @with_cluster_flags
 @click.option("--yes", is_flag=True, help="Run without asking.")
 @click.option("--step", "step_mode", is_flag=True, help="Guided: ask before each step.")
-def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode):
+@wait_lock_flag
+def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode, wait_lock):
     """Continue a run where its journal stopped (the local one, or the cluster's mirror of it)."""
-    _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=step_mode, dry_run=None)
+    _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=step_mode, dry_run=None,
+             wait_lock=wait_lock)
 
 
 @click.command()
@@ -152,10 +194,11 @@ def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode):
 @with_cluster_flags
 @click.option("--to", "to_step", metavar="STEP", help="Undo only the steps after this one.")
 @click.option("--yes", is_flag=True, help="Run without asking.")
-def rollback(plan_file, kubeconfig, context, journal_file, to_step, yes):
+@wait_lock_flag
+def rollback(plan_file, kubeconfig, context, journal_file, to_step, yes, wait_lock):
     """Undo completed steps newest first, from the journal's before-images; journaled and resumable."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=False, dry_run=None,
-             rollback_to=to_step, rolling_back=True)
+             rollback_to=to_step, rolling_back=True, wait_lock=wait_lock)
 
 
 @click.command()
@@ -167,7 +210,10 @@ def status(plan_file, kubeconfig, context, journal_file):
     kube = connect(kubeconfig, context)
     check_cluster(kube, plan)
     journal = open_journal(kube, plan, journal_path(plan_file, journal_file), mirror=True)
-    lease = kube.get_optional(cluster_lock(kube, WallClock()).path)
-    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+    clock = clocks.cli_clock()
+    lease = kube.get_optional(cluster_lock(kube, clock).path)
+    holder, advice = describe_holder(lease, clock.now())
     for line in describe_status(plan, journal, holder, plan_file):
         console.print(line, soft_wrap=True, highlight=False)
+    if advice:
+        console.print(f"lock: {advice.replace('PLAN', str(plan_file))}", soft_wrap=True, highlight=False)

@@ -18,6 +18,7 @@ from .show_cli import show
 from .demo_cli import demo
 from .sim_cli import sim
 from .snapshot_cli import snapshot
+from .unlock_cli import unlock
 from .verify_cli import verify
 
 
@@ -81,7 +82,7 @@ main.add_command(snapshot)
 main.add_command(preflight)
 main.add_command(plan)
 main.add_command(show)
-for command in (apply, resume, status, rollback, verify):
+for command in (apply, resume, status, rollback, unlock, verify):
     main.add_command(command)
 
 __all__ = ["main", "EXIT_USAGE"]

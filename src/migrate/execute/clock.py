@@ -33,3 +33,8 @@ class SteppedClock:
     def sleep(self, seconds: float) -> None:
         with self._lock:
             self._advance(max(seconds, 0.0))
+
+
+def cli_clock() -> Clock:
+    """The clock the command line runs on: the wall clock (tests put the simulator's here)."""
+    return WallClock()

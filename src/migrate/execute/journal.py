@@ -20,10 +20,10 @@ from ..errors import UserError
 from ..kube import AlreadyExists, Conflict, Kube, NamespaceTerminating, NotFound
 from .errors import JournalError
 
-RECORD_TYPES = ("run", "step", "mutation", "node")
+RECORD_TYPES = ("run", "step", "mutation", "node", "lock")
 # Records the mirror is pushed after: the journal's milestones. Mutations come in bursts between
 # them; mirroring each would double the executor's writes for little gain.
-MIRRORED_TYPES = ("run", "step", "node")
+MIRRORED_TYPES = ("run", "step", "node", "lock")
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "migrate"
@@ -44,7 +44,7 @@ def iso_time(timestamp: float) -> str:
 
 @dataclass(frozen=True)
 class JournalRecord:
-    type: str                     # run, step or mutation
+    type: str                     # run, step, mutation, node or lock (`migrate unlock` broke the cluster lock)
     plan: str                     # the plan digest
     time: str                     # ISO 8601, from the executor's clock
     step: str | None = None       # step id, e.g. node/worker-3/drain

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import socket
+from typing import Callable
 
 from ..kube import AlreadyExists, Conflict, Kube, NotFound
 from .clock import Clock
@@ -17,14 +19,45 @@ from .errors import LockHeld
 
 PLAN_ANNOTATION = "migrate/plan-digest"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-WAIT_HINT = ("wait for it to finish; a lease left by a crashed run can be taken over after it expires "
-             "(re-run then)")
+WAIT_HINT = ("wait for it to finish (`--wait-lock[=DURATION]` waits and takes it); if its run died on another "
+             "machine, `migrate unlock PLAN` breaks it")
 LOST_HINT = "another executor took over the cluster; check what it is doing before re-running"
 
 
 def default_identity(user: str) -> str:
     """Who this executor is, for the Lease and for whoever is refused by it."""
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def holder_process_gone(holder: str | None) -> bool:
+    """A holder that ran on this host and whose process is no more (killed, crashed): its lease protects nothing.
+    Holders of other hosts, or whose pid still runs (or cannot be asked), are presumed alive."""
+    found = re.fullmatch(r".*@(?P<host>[^@\s]+) pid (?P<pid>\d+)", holder or "")
+    if found is None or found["host"] != socket.gethostname() or int(found["pid"]) == os.getpid():
+        return False
+    try:
+        os.kill(int(found["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, under another user
+    return False
+
+
+def describe_holder(lease: dict | None, now: float) -> tuple[str, str]:
+    """Who holds the Lease, as `migrate status` puts it, and what the operator can do about it."""
+    spec = (lease or {}).get("spec") or {}
+    holder = spec.get("holderIdentity")
+    if not holder:
+        return "free", ""
+    expiry = expires_at(lease)
+    if expiry is None or expiry <= now:
+        return f"held by {holder}, lapsed", "the next `migrate resume PLAN` takes it over"
+    if holder_process_gone(holder):
+        return (f"held by {holder}: its process is gone", "`migrate resume PLAN` takes it over at once")
+    return (f"held by {holder}, live (expires in {math.ceil(expiry - now)}s unless renewed)",
+            "wait for it (`migrate resume PLAN --wait-lock`), or, if its run died on another machine, "
+            "`migrate unlock PLAN`")
 
 
 def micro_time(timestamp: float) -> str:
@@ -66,6 +99,8 @@ class ClusterLock:
         self.namespace = namespace
         self.name = name
         self.holder: str | None = None     # after a refusal: who holds the Lease
+        self.expires_in: float | None = None  # after a refusal: seconds until it lapses unless renewed
+        self.took_over: str | None = None  # after acquire: whose Lease we took, and why
         self._lease: dict | None = None    # the Lease as last written by us, while we hold it
         self._renewed_at: float | None = None
 
@@ -100,12 +135,32 @@ class ClusterLock:
                 raise self._refusal("another migration took the cluster lock just now") from None
         self._take_over(current, plan_digest, now)
 
+    def acquire_waiting(self, plan_digest: str, wait_seconds: float,
+                        on_wait: Callable[[str, float, float], None] = lambda holder, lapses, left: None) -> None:
+        """acquire, retried for up to `wait_seconds` while another executor holds the Lease; `on_wait(holder,
+        seconds until its lease lapses, seconds left to wait)` before each pause."""
+        deadline = self.clock.now() + wait_seconds
+        while True:
+            try:
+                self.acquire(plan_digest)
+                return
+            except LockHeld as refused:
+                left = deadline - self.clock.now()
+                if left <= 0:
+                    if wait_seconds <= 0:
+                        raise
+                    raise LockHeld(f"{refused.message}; gave up after {_duration(wait_seconds)}",
+                                   refused.hint) from None
+                on_wait(self.holder or "(unknown)", max(0.0, self.expires_in or 0.0), left)
+                self.clock.sleep(min(5.0, left, max(1.0, self.expires_in or 5.0)))
+
     def _take_over(self, current: dict, plan_digest: str, now: float) -> None:
         spec = current.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
         expiry = expires_at(current)
-        if holder and holder != self.identity and expiry is not None and expiry > now:
-            self.holder = holder
+        gone = holder_process_gone(holder)
+        if holder and holder != self.identity and expiry is not None and expiry > now and not gone:
+            self.holder, self.expires_in = holder, expiry - now
             annotations = (current.get("metadata") or {}).get("annotations") or {}
             raise LockHeld(f"another migration holds the cluster: {holder} since {spec.get('acquireTime')}, "
                            f"plan {annotations.get(PLAN_ANNOTATION, '(unknown)')}; its lease expires in "
@@ -116,6 +171,9 @@ class ClusterLock:
         body["spec"]["leaseTransitions"] = transitions + (1 if holder and holder != self.identity else 0)
         try:
             self._hold(self.kube.replace(self.path, body), now)
+            if holder and holder != self.identity:
+                self.took_over = f"{holder}: " + ("its process is gone" if gone and expiry is not None and expiry > now
+                                                  else "its lease had lapsed")
         except (Conflict, NotFound):
             # Someone else changed it between our read and our write: they were faster.
             latest = self.kube.get_optional(self.path)
@@ -193,3 +251,31 @@ class ClusterLock:
         except (NotFound, Conflict):
             pass
         self.holder = None
+
+
+def break_lock(kube: Kube, lock: ClusterLock, watch_seconds: float | None = None) -> dict:
+    """Delete the Lease someone else holds (`migrate unlock`): at once when it lapsed or its holder's process on this
+    host is gone; otherwise only after watching it for a renewal interval and more without a renewal. Returns the
+    Lease broken; LockHeld when its holder renewed it meanwhile (it is alive); NotFound when there is none."""
+    current = kube.get(lock.path)
+    spec = current.get("spec") or {}
+    now = lock.clock.now()
+    expiry = expires_at(current)
+    if expiry is not None and expiry > now and not holder_process_gone(spec.get("holderIdentity")):
+        ttl = float(spec.get("leaseDurationSeconds") or lock.ttl_seconds)
+        lock.clock.sleep(watch_seconds if watch_seconds is not None else ttl / 3 + 5)  # client-go renews each ttl/3
+        latest = kube.get_optional(lock.path)
+        if latest is None:
+            return current
+        if (latest.get("spec") or {}) != spec:
+            holder = (latest.get("spec") or {}).get("holderIdentity")
+            raise LockHeld(f"not unlocking: {holder} renewed the cluster lock while we watched, so its run is alive",
+                           "wait for it to finish, or stop it where it runs")
+    kube.delete(lock.path, uid=current["metadata"]["uid"])
+    return current
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 and seconds % 60 else (
+        f"{seconds // 60}m" if seconds >= 60 else f"{seconds}s")

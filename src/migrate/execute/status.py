@@ -6,11 +6,12 @@ from ..plan.model import PHASES
 
 
 def describe_status(plan, journal, holder: str | None, plan_file) -> list[str]:
+    """`holder`: the lock as lease.describe_holder puts it ("free", "held by ...")."""
     state = journal.state()
     joined = [facts["node"]["name"] for facts in journal.joined_nodes()]
     plan = with_joined_nodes(plan, journal.joined_nodes())  # as the executor runs it
     lines = [f"plan {plan.digest[:19]} for cluster {plan.cluster_id}: last run "
-             f"{journal.last_run_outcome() or 'never started'}; lock {'held by ' + holder if holder else 'free'}"]
+             f"{journal.last_run_outcome() or 'never started'}; lock {holder or 'free'}"]
     for phase in PHASES:
         steps = plan.steps_in(phase)
         done = sum(1 for s in steps if (state.get(s.id) and state[s.id].outcome in ("done", "noop", "skipped")))
