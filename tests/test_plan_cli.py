@@ -13,6 +13,16 @@ from migrate.sim.cluster import running_cluster
 JD_FLAGS = ("--force", "--delete-emptydir-data")
 
 
+@pytest.fixture
+def pinned(tmp_path):
+    """pinned(version="v3.32.1") -> the --calico-manifest flags of that release's manifest, written to tmp_path."""
+    def write(version="v3.32.1"):
+        manifest = tmp_path / f"calico-{version}.yaml"
+        manifest.write_text(calico_release_manifest().replace("v3.32.1", version))
+        return ("--calico-manifest", str(manifest))
+    return write
+
+
 @pytest.fixture(scope="module")
 def jdcloud():
     with running_cluster("jdcloud-prod") as running:
@@ -20,9 +30,9 @@ def jdcloud():
 
 
 @pytest.fixture
-def jd_plan(cli, jdcloud, tmp_path):
+def jd_plan(cli, jdcloud, tmp_path, pinned):
     path = tmp_path / "plan.yaml"
-    result = cli("plan", "--kubeconfig", jdcloud.kubeconfig_path, *JD_FLAGS, "-o", path)
+    result = cli("plan", "--kubeconfig", jdcloud.kubeconfig_path, *JD_FLAGS, *pinned(), "-o", path)
     assert result.exit_code == 0, result.output
     return path
 
@@ -40,8 +50,8 @@ def test_plan_of_a_live_cluster_writes_the_file_and_makes_no_writes(cli, jdcloud
     assert jdcloud.request_log.writes() == []
 
 
-def test_plan_summary_says_how_big_it_is_and_how_to_review_it(cli, jdcloud, tmp_path):
-    result = cli("plan", "--kubeconfig", jdcloud.kubeconfig_path, *JD_FLAGS, "-o", tmp_path / "p.yaml")
+def test_plan_summary_says_how_big_it_is_and_how_to_review_it(cli, jdcloud, tmp_path, pinned):
+    result = cli("plan", "--kubeconfig", jdcloud.kubeconfig_path, *JD_FLAGS, *pinned(), "-o", tmp_path / "p.yaml")
     assert "20 nodes in 12 waves" in result.stderr and f"migrate show {tmp_path / 'p.yaml'}" in result.stderr
 
 
@@ -63,10 +73,10 @@ def test_scenarios_flannel_cannot_hand_off_live_are_refused(cli, scenario, code)
         assert running.request_log.writes() == []
 
 
-def test_canal_is_planned_per_node_and_a_policy_hold_there_is_refused_saying_why(cli, tmp_path):
+def test_canal_is_planned_per_node_and_a_policy_hold_there_is_refused_saying_why(cli, tmp_path, pinned):
     with running_cluster("canal") as running:
         held = cli("plan", "--kubeconfig", running.kubeconfig_path, "--policy", "hold-until-finalize")
-        planned = cli("plan", "--kubeconfig", running.kubeconfig_path, "-o", tmp_path / "p.yaml")
+        planned = cli("plan", "--kubeconfig", running.kubeconfig_path, *pinned(), "-o", tmp_path / "p.yaml")
     assert held.exit_code == 3 and "POLICY_HOLD_ON_CANAL" in held.stderr and "--policy per-node" in held.stderr
     assert planned.exit_code == 0, planned.output
     plan = yaml.safe_load((tmp_path / "p.yaml").read_text())
@@ -74,10 +84,9 @@ def test_canal_is_planned_per_node_and_a_policy_hold_there_is_refused_saying_why
     assert "DaemonSet/kube-system/canal" in [s["target"] for s in plan["steps"]]
 
 
-def test_legacy_flannel_in_kube_system_is_planned_with_its_own_objects(cli, tmp_path):
+def test_legacy_flannel_in_kube_system_is_planned_with_its_own_objects(cli, tmp_path, pinned):
     with running_cluster("legacy") as running:
-        result = cli("plan", "--kubeconfig", running.kubeconfig_path, "--calico-version", "v3.23.5",
-                     "-o", tmp_path / "p.yaml")
+        result = cli("plan", "--kubeconfig", running.kubeconfig_path, *pinned("v3.23.5"), "-o", tmp_path / "p.yaml")
     assert result.exit_code == 0, result.output
     steps = {s["id"]: s for s in yaml.safe_load((tmp_path / "p.yaml").read_text())["steps"]}
     retired = steps["finalize/retire-flannel"]["params"]["objects"]

@@ -21,6 +21,7 @@ from .execute.status import describe_status
 from .kube import connect
 from .plan import load_plan
 from .progress_view import progress_for
+from .prompts import OperatorStopped, choose, confirm
 
 cluster_flags = (click.option("--kubeconfig", metavar="FILE", help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
                                                                     "in-cluster)."),
@@ -87,9 +88,8 @@ class _StopFlag:
 def _prompt(step) -> str:
     console.print(f"\n[bold]{escape(step.id)}[/bold] ({step.kind})\n  changes: {escape(step.changes)}\n"
                   f"  undo: {escape(step.undo)}")
-    answer = click.prompt("continue, skip, abort or rollback?", type=click.Choice(["c", "s", "a", "r"]),
-                          default="c", show_choices=True)
-    return {"c": CONTINUE, "s": SKIP, "a": ABORT, "r": ROLLBACK}[answer]
+    return choose("continue, skip, abort or rollback?", {"c": CONTINUE, "s": SKIP, "a": ABORT, "r": ROLLBACK}, "c",
+                  unattended="guided mode (--step) needs a terminal to answer; run without --step, or from one")
 
 
 def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes: bool, step_mode: bool,
@@ -106,14 +106,18 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
         journal = open_journal(kube, plan, path)
         if journal.repaired:
             err_console.print(f"journal: {escape(journal.repaired)}", soft_wrap=True)
+        if not wait_lock:  # a live holder refuses this run whatever else is wrong with it: say that first
+            refusal = cluster_lock(kube, clock).refusal()
+            if refusal is not None:
+                raise refusal
         if not resume and not rolling_back and journal.records and not journal.rolled_back_completely():
             raise UserError(f"a run of this plan already started (journal {path})",
                             f"continue it with `migrate resume {plan_file}`, or undo it with `migrate rollback "
                             f"{plan_file}`")
     if mode == REAL and not yes and not step_mode:
         what = "roll back" if rolling_back else "apply"
-        click.confirm(f"{what} plan {plan.digest[:19]} ({len(plan.steps)} steps, {len(plan.waves)} waves) to the "
-                      f"cluster {plan.cluster_id}?", abort=True, err=True)
+        confirm(f"{what} plan {plan.digest[:19]} ({len(plan.steps)} steps, {len(plan.waves)} waves) to the "
+                f"cluster {plan.cluster_id}?")
     stop = _StopFlag()
     restore_signals = stop.install()
     lock = cluster_lock(kube, clock) if mode == REAL else None
@@ -146,6 +150,8 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
                 executor.emit = progress
                 executor.state = journal.state()
                 executor.rollback()
+                raise OperatorStopped("rolled back at the operator's request",
+                                      f"`migrate apply {plan_file}` starts over once you are ready") from None
     except Interrupted as exc:
         raise Interrupted(exc.message, f"run `migrate {'rollback' if rolling_back else 'resume'} {plan_file}` to "
                                        "continue") from None
@@ -171,8 +177,11 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
               help="client: walk the plan without writing; server: send every write with dryRun=All.")
 @wait_lock_flag
 def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run, wait_lock):
-    """Execute a plan: journaled, checkpointed, one executor per cluster. Exit 1 on a failed step
-    (resumable), 4 when another run holds the cluster, 130 when interrupted."""
+    """Execute a plan: journaled, checkpointed, one executor per cluster.
+
+    Exit codes: 0 applied (or walked, in a dry run), 1 a step failed (resumable), 2 bad input (an edited plan,
+    another cluster, a run already started, no --yes without a terminal), 4 another run holds the cluster lock,
+    5 stopped by the operator (resumable), 130 interrupted (resumable)."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=False, yes=yes, step_mode=step_mode,
              dry_run=dry_run, wait_lock=wait_lock)
 
@@ -184,7 +193,10 @@ def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run,
 @click.option("--step", "step_mode", is_flag=True, help="Guided: ask before each step.")
 @wait_lock_flag
 def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode, wait_lock):
-    """Continue a run where its journal stopped (the local one, or the cluster's mirror of it)."""
+    """Continue a run where its journal stopped (the local one, or the cluster's mirror of it).
+
+    Exit codes: 0 applied, 1 a step failed (resumable), 2 bad input, 4 another run holds the cluster lock,
+    5 stopped by the operator (resumable), 130 interrupted (resumable)."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=step_mode, dry_run=None,
              wait_lock=wait_lock)
 
@@ -196,7 +208,10 @@ def resume(plan_file, kubeconfig, context, journal_file, yes, step_mode, wait_lo
 @click.option("--yes", is_flag=True, help="Run without asking.")
 @wait_lock_flag
 def rollback(plan_file, kubeconfig, context, journal_file, to_step, yes, wait_lock):
-    """Undo completed steps newest first, from the journal's before-images; journaled and resumable."""
+    """Undo completed steps newest first, from the journal's before-images; journaled and resumable.
+
+    Exit codes: 0 rolled back, 1 an undo failed (run it again once fixed), 2 bad input (no --yes without a
+    terminal), 4 another run holds the cluster lock, 5 not confirmed, 130 interrupted (resumable)."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=True, yes=yes, step_mode=False, dry_run=None,
              rollback_to=to_step, rolling_back=True, wait_lock=wait_lock)
 
@@ -205,7 +220,9 @@ def rollback(plan_file, kubeconfig, context, journal_file, to_step, yes, wait_lo
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @with_cluster_flags
 def status(plan_file, kubeconfig, context, journal_file):
-    """Where a run is: per phase and node, the lock holder, the last error and what to run next."""
+    """Where a run is: per phase and node, the lock holder, the last error and what to run next.
+
+    Exit codes: 0 reported, 2 bad input (an edited plan, another cluster, a damaged journal)."""
     plan = load_plan(plan_file)
     kube = connect(kubeconfig, context)
     check_cluster(kube, plan)

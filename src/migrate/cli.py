@@ -72,7 +72,8 @@ def main() -> None:
     checkpoints you can resume from and a rollback from any point.
 
     Exit codes: 0 done, 1 failed while executing, 2 bad input or usage, 3 preflight blockers,
-    4 another executor holds the lock, 130 interrupted.
+    4 another executor holds the lock, 5 stopped by the operator, 130 interrupted; each command's --help
+    lists its own.
     """
 
 

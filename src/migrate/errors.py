@@ -6,6 +6,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BLOCKED = 3
 EXIT_LOCKED = 4
+EXIT_STOPPED = 5  # the operator said no, or chose abort (or rollback) in guided mode; resumable
 EXIT_INTERRUPTED = 130
 
 

@@ -62,7 +62,10 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
          max_unavailable,
          canaries, drain_timeout, grace_period, delete_emptydir_data, force, node_order, policy, namespace,
          cleanup_image, mtu, output) -> None:
-    """Build the migration plan from a snapshot (or the live cluster, read only). Exits 3 on a blocker."""
+    """Build the migration plan from a snapshot (or the live cluster, read only), for a Calico manifest it pins
+    (--calico-manifest or --fetch-calico).
+
+    Exit codes: 0 planned, 2 bad input (no manifest pinned, an unreadable snapshot), 3 a blocker."""
     order, explicit = _node_order(node_order)
     if fetch_calico and calico_manifest:
         raise UserError("--fetch-calico and --calico-manifest both given", "use one of them")
@@ -83,6 +86,10 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
     except PlanBlocked as blocked:
         print_findings([f.as_dict() for f in blocked.findings if f.severity == "blocker"], to_stderr=True)
         raise
+    if not pinned:  # apply refuses an unpinned manifest: a plan it would refuse is no plan to review
+        raise UserError(f"no Calico manifest pinned: apply would refuse this plan (Calico {calico_version} from "
+                        f"{calico_manifest_url(calico_version, len(taken.content['nodes']))})",
+                        "download it and plan with --calico-manifest FILE, or plan with --fetch-calico")
     text = plan_to_yaml(built)
     if output:
         Path(output).write_text(text)

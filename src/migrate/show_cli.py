@@ -48,7 +48,9 @@ def _tree(plan) -> Tree:
               show_default=True, help="table: a tree by phase and wave; markdown: a runbook with kubectl commands; "
                                       "json: the plan for tools.")
 def show(plan_file: str, output_format: str) -> None:
-    """Show a plan file: findings first, then every step grouped by phase and wave. Reads no cluster."""
+    """Show a plan file: findings first, then every step grouped by phase and wave. Reads no cluster.
+
+    Exit codes: 0 shown, 2 bad input (no such plan, an edited one)."""
     plan = load_plan(plan_file)
     if output_format == "json":
         console.print(json.dumps({"digest": plan.digest, **plan.body()}, indent=2), markup=False, highlight=False,

@@ -47,7 +47,9 @@ def _build(scenario, **kwargs):
 
 @click.group()
 def sim() -> None:
-    """The built-in simulated cluster (for tests, benchmarks, demos and trying the tool safely)."""
+    """The built-in simulated cluster (for tests, benchmarks, demos and trying the tool safely).
+
+    Exit codes: 0 done (serve: stopped with Ctrl-C), 2 bad input (an unknown or invalid scenario)."""
 
 
 @sim.command("scenarios")

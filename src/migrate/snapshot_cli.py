@@ -17,7 +17,9 @@ from .snapshot import gather_snapshot, snapshot_to_yaml
 @click.option("-o", "--output", "output", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Write the snapshot here instead of stdout.")
 def snapshot(kubeconfig: str | None, context: str | None, output: str | None) -> None:
-    """Read the cluster (never write) and record what the migration needs to know, as YAML."""
+    """Read the cluster (never write) and record what the migration needs to know, as YAML.
+
+    Exit codes: 0 written, 2 bad input (no cluster reached, an unwritable file)."""
     kube = connect(kubeconfig, context)
     taken = gather_snapshot(kube)
     text = snapshot_to_yaml(taken)

@@ -13,6 +13,7 @@ from .execute.lease import PLAN_ANNOTATION, break_lock, describe_holder
 from .execute.session import check_cluster, cluster_lock, journal_path, open_journal
 from .kube import NotFound, connect
 from .plan import load_plan
+from .prompts import confirm
 
 
 @click.command()
@@ -22,7 +23,10 @@ from .plan import load_plan
 def unlock(plan_file, kubeconfig, context, journal_file, yes):
     """Break the cluster lock (the Lease) a run left when it died on another machine. A lock whose holder's
     process on this machine is gone, or that lapsed, needs no unlock: resume takes it over. Asks first, refuses
-    with exit 4 while its holder still renews it (it watches for a renewal interval), and journals who broke it."""
+    with exit 4 while its holder still renews it (it watches for a renewal interval), and journals who broke it.
+
+    Exit codes: 0 unlocked (or nothing to unlock), 2 bad input (no --yes without a terminal), 4 the holder renewed
+    it: its run is alive, 5 not confirmed."""
     plan = load_plan(plan_file)
     kube = connect(kubeconfig, context)
     check_cluster(kube, plan)
@@ -37,8 +41,7 @@ def unlock(plan_file, kubeconfig, context, journal_file, yes):
     holder, _ = describe_holder(lease, clock.now())
     owner = ((lease.get("metadata") or {}).get("annotations") or {}).get(PLAN_ANNOTATION, "(unknown)")
     if not yes:
-        click.confirm(f"the cluster lock is {holder}, since {spec.get('acquireTime')}, for plan {owner}; break it?",
-                      abort=True, err=True)
+        confirm(f"the cluster lock is {holder}, since {spec.get('acquireTime')}, for plan {owner}; break it?")
     if "live" in holder:
         err_console.print("watching the lock for a renewal interval: a holder that renews it is alive", soft_wrap=True)
     try:

@@ -8,7 +8,7 @@ from rich.markup import escape
 
 from .console import console, err_console
 from .errors import EXIT_FAILED, UserError
-from .execute.clock import WallClock
+from .execute import clock as clocks
 from .execute.context import StepContext
 from .execute.kinds.handoff import calico_node_on, pod_ready
 from .execute.kinds.objects import namespace_labels
@@ -89,9 +89,11 @@ def verify_now(kube, clock, *, namespace: str, emit=lambda event: None) -> list[
               help="Where the probe pods run (created and removed if absent).")
 def verify(kubeconfig, context, namespace):
     """Prove the pod network: nodes Ready, pod IPs inside their node's podCIDR, pod-to-pod across zones,
-    pod-to-service and DNS, and no Flannel leftover on nodes that run Calico. Exit 1 when a check fails."""
+    pod-to-service and DNS, and no Flannel leftover on nodes that run Calico.
+
+    Exit codes: 0 every check passed, 1 a check failed, 2 bad input (no cluster reached)."""
     kube = connect(kubeconfig, context)
-    results = verify_now(kube, WallClock(), namespace=namespace)
+    results = verify_now(kube, clocks.cli_clock(), namespace=namespace)
     for what, passed, why in results:
         mark = "[green]ok  [/green]" if passed else "[bold red]FAIL[/bold red]"
         console.print(f"{mark} {escape(what)}" + (f": {escape(why)}" if why else ""), soft_wrap=True)

@@ -9,7 +9,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import UserError
+from ..errors import EXIT_STOPPED, UserError
 from ..kube import NotFound
 from ..plan.joined import with_joined_nodes
 from ..plan.steps import JOINED_NODES, MIGRATION_LABEL
@@ -31,7 +31,7 @@ LABELLED = "prepare/flannel/label-unmigrated"  # from here on a node without the
 
 class Aborted(UserError):
     """The person guiding the run chose to stop (or to roll back) at a step."""
-    exit_code = 1
+    exit_code = EXIT_STOPPED
 
     def __init__(self, message: str, hint: str, *, rollback: bool = False):
         super().__init__(message, hint)

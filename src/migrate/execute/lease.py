@@ -135,6 +135,20 @@ class ClusterLock:
                 raise self._refusal("another migration took the cluster lock just now") from None
         self._take_over(current, plan_digest, now)
 
+    def refusal(self) -> LockHeld | None:
+        """What acquire would raise now, without writing anything: None when the lock is free or may be taken."""
+        current = self.kube.get_optional(self.path)
+        spec = (current or {}).get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        expiry = expires_at(current) if current else None
+        if not holder or holder == self.identity or expiry is None or expiry <= self.clock.now() \
+                or holder_process_gone(holder):
+            return None
+        annotations = (current.get("metadata") or {}).get("annotations") or {}
+        return LockHeld(f"another migration holds the cluster: {holder} since {spec.get('acquireTime')}, plan "
+                        f"{annotations.get(PLAN_ANNOTATION, '(unknown)')}; its lease expires in "
+                        f"{math.ceil(expiry - self.clock.now())}s", WAIT_HINT)
+
     def acquire_waiting(self, plan_digest: str, wait_seconds: float,
                         on_wait: Callable[[str, float, float], None] = lambda holder, lapses, left: None) -> None:
         """acquire, retried for up to `wait_seconds` while another executor holds the Lease; `on_wait(holder,

@@ -32,7 +32,8 @@ def build_plan(snapshot, options: PlanOptions = PlanOptions()) -> Plan:
     content = snapshot.content
     block_size = block_size_for(content)
     budgets = replica_budgets(content.get("pods") or {}, content.get("podDisruptionBudgets") or [])
-    findings = analyse(content, block_size=block_size) + option_findings(content, options)
+    findings = analyse(content, block_size=block_size) + option_findings(content, options) + \
+        manifest_findings(content, options)
     if not options.explicit_order:
         findings += unprotected_findings(budgets)
     findings.sort(key=lambda f: (f.severity != BLOCKER, f.severity != WARNING))
@@ -126,7 +127,8 @@ def flannel_image_has_nft(image: str) -> bool:
 
 
 def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
-    """What the chosen options run into on this cluster, beyond preflight's own findings."""
+    """What the chosen drain, hand-off, policy and encapsulation options run into on this cluster (preflight,
+    given the same flags, reports the same)."""
     findings = []
     pods = content.get("pods") or {}
     unmanaged = [f"{node}: {p['namespace']}/{p['name']}" for node, ps in pods.items() for p in ps
@@ -177,6 +179,12 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 "plan with --encapsulation keep (the default) to stay on Flannel-compatible VXLAN, "
                                 "which drops nothing; if you need Calico's VNI and port, open UDP 4789 between all "
                                 "nodes and run finalize in a quiet period"))
+    return findings
+
+
+def manifest_findings(content: dict, options: PlanOptions) -> list[Finding]:
+    """What the chosen Calico release and manifest run into on this cluster (preflight checks the same)."""
+    findings = []
     objects = manifest_objects(options.calico_manifest_text) if options.calico_manifest_text else None
     findings += release.check(content, options.calico_version, objects)
     findings += typha.check(content, options.calico_version, objects)
