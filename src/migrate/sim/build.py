@@ -276,6 +276,13 @@ def generated_workloads(scenario: Scenario) -> list[dict]:
     return workloads
 
 
+def cluster_uid(scenario_name: str, seed: int) -> str:
+    """The kube-system namespace's uid, which tools take for the cluster's id. kube-apiserver's system-namespaces
+    controller creates it with a random uid, so no two clusters share it; here it is one per scenario and seed: two
+    simulated clusters are as distinct as two real ones, and a rerun of one is the same cluster."""
+    return str(uuid.UUID(_hex_id("cluster", scenario_name, "seed", str(seed)), version=4))  # shaped as the store's uids
+
+
 def namespaces_for(scenario: Scenario, workloads: list[dict]) -> list[dict]:
     names = list(SYSTEM_NAMESPACES)
     extra = {w.get("namespace", "default") for w in workloads} | {p.get("namespace", "default")

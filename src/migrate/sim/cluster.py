@@ -204,7 +204,8 @@ class SimCluster:
         self.probe.enabled = False
         workloads = list(scenario.workloads) + build.generated_workloads(scenario)
         for ns in build.namespaces_for(scenario, workloads):
-            self._create_for_scenario(ns)
+            self._create_for_scenario(ns, uid=build.cluster_uid(scenario.name, self.seed)
+                                      if ns["metadata"]["name"] == "kube-system" else None)
         nodes = build.node_objects(scenario, self.clock.now())
         secondary, mtus = build.secondary_addresses(scenario), build.nic_mtus(scenario)
         for node, address in nodes:
@@ -237,10 +238,10 @@ class SimCluster:
                           params={})
         self.api.evict(request, {})
 
-    def _create_for_scenario(self, obj: dict) -> dict:
+    def _create_for_scenario(self, obj: dict, *, uid: str | None = None) -> dict:
         """Create one object of the scenario; the API refusing it is the scenario's fault, said in one line."""
         try:
-            return self.create(obj)
+            return self.create(obj, uid=uid)
         except ApiError as exc:
             meta = obj.get("metadata") or {}
             if exc.code == 403 and "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
@@ -252,14 +253,14 @@ class SimCluster:
                                 f"the API refused {what}, which the scenario describes: {exc.message}",
                                 hint="fix the scenario field it comes from") from None
 
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, *, uid: str | None = None) -> dict:
         rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
         if rtype is None:
             self.loop.run_pass()  # a CRD created just before may need to be served first
             rtype = self.registry.by_kind(obj["apiVersion"], obj["kind"])
         if rtype is None:
             raise ValueError(f"no resource serves {obj['apiVersion']} {obj['kind']}")
-        return self.store.create(rtype, obj)
+        return self.store.create(rtype, obj, uid=uid)
 
     def settle(self, horizon: float = 5.0, max_passes: int = 2000) -> None:
         """Run until nothing changes and no timer is due within `horizon` simulated seconds."""
