@@ -11,11 +11,11 @@ LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/flannel-to-c
 
 def die_in_the_next_wait(run, record, step_id: str) -> bool:
     """Once `step_id` journals its change, the process dies as it starts waiting for the change to take effect."""
-    if record.type == "mutation" and record.step == step_id:
+    if record.type == "mutation" and record.step == step_id and "sleep" not in vars(run.clock):  # armed once
         sleep = run.clock.sleep
 
         def dying(seconds):
-            run.clock.sleep = sleep
+            del run.clock.sleep
             raise Killed(f"killed while {step_id} waited")
         run.clock.sleep = dying
     return False
@@ -30,3 +30,18 @@ def test_resume_waits_for_the_flannel_rollout_a_crash_interrupted(cli, small_run
     state = Journal.open(small_run.journal_path, small_run.plan.digest).state()["prepare/flannel/keep-off-migrated"]
     assert state.outcome == "done", state.message
     assert rolled_out(small_run.kube.get(FLANNEL_DS))
+
+
+def test_resume_waits_for_every_felix_after_an_encapsulation_switch_a_crash_interrupted(cli, migration, tmp_path,
+                                                                                       monkeypatch):
+    from migrate.plan import plan_to_yaml
+    run = migration("small", encapsulation="vxlan")
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(plan_to_yaml(run.plan))
+    monkeypatch.setattr("migrate.execute.clock.cli_clock", lambda: run.clock)
+    run.apply(kill_at=lambda r: die_in_the_next_wait(run, r, "finalize/encapsulation"))
+    run.kube.delete(LEASE)
+    resumed = cli("resume", plan_file, "--kubeconfig", run.running.kubeconfig_path, "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    state = Journal.open(run.journal_path, run.plan.digest).state()["finalize/encapsulation"]
+    assert state.outcome == "done", state.message

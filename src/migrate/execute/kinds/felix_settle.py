@@ -15,6 +15,15 @@ SETTLE_SECONDS = 30  # a watch delivers within a second or two; a restart takes 
 HINT = "see runbooks/troubleshooting.md (calico-node not Ready), then `migrate resume PLAN`"
 
 
+def felix_settled(ctx) -> bool:
+    """For a step's check: SETTLE_SECONDS since the step first started (its change came after that) and calico-node
+    Ready on every node, so a run killed during wait_felix_settled waits on when resumed."""
+    if ctx.clock.now() < ctx.started_at + SETTLE_SECONDS:
+        return False
+    return all((lambda p: p and pod_ready(p))(calico_node_on(ctx, n["metadata"]["name"]))
+               for n in ctx.kube.list("/api/v1/nodes"))
+
+
 def wait_felix_settled(ctx, what: str) -> None:
     """Wait SETTLE_SECONDS after a change to Felix's inputs, then until calico-node is Ready on every node."""
     if not ctx.writes or ctx.dry_run:

@@ -12,7 +12,7 @@ from ...objects import backup_key
 from ...kube import AdmissionRefused, AlreadyExists, Forbidden, NamespaceTerminating
 from ..errors import StepFailed
 from .base import StepKind, kind, undo_mutations
-from .felix_settle import wait_felix_settled
+from .felix_settle import felix_settled, wait_felix_settled
 
 CALICO = "/apis/crd.projectcalico.org/v1"
 MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
@@ -483,8 +483,8 @@ class SwitchEncapsulation(StepKind):
         pool = {"spec": {k: to[k] for k in ("vxlanMode", "ipipMode")}}
         felix = {"spec": {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}}
         done = matches(ctx, self._pool_path(step), pool) and (
-            not felix["spec"] or matches(ctx, f"{CALICO}/felixconfigurations/default", felix))
-        return "the pool and Felix already use the target encapsulation" if done else None
+            not felix["spec"] or matches(ctx, f"{CALICO}/felixconfigurations/default", felix)) and felix_settled(ctx)
+        return "the pool and Felix already use the target encapsulation, and every Felix applied it" if done else None
 
     def apply(self, ctx, step):
         to = step.params["to"]
