@@ -80,6 +80,7 @@ TABLE = {
     ("demo", 0): lambda c: c.cli("demo", "--scenario", "small", "--yes"),
     ("demo", 1): lambda c: c.cli("demo", "--scenario", c.demo_scenario({"calico_never_ready": ["worker-1"]}), "--yes"),
     ("demo", 2): lambda c: c.cli("demo", "--scenario", "nope"),
+    ("demo", 5): lambda c: c.cli("demo", "--scenario", "small", input="n\n"),
     ("snapshot", 0): lambda c: c.cli("snapshot", *c.args, "-o", c.tmp / "s.yaml"),
     ("snapshot", 2): lambda c: c.cli("snapshot", "--kubeconfig", c.tmp / "absent"),
     ("preflight", 0): lambda c: c.cli("preflight", "--snapshot", JDCLOUD, "--force", "--delete-emptydir-data"),

@@ -170,7 +170,7 @@ def test_demo_resizes_a_scenario_with_nodes():
 
 def test_demo_asks_once_before_applying(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--scenario", "small"], input="n\n", prog_name="migrate")
-    assert result.exit_code == 1 and "apply plan" in result.stderr
+    assert result.exit_code == 5 and "apply plan" in result.stderr
     assert "apply ───" not in result.stdout
 
 

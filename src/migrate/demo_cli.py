@@ -12,6 +12,7 @@ from rich.markup import escape
 from .analysis import analyse, release
 from .console import console, err_console
 from .errors import EXIT_FAILED
+from .prompts import confirm
 from .execute.clock import SteppedClock
 from .execute.executor import Executor
 from .execute.journal import Journal, JournalMirror
@@ -91,7 +92,7 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
 
     Exit codes: 0 migrated with nothing lost, 1 a step failed, a flow failed, a DNS lookup went unanswered or a
-    check did not pass, 2 bad input (an unknown or invalid scenario)."""
+    check did not pass, 2 bad input (an unknown or invalid scenario; no --yes without a terminal), 5 not confirmed."""
     from .analysis.typha import needs_typha
     from .sim.calico_release import calico_release_manifest
     from .sim.cluster import RunningCluster
@@ -139,7 +140,7 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
                       f"({', '.join(w.name for w in plan.waves[:4])}{' ...' if len(plan.waves) > 4 else ''}); "
                       f"review it with `migrate show {plan_file}`")
         if not yes:
-            click.confirm(f"apply plan {plan.digest[:19]} to the simulated cluster?", abort=True, err=True)
+            confirm(f"apply plan {plan.digest[:19]} to the simulated cluster?")
 
         console.rule("apply")
         cluster.network.reset_probe()
