@@ -222,10 +222,9 @@ def test_encapsulation_vxlan_rekeys_to_calicos_own_vxlan_at_finalize(snap):
     assert switch.params["from"]["vxlanVNI"] == 1
 
 
-@pytest.mark.parametrize("target", ["ipip", "ipip-crosssubnet", "none"])
-def test_targets_that_need_bgp_are_refused(snap, target):
+def test_unencapsulated_routing_is_refused(snap):
     with pytest.raises(PlanBlocked) as raised:
-        plan_for(snap, encapsulation=target)
+        plan_for(snap, encapsulation="none")
     assert "ENCAPSULATION_NEEDS_BGP" in raised.value.message
 
 

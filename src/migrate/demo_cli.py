@@ -21,7 +21,7 @@ from .execute.session import AuditLog, cluster_lock
 from .findings_view import counts_line, print_findings
 from .kube import connect
 from .plan import PlanBlocked, PlanOptions, build_plan, plan_to_yaml
-from .plan.options import DEFAULT_CALICO_VERSION, MTU_RANGE
+from .plan.options import DEFAULT_CALICO_VERSION, ENCAPSULATIONS, MTU_RANGE
 from .progress_view import progress_for
 from .snapshot import gather_snapshot, snapshot_to_yaml
 from .verify_cli import verify_now
@@ -35,11 +35,13 @@ def _release_for(snapshot) -> str:
     return DEFAULT_CALICO_VERSION if minor in tested or newest is None else f"{newest}.0"
 
 
-def _plan(snapshot, manifest: Path, version: str, mtu: int | None):
+def _plan(snapshot, manifest: Path, version: str, mtu: int | None, encapsulation: str | None = None):
     """The default plan; on a simulated cluster the demo accepts losing bare pods and emptyDir data, and says so."""
     text = manifest.read_text()
     pinned = {"source": str(manifest), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version, mtu=mtu)
+    chosen = {"encapsulation": encapsulation} if encapsulation else {}
+    options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version, mtu=mtu,
+                          **chosen)
     try:
         return build_plan(snapshot, options), []
     except PlanBlocked as blocked:
@@ -49,7 +51,7 @@ def _plan(snapshot, manifest: Path, version: str, mtu: int | None):
         accepted = ["--force"] * ("DRAIN_NEEDS_FORCE" in codes) + \
                    ["--delete-emptydir-data"] * ("DRAIN_NEEDS_DELETE_EMPTYDIR_DATA" in codes)
         options = PlanOptions(calico_manifest=pinned, calico_manifest_text=text, calico_version=version, mtu=mtu,
-                              force="--force" in accepted,
+                              force="--force" in accepted, **chosen,
                               delete_emptydir_data="--delete-emptydir-data" in accepted)
         return build_plan(snapshot, options), accepted
 
@@ -88,7 +90,15 @@ def _apply(plan, plan_file: Path, kube, clock) -> None:
               help="Plan with this MTU, as `migrate plan --mtu`. Without it the demo plans for 1500-byte NICs; "
                    "when the run's prepare/flannel-mtu step finds smaller ones, the demo rolls back and plans again "
                    "with the MTU it read.")
-def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None, mtu: int | None) -> None:
+@click.option("--encapsulation", type=click.Choice(ENCAPSULATIONS), default=None,
+              help="Where finalize leaves the pool, as `migrate plan --encapsulation` (e.g. ipip-crosssubnet: "
+                   "natively inside a subnet, IPIP across). [default: migrate plan's]")
+@click.option("--calico-version", metavar="TAG",
+              help="The Calico release the demo installs (its simulated manifest), e.g. v3.30.5, whose Felix cannot "
+                   "program IPIP routes, so an IPIP finalize goes through BIRD. [default: "
+                   f"{DEFAULT_CALICO_VERSION}, or the newest release tested on the cluster's Kubernetes]")
+def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: str | None, mtu: int | None,
+         encapsulation: str | None, calico_version: str | None) -> None:
     """Migrate a simulated cluster from Flannel to Calico: snapshot, preflight, plan, apply, verify.
 
     Exit codes: 0 migrated with nothing lost, 1 a step failed, a flow failed, a DNS lookup went unanswered or a
@@ -125,13 +135,13 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
 
         console.rule("plan")
         manifest = folder / "calico.yaml"
-        version = _release_for(snapshot)
+        version = calico_version or _release_for(snapshot)
         # calico-typha.yaml above 50 nodes, as Calico's docs install it (analysis/typha.py)
         manifest.write_text(calico_release_manifest(version, typha=needs_typha(len(snapshot.content["nodes"]))))
-        if version != DEFAULT_CALICO_VERSION:
+        if version != DEFAULT_CALICO_VERSION and not calico_version:
             console.print(f"[yellow]Kubernetes {snapshot.content['server'].get('gitVersion')} is not among those "
                           f"Calico {DEFAULT_CALICO_VERSION} is tested on: the demo installs Calico {version}[/yellow]")
-        plan, accepted = _plan(snapshot, manifest, version, mtu)
+        plan, accepted = _plan(snapshot, manifest, version, mtu, encapsulation)
         plan_file = folder / "plan.yaml"
         plan_file.write_text(plan_to_yaml(plan))
         if accepted:
@@ -153,7 +163,7 @@ def demo(scenario_name: str, yes: bool, seed: int, nodes: int | None, keep_dir: 
             # was touched), plan again with the MTU the nodes really run, apply that plan
             console.print(f"[yellow]{escape(small.message)}[/yellow]", soft_wrap=True)
             console.print(f"[yellow]the demo rolls this run back and plans again with --mtu {small.fits}[/yellow]")
-            plan, _ = _plan(snapshot, manifest, version, small.fits)
+            plan, _ = _plan(snapshot, manifest, version, small.fits, encapsulation)
             plan_file = folder / f"plan-mtu{small.fits}.yaml"
             plan_file.write_text(plan_to_yaml(plan))
             _apply(plan, plan_file, kube, clock)

@@ -26,9 +26,11 @@ def felix_configuration(params: dict, current_spec: dict | None = None) -> dict:
 
 
 def ip_pool(params: dict) -> dict:
-    return _object("IPPool", params["name"], {
-        "cidr": params["cidr"], "blockSize": params["blockSize"], "vxlanMode": params["vxlanMode"],
-        "ipipMode": params["ipipMode"], "natOutgoing": params["natOutgoing"], "nodeSelector": params["nodeSelector"]})
+    spec = {"cidr": params["cidr"], "blockSize": params["blockSize"], "vxlanMode": params["vxlanMode"],
+            "ipipMode": params["ipipMode"], "natOutgoing": params["natOutgoing"], "nodeSelector": params["nodeSelector"]}
+    if params.get("allowedUses"):  # e.g. [Tunnel]: never handed to pods (libcalico-go ipam filterPoolsByUse)
+        spec["allowedUses"] = params["allowedUses"]
+    return _object("IPPool", params["name"], spec)
 
 
 def ipam_config(params: dict) -> dict:

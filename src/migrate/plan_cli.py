@@ -28,7 +28,12 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
               help="Where finalize leaves the pool. keep: stay on Flannel-compatible VXLAN (Flannel's VNI and "
                    "port, 1/8472 by default), no switch, nothing drops. vxlan/vxlan-crosssubnet: re-key to Calico's "
                    "VNI 4096/UDP 4789, opt-in: each Felix restarts for it on its own, so cross-node flows drop for "
-                   "as long as the restarts spread (about 2.5 s measured in the simulator; ENCAPSULATION_SWITCH_GAP).")
+                   "as long as the restarts spread (about 2.5 s measured in the simulator; ENCAPSULATION_SWITCH_GAP). "
+                   "ipip-crosssubnet: natively inside a subnet, IPIP across; ipip: IPIP everywhere; both switched "
+                   "without dropping a flow, routes programmed by Felix from Calico v3.31, by BIRD over BGP before.")
+@click.option("--ipip-tunnel-cidr", metavar="CIDR",
+              help="For the IPIP targets: the pool giving each node its tunl0 address before the switch (a /26 "
+                   "per node, used by no node, pod or service). [default: 100.64.0.0/16]")
 @click.option("--ipam", type=click.Choice(IPAMS), default="calico-ipam", show_default=True,
               help="calico-ipam: blocks claimed from each node's podCIDR; host-local: usePodCidr.")
 @click.option("--calico-version", metavar="TAG",
@@ -58,7 +63,7 @@ def _node_order(value: str) -> tuple[str, tuple[str, ...]]:
               "node by the plan's prepare/flannel-mtu step before Calico is installed]")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Write the plan here instead of stdout.")
-def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version, calico_manifest, fetch_calico,
+def plan(snapshot_file, kubeconfig, context, encapsulation, ipip_tunnel_cidr, ipam, calico_version, calico_manifest, fetch_calico,
          max_unavailable,
          canaries, drain_timeout, grace_period, delete_emptydir_data, force, node_order, policy, namespace,
          cleanup_image, mtu, output) -> None:
@@ -80,7 +85,7 @@ def plan(snapshot_file, kubeconfig, context, encapsulation, ipam, calico_version
                           canaries=canaries, drain_timeout=drain_timeout, grace_period=grace_period,
                           delete_emptydir_data=delete_emptydir_data, force=force, node_order=order,
                           explicit_order=explicit, policy=policy, namespace=namespace, cleanup_image=cleanup_image,
-                          mtu=mtu)
+                          mtu=mtu, ipip_tunnel_cidr=ipip_tunnel_cidr)
     try:
         built = build_plan(taken, options)
     except PlanBlocked as blocked:

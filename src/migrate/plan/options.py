@@ -48,6 +48,7 @@ class PlanOptions:
     namespace: str = DEFAULT_NAMESPACE
     cleanup_image: str | None = None      # None: Flannel's own image, already on every node
     mtu: int | None = None                # Calico's MTU when net-conf.json sets no Backend.MTU; None: 1450 assumed
+    ipip_tunnel_cidr: str | None = None   # the IPIP targets' tunnel-address pool; None: plan/ipip.py's default
     # The pinned manifest's text, so the plan can show what the transform changes; not recorded itself.
     calico_manifest_text: str | None = field(default=None, repr=False, compare=False)
 

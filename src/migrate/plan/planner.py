@@ -13,6 +13,7 @@ from . import steps as build
 from .model import Plan, PlanStep, sealed
 from .options import (PlanOptions, block_size_for, calico_manifest_url, default_policy, max_unavailable_count,
                       validate)
+from .ipip import encapsulation_findings
 from .order import ReplicaBudgets, plan_waves, replica_budgets, zone_limits
 
 
@@ -160,12 +161,13 @@ def option_findings(content: dict, options: PlanOptions) -> list[Finding]:
                                 "Canal's Felix enforces today: a security regression on every node",
                                 "plan with --policy per-node (the default on Canal): Calico keeps enforcing them on "
                                 "each node before, during and after its hand-off"))
-    if options.encapsulation in ("ipip", "ipip-crosssubnet", "none"):
+    if options.encapsulation == "none":
         findings.append(Finding(BLOCKER, "ENCAPSULATION_NEEDS_BGP",
-                                f"--encapsulation {options.encapsulation} needs BGP (BIRD) to spread routes between "
-                                "nodes, and the migration runs Calico with the VXLAN backend, without BGP",
-                                "choose vxlan, vxlan-crosssubnet or keep; move to IPIP or unencapsulated routing later "
-                                "as its own change (calico_backend bird, TCP 179 open between nodes)"))
+                                "--encapsulation none needs BGP (BIRD) to spread routes between nodes and the VPC "
+                                "to route every node's pod CIDR, and the migration runs Calico without BGP",
+                                "choose ipip-crosssubnet, ipip, vxlan, vxlan-crosssubnet or keep; move to "
+                                "unencapsulated routing later as its own change"))
+    findings += encapsulation_findings(content, options)
     if options.encapsulation in ("vxlan", "vxlan-crosssubnet"):
         # The drop window was measured in the simulator, where each Felix restarts for the change on its own within
         # 3 s of the others (migrate/sim/felix_config.py; tests/test_apply_finalize.py shows the drop).

@@ -165,6 +165,30 @@ def _commands(step: PlanStep, plan: Plan) -> list[str]:
             lines.append("kubectl patch felixconfigurations.crd.projectcalico.org default --type merge "
                          f"-p '{json.dumps({'spec': felix})}'")
         return lines
+    if kind == "cloud-checklist":
+        return [f"# in the cloud console or API, before going on: {item}" for item in p["items"]]
+    if kind == "felix-settings":
+        return ["kubectl patch felixconfigurations.crd.projectcalico.org default --type merge "
+                f"-p '{json.dumps({'spec': p['set']})}'"] + (
+            [f"# on rollback, wait as for state {p['undoWaitsFor']} (see the wait steps) before the step before"]
+            if p.get("undoWaitsFor") else [])
+    if kind == "bgp-configuration":
+        return _apply({"apiVersion": "crd.projectcalico.org/v1", "kind": "BGPConfiguration",
+                       "metadata": {"name": "default"},
+                       "spec": {"nodeToNodeMeshEnabled": p["nodeToNodeMeshEnabled"], "asNumber": p["asNumber"]}})
+    if kind == "calico-backend-bird":
+        return ["kubectl -n kube-system patch configmap calico-config --type merge "
+                "-p '{\"data\":{\"calico_backend\":\"bird\"}}'",
+                "kubectl -n kube-system edit daemonset calico-node   # livenessProbe command += -bird-live",
+                "kubectl -n kube-system rollout status daemonset calico-node",
+                "kubectl -n kube-system edit daemonset calico-node   # readinessProbe command += -bird-ready",
+                "kubectl -n kube-system rollout status daemonset calico-node"]
+    if kind == "wait-encapsulation":
+        wanted = {"both": "tunl0 UP with an inet address, and vxlan.calico UP",
+                  "ipip": f"tunl0 UP, and no route of {p['poolCIDR']} via vxlan.calico",
+                  "vxlan": f"vxlan.calico UP, and no route of {p['poolCIDR']} via tunl0"}[p["state"]]
+        return ["# on every node (a hostNetwork pod, or ssh), until each shows: " + wanted,
+                "ip addr show tunl0; ip link show vxlan.calico; ip route show dev vxlan.calico; ip route show dev tunl0"]
     if kind == "policy-release":
         return [f"kubectl delete globalnetworkpolicies.crd.projectcalico.org {p['name']}"]
     if kind == "verify-cluster":

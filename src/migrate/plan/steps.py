@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from ..analysis.typha import typha_replicas
 from .model import FINALIZE, GATES, POST_VERIFY, PREPARE, WAVES, PlanStep
+from .ipip import IPIP_TARGETS, finalize_ipip_steps
 from .options import plan_mtu
 
 MIGRATION_LABEL = "projectcalico.org/node-network-during-migration"
@@ -359,7 +360,16 @@ def finalize_steps(content: dict, options: dict, held_policy: bool) -> list[Plan
                  params={"label": MIGRATION_LABEL}),
     ]
     target = options["encapsulation"]
-    if target != "keep":
+    if target in IPIP_TARGETS:
+        pool = (adopted_pool(content) or {}).get("name", POOL_NAME)
+        steps += finalize_ipip_steps(content, options, pool, plan_mtu(content["flannel"]["netConf"],
+                                                                       options.get("mtu"))[0])
+        steps.append(PlanStep("finalize/encapsulation/verify", "verify-cluster", FINALIZE, "Cluster",
+                              changes="nothing: probes pod-to-pod across every zone and subnet on IPIP (and natively "
+                                      "inside a subnet with CrossSubnet)",
+                              check="none: verification always runs", undo="deletes its probe pods",
+                              params={"checks": ["pod-to-pod", "pod-to-service", "dns"]}))
+    elif target != "keep":
         vxlan_mode, ipip_mode = ENCAPSULATION_MODES[target]
         to = {"vxlanMode": vxlan_mode, "ipipMode": ipip_mode}
         if vxlan_mode != "Never":

@@ -12,7 +12,6 @@ from ...objects import backup_key
 from ...kube import AdmissionRefused, AlreadyExists, Forbidden, NamespaceTerminating
 from ..errors import StepFailed
 from .base import StepKind, kind, undo_mutations
-from .felix_settle import felix_settled, wait_felix_settled
 
 CALICO = "/apis/crd.projectcalico.org/v1"
 MIGRATION_LABELS = {"app.kubernetes.io/managed-by": "migrate"}
@@ -471,30 +470,3 @@ class RemoveMigrationLabels(StepKind):
         for node in self._labelled(ctx, step):
             ctx.patch(f"/api/v1/nodes/{node['metadata']['name']}",
                       {"metadata": {"labels": {step.params["label"]: None}}}, current=node)
-
-
-@kind("switch-encapsulation")
-class SwitchEncapsulation(StepKind):
-    def _pool_path(self, step):
-        return f"{CALICO}/ippools/{step.target.split('/', 1)[1]}"
-
-    def check(self, ctx, step):
-        to = step.params["to"]
-        pool = {"spec": {k: to[k] for k in ("vxlanMode", "ipipMode")}}
-        felix = {"spec": {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}}
-        done = matches(ctx, self._pool_path(step), pool) and (
-            not felix["spec"] or matches(ctx, f"{CALICO}/felixconfigurations/default", felix)) and felix_settled(ctx)
-        return "the pool and Felix already use the target encapsulation, and every Felix applied it" if done else None
-
-    def apply(self, ctx, step):
-        to = step.params["to"]
-        felix = {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}
-        if felix:  # Felix first: every node moves its VTEP to the new VNI/port together
-            ctx.patch(f"{CALICO}/felixconfigurations/default", {"spec": felix})
-        ctx.patch(self._pool_path(step), {"spec": {"vxlanMode": to["vxlanMode"], "ipipMode": to["ipipMode"]}})
-        wait_felix_settled(ctx, "the new encapsulation")
-
-    def revert(self, ctx, step, mutations):
-        undo_mutations(ctx, mutations)
-        if mutations:
-            wait_felix_settled(ctx, "the previous encapsulation")
