@@ -8,7 +8,7 @@ import ipaddress
 import re
 
 from .base import StepKind, kind, undo_mutations
-from .felix_settle import wait_felix_settled
+from .felix_settle import felix_settled, wait_felix_settled
 from .objects import CALICO, matches, rolled_out, rollout_budget
 from .pods import run_batch_to_completion, termination
 
@@ -33,8 +33,8 @@ class SwitchEncapsulation(StepKind):
         pool = {"spec": {k: to[k] for k in ("vxlanMode", "ipipMode")}}
         felix = {"spec": {k: to[k] for k in ("vxlanVNI", "vxlanPort") if k in to}}
         done = matches(ctx, self._pool_path(step), pool) and (
-            not felix["spec"] or matches(ctx, FELIX, felix))
-        return "the pool and Felix already use the target encapsulation" if done else None
+            not felix["spec"] or matches(ctx, FELIX, felix)) and felix_settled(ctx)
+        return "the pool and Felix already use the target encapsulation, and every Felix applied it" if done else None
 
     def apply(self, ctx, step):
         to = step.params["to"]
