@@ -118,23 +118,25 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
         what = "roll back" if rolling_back else "apply"
         confirm(f"{what} plan {plan.digest[:19]} ({len(plan.steps)} steps, {len(plan.waves)} waves) to the "
                 f"cluster {plan.cluster_id}?")
-    stop = _StopFlag()
-    restore_signals = stop.install()
     lock = cluster_lock(kube, clock) if mode == REAL else None
-    if lock is not None:
-        try:
-            lock.acquire_waiting(plan.digest, wait_lock or 0, on_wait=_countdown(clock))
-        except BaseException:
-            restore_signals()
-            raise
+    if lock is not None:  # before the stop flag: Ctrl-C while waiting for the lock ends the wait at once (130)
+        lock.acquire_waiting(plan.digest, wait_lock or 0, on_wait=_countdown(clock))
         if lock.took_over:
             err_console.print(f"took over the cluster lock from {escape(lock.took_over)}", soft_wrap=True)
-    audit = AuditLog(audit_path(plan_file), kube.user, clock) if mode != DRY_CLIENT else None
-    kube.on_write = audit
-    progress = progress_for(plan)
-    kube.on_retry = lambda line: progress(Event("retry", line))
-    executor = Executor(plan, kube, journal, clock=clock, emit=progress, mode=mode, lock=lock,
-                        confirm=_prompt if step_mode else None, should_stop=stop, audit=audit)
+    stop = _StopFlag()
+    restore_signals = stop.install()
+    try:
+        audit = AuditLog(audit_path(plan_file), kube.user, clock) if mode != DRY_CLIENT else None
+        kube.on_write = audit
+        progress = progress_for(plan)
+        kube.on_retry = lambda line: progress(Event("retry", line))
+        executor = Executor(plan, kube, journal, clock=clock, emit=progress, mode=mode, lock=lock,
+                            confirm=_prompt if step_mode else None, should_stop=stop, audit=audit)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        restore_signals()
+        raise
     executor.ctx.cache["plan_dir"] = Path(plan_file).resolve().parent  # a manifest named relative to the plan
     try:
         if rolling_back:
