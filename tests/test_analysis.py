@@ -221,6 +221,13 @@ def test_cloud_checklist_names_ports_and_protocols(snap):
     assert all(s in message for s in ("UDP 8472", "UDP 4789", "IP protocol 4", "TCP 179"))
 
 
+def test_cloud_checklist_asks_for_the_source_destination_check_off_when_nodes_share_a_subnet(snap):
+    assert "source/destination check must be off" in finding(snap, "CLOUD_SECURITY_GROUPS").message
+    for i, n in enumerate(snap["nodes"]):
+        n["addresses"][0]["address"] = f"192.168.{10 + i}.10"
+    assert "source/destination" not in finding(snap, "CLOUD_SECURITY_GROUPS").message
+
+
 def test_mtu_defaults_to_a_1500_network(snap):
     f = finding(snap, "CLOUD_MTU")
     assert f.severity == INFO and "1450" in f.message and "1480" in f.message and "assumed" in f.message

@@ -1,6 +1,7 @@
 """The cloud checklist: what security groups and MTU must allow before, during and after."""
 from __future__ import annotations
 
+from .addressing import node_subnets
 from .finding import INFO, WARNING, Finding, names
 
 VXLAN_OVERHEAD, IPIP_OVERHEAD = 50, 20  # bytes of outer headers per encapsulated packet
@@ -14,9 +15,14 @@ def check(content: dict, **_) -> list[Finding]:
     port = backend.get("port") or 8472
     now = (f"UDP {port} (Flannel VXLAN, also used by migrated nodes during the migration) now" if
            backend.get("type") == "vxlan" else f"UDP {port} during the migration (Flannel VXLAN's port)")
+    shared = sorted(str(subnet) for subnet, members in node_subnets(content.get("nodes") or []).items()
+                    if len(members) > 1)
+    native = (f"; nodes share a subnet ({', '.join(shared[:3])}), so a CrossSubnet target (ipip-crosssubnet, "
+              "vxlan-crosssubnet) routes their pods natively: the source/destination check must be off on every "
+              "node's NIC (JD Cloud: the elastic network interface's sanityCheck 0)") if shared else ""
     findings = [Finding(INFO, "CLOUD_SECURITY_GROUPS",
                         f"security groups between all nodes must allow {now}; afterwards UDP 4789 for Calico VXLAN, or IP "
-                        "protocol 4 for IPIP, and TCP 179 if BGP is used",
+                        "protocol 4 for IPIP, and TCP 179 if BGP is used" + native,
                         f"add those rules to every node security group (JD Cloud: the VPC security group) before "
                         f"starting; remove UDP {port} only after finalize")]
     backend_mtu = backend.get("mtu")
