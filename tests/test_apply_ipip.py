@@ -94,3 +94,14 @@ def test_rollback_from_the_bird_steps_returns_to_flannel_with_no_failed_flow(mig
     run.settle()
     assert restorable_state(run) == before
     assert_no_failed_flow(run)
+
+
+@pytest.mark.parametrize("step", ["felix", "switch"])
+def test_killed_right_after_an_ipip_change_is_sent_resumes_to_the_end(migration, step):
+    run = ipip_migration(migration, "v3.32.1")
+    assert not run.apply(kill_at=lambda r: r.type == "mutation" and r.step == f"finalize/ipip/{step}")
+    run.after_a_crash()
+    assert run.apply(identity="run-2")
+    run.settle(60)
+    assert device_between(run, "worker-a-1", "worker-c-1") == "tunl0"
+    assert_no_failed_flow(run)

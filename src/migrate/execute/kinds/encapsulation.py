@@ -59,8 +59,8 @@ class FelixSettings(StepKind):
 
     def check(self, ctx, step):
         current = ((ctx.kube.get_optional(FELIX) or {}).get("spec")) or {}
-        done = all(current.get(k) == v for k, v in step.params["set"].items())
-        return "FelixConfiguration default already has those values" if done else None
+        done = all(current.get(k) == v for k, v in step.params["set"].items()) and felix_settled(ctx)
+        return "FelixConfiguration default already has those values, and every Felix applied them" if done else None
 
     def apply(self, ctx, step):
         current = ctx.kube.get_optional(FELIX)
