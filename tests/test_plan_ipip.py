@@ -96,3 +96,11 @@ def test_a_bird_mesh_beyond_100_nodes_warns_to_use_route_reflectors(snap):
     assert "BGP_MESH_TOO_LARGE" in [f["code"] for f in plan.findings]
     assert "BGP_MESH_TOO_LARGE" not in [f["code"] for f in plan_for(
         snap, encapsulation="ipip", max_unavailable="20").findings]
+
+
+@pytest.mark.parametrize("version", ["v3.32.1", "v3.30.5"])
+def test_the_runbook_gives_commands_for_every_ipip_step(snap, version):
+    from migrate.plan.runbook import plan_to_markdown
+    text = plan_to_markdown(plan_for(snap, encapsulation="ipip-crosssubnet", calico_version=version))
+    assert '"vxlanMode": "Never", "ipipMode": "CrossSubnet"' in text and "ip route show dev vxlan.calico" in text
+    assert ("calico_backend" in text) == (version == "v3.30.5")
