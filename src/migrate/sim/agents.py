@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import felix_tables
 from .calico_autodetect import AutodetectionFailed, node_ipv4_address
 from .calico_ipam import CALICO_GROUP, CalicoIpam
 from .cni import CALICO_NODENAME, FLANNEL_SUBNET_ENV, CniError
@@ -490,15 +491,16 @@ class CalicoNode(Program):
         """What Felix and the tunnel address allocator do with the current configuration; returns
         why the VXLAN device could not be set up, or ''."""
         ctx, env = run.ctx, run.env
-        if env.get("CALICO_NETWORKING_BACKEND") == "none":
-            return ""  # policy only (Canal): Flannel moves the packets
         ipam = CalicoIpam(ctx)
         try:
-            vxlan_pools = [p for p in self._felix_pools(run, "Tunnel") if p["spec"].get("vxlanMode", "Never") != "Never"]
+            pools = self._felix_pools(run, "Tunnel")
         except Exception:  # the CRDs went away under a running calico-node
             return "the server could not find the requested resource (get ippools.crd.projectcalico.org)"
-        for table, chain in (("filter", "cali-FORWARD"), ("filter", "cali-INPUT"), ("nat", "cali-nat-outgoing")):
-            run.host.ensure_chain(table, chain)
+        policy_only = env.get("CALICO_NETWORKING_BACKEND") == "none"  # Canal: Flannel moves the packets
+        vxlan_pools = [] if policy_only else [p for p in pools if p["spec"].get("vxlanMode", "Never") != "Never"]
+        self._program_tables(run, pools, bool(vxlan_pools))
+        if policy_only:
+            return ""
         self._program_ipip(run, ipam)
         program_cluster_routes(run, self.felix.pool_objects() if self.felix is not None else None,
                                self._felix_spec(run))
@@ -539,6 +541,17 @@ class CalicoNode(Program):
         device.mtu = mtu  # vxlan_mgr.go keepDeviceInSync sets the configured MTU on an existing device
         device.peers = run.network.calico_table
         return ""
+
+    def _program_tables(self, run: ContainerRun, pools: list[dict], vxlan: bool) -> None:
+        """Felix's chains and ipsets (felix_tables): the VXLAN filter admits the parent addresses of the other
+        nodes' VTEPs, which are the peers Felix programs."""
+        sources = sorted({p.underlay for p in run.network.calico_table.peers() if p.node != run.node_name})
+        v4 = [p["spec"]["cidr"] for p in pools if ":" not in p["spec"].get("cidr", ":")]
+        masq = [p["spec"]["cidr"] for p in pools if ":" not in p["spec"].get("cidr", ":") and p["spec"].get("natOutgoing")]
+        workloads = [a.veth for node, a in run.network.attachments.values() if node == run.node_name
+                     and a.plugin == "calico"]
+        felix_tables.program(run.host, vxlan_port=self._felix_config(run, self._felix_spec(run))["port"] if vxlan else None,
+                             vxlan_sources=sources, pools=v4, masq_pools=masq, workloads=workloads)
 
     def _program_ipip(self, run: ContainerRun, ipam: CalicoIpam) -> None:
         """An IPIP pool gets the node an IPIP tunnel address and Felix configures tunl0 with it, at ipipMTU

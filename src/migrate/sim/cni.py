@@ -49,6 +49,8 @@ class Attachment:
     ipam_block: tuple[str, str] | None = None   # (namespace-less CR name, ip) for calico-ipam
     extra: dict = field(default_factory=dict)
     mtu: int = 1500           # the pod's interface MTU, as the CNI config it was created with set it
+    container_id: str = ""    # the sandbox's CNI_CONTAINERID (the pod's uid here), written in its reservation
+    network: str = ""         # the CNI network (config name) that set it up
 
 
 def active_config(host: HostState) -> tuple[str | None, dict | None, str | None]:
@@ -124,6 +126,16 @@ def host_local_allocate(host: HostState, network_name: str, subnet: str, gateway
             return ip, path
     raise CniError(f"failed to allocate for range 0: no IP addresses available in range set: "
                    f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last_host)}")
+
+
+def host_local_release(host: HostState, network_name: str, container_id: str) -> None:
+    """host-local's DEL: every reservation of the container in the network's directory goes; last_reserved_ip
+    stays (containernetworking/plugins plugins/ipam/host-local/backend/disk/backend.go ReleaseByID)."""
+    state_dir = f"/var/lib/cni/networks/{network_name}"
+    for name in host.list_dir(state_dir):
+        path = f"{state_dir}/{name}"
+        if not name.startswith("last_reserved_ip") and (host.read_file(path) or "").strip() == container_id:
+            host.remove_file(path)
 
 
 def read_subnet_env(host: HostState) -> dict[str, str]:

@@ -28,8 +28,9 @@ FLANNEL_NFT_SINCE = (0, 25, 0)
 def absent_commands(image: str) -> frozenset[str]:
     """The commands a container of `image` cannot run (`sh: nft: not found`); empty for images the simulator
     does not know the contents of."""
-    if image_identity(image) == ("flannel", "flannel") and _release(image_tag(image)) < FLANNEL_NFT_SINCE:
-        return frozenset({"nft"})
+    if image_identity(image) == ("flannel", "flannel"):
+        # no release installs ipset (flannel v0.28.9 images/Dockerfile); calico/node's does (node/Dockerfile)
+        return frozenset({"nft", "ipset"} if _release(image_tag(image)) < FLANNEL_NFT_SINCE else {"ipset"})
     return frozenset()
 
 
@@ -164,7 +165,7 @@ class ContainerView(HostState):
     network namespace (hostNetwork) or an empty one of its own."""
 
     _NET_STATE = ("interfaces", "routes", "iptables", "ip6tables", "iptables_policies", "ip6tables_policies",
-                  "nftables", "_next_ifindex", "programmed_routes")
+                  "nftables", "ipsets", "_next_ifindex", "programmed_routes")
 
     def __init__(self, host: HostState, mounted: MountedFiles, host_network: bool, net_admin: bool = True):
         own = HostState(host.node_name, host_ip=host.interfaces["eth0"].addresses[0],

@@ -1,7 +1,7 @@
 """The host of one simulated Kubernetes node.
 
 ``HostState`` models what a Flannel to Calico migration touches on a node:
-files, network links, routes, iptables/ip6tables rules and nftables tables.
+files, network links, routes, iptables/ip6tables rules, ipsets and nftables tables.
 The shell that a node's pods run against it lives in ``migrate.sim.shell``;
 ``run_shell`` and ``ShellResult`` are importable from here too.
 
@@ -117,6 +117,8 @@ class HostState:
         self.iptables_policies = _fresh_policies()
         self.ip6tables_policies = _fresh_policies()
         self.nftables: dict[tuple[str, str], list[str]] = {}
+        # ipset name -> members (addresses or CIDRs); Felix's sets outlive it (see felix_tables)
+        self.ipsets: dict[str, set[str]] = {}
         self.routes: list[str] = []
         # The routes agents keep programmed (flanneld, Felix, BIRD), rendered as `ip route` lines: read live from
         # the network model (Network.route_lines), shown by `ip route show`; not changed by `ip route del`.
@@ -251,6 +253,7 @@ class HostState:
             "ip6tables_policies": copy.deepcopy(self.ip6tables_policies),
             "nftables": {f"{family} {name}": list(body)
                          for (family, name), body in self.nftables.items()},
+            "ipsets": {name: sorted(members) for name, members in sorted(self.ipsets.items())},
         }
 
     def copy(self) -> HostState:

@@ -79,6 +79,7 @@ class PodRuntime:
     stop_at: float | None = None
     started_at: float | None = None
     phase: str = "Pending"
+    kill_error: str = ""            # the last failed sandbox teardown, as reported
 
 
 class Kubelets(Controller):
@@ -137,6 +138,10 @@ class Kubelets(Controller):
             batch, self.dirty_nodes = sorted(self.dirty_nodes), set()
             for name in batch:
                 self._refresh_felix(name)
+                if self.network.parked.get(name):
+                    self.network.retry_parked(name)
+                    if self.network.parked.get(name):
+                        self.ctx.timers.call_at(now + POD_SYNC_BACKOFF, lambda _now, n=name: self.dirty_nodes.add(n))
                 self._sync_node(name, now)
 
     def _refresh_agents(self) -> None:
@@ -191,7 +196,13 @@ class Kubelets(Controller):
         pod = self.ctx.store.find(self.ctx.pods, *key)
         runtime = self.runtimes.get(key)
         if runtime is not None and (pod is None or pod["metadata"]["uid"] != runtime.uid):
-            self._tear_down(key, runtime)
+            if self._tear_down(key, runtime):
+                # the pod left the API with its sandbox still up: the runtime keeps retrying the teardown
+                # (HandlePodCleanups), and a new pod of the same name gets a sandbox of its own
+                self.network.park(*key)
+                self.runtimes.pop(key, None)
+                self.runtimes_by_node.get(runtime.node, set()).discard(key)
+                self.ctx.timers.call_at(now + POD_SYNC_BACKOFF, lambda _now, n=runtime.node: self.dirty_nodes.add(n))
             runtime = None
         if pod is None or not pod["spec"].get("nodeName"):
             return
@@ -442,7 +453,21 @@ class Kubelets(Controller):
                     self.ctx.record_event(pod, "Killing", f"Stopping container {c.name}")
 
     def _finish_stop(self, key: tuple[str, str], pod: dict, runtime: PodRuntime) -> None:
-        self._tear_down(key, runtime)
+        error = self._tear_down(key, runtime)
+        if error:
+            # kuberuntime killPodWithSyncResult: StopPodSandbox failed, so KillPod fails; syncTerminatingPod
+            # returns the error and the pod worker retries after its back-off. The pod stays Terminating (the
+            # status manager deletes it only once its resources are reclaimed: status_manager.go canBeDeleted).
+            sandbox = hashlib.sha256(runtime.uid.encode()).hexdigest()
+            message = (f'error killing pod: failed to "KillPodSandbox" for "{runtime.uid}" with KillPodSandboxError: '
+                       f'"rpc error: code = Unknown desc = failed to destroy network for sandbox \\"{sandbox}\\": '
+                       f'{error}"')
+            if message != runtime.kill_error:
+                runtime.kill_error = message
+                self.ctx.record_event(pod, "FailedKillPod", message, "Warning")
+            runtime.stop_at = self.ctx.now() + POD_SYNC_BACKOFF
+            self._wake(key, runtime.stop_at)
+            return
         # pkg/kubelet/status/status_manager.go syncPod: grace period 0, the pod's UID as precondition (never a
         # new pod of the same name); a pod the server no longer has (NotFound, another UID) is gone already.
         try:
@@ -451,14 +476,20 @@ class Kubelets(Controller):
             if exc.code not in (404, 409):
                 raise
 
-    def _tear_down(self, key: tuple[str, str], runtime: PodRuntime) -> None:
+    def _tear_down(self, key: tuple[str, str], runtime: PodRuntime) -> str:
+        """Stop the containers, then the sandbox; '' once done, else why the sandbox's network teardown failed
+        (the containers stay stopped and the runtime is kept for the retry)."""
         for container in runtime.containers + runtime.init_containers:
             if container.state == "running" and container.run is not None:
                 container.program.stop(container.run)
-        self.network.cni_del(*key)
+                container.state = "terminated"
+        error = self.network.cni_del(*key)
+        if error:
+            return error
         self.runtimes.pop(key, None)
         self.runtimes_by_node.get(runtime.node, set()).discard(key)
         self.node_changed(runtime.node)
+        return ""
 
     # ---- status ------------------------------------------------------------------
     def _write_status(self, key, pod: dict, runtime: PodRuntime, now: float) -> None:

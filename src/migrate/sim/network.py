@@ -10,7 +10,8 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .cni import (BIN_DIR, CALICO_NODENAME, CNI_NOT_INITIALIZED, Attachment, CniError, active_config, ensure_bridge,
-                  host_local_allocate, parse_interface, plugin_chain, read_subnet_env, veth_name)
+                  host_local_allocate, host_local_release, parse_interface, plugin_chain, read_subnet_env, veth_name)
+from . import felix_tables
 from .calico_ipam import CALICO_GROUP, CalicoIpam, calico_selector_matches
 from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, stable_mac
@@ -113,6 +114,7 @@ class Network:
         self.felix_routes: dict[str, dict[str, PeerTable]] = {}
         from .bird import BirdFabric  # bird.py builds on this module's PeerTable
         self.bird = BirdFabric(ctx)
+        self.parked: dict[str, list[Attachment]] = {}  # per node: sandboxes of deleted pods not yet torn down
 
     @property
     def hosts(self) -> dict[str, HostState]:
@@ -134,6 +136,7 @@ class Network:
         if attachment is None:
             raise CniError(f"plugin chain in {name} assigned no IP address to the pod")
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        attachment.container_id, attachment.network = pod["metadata"]["uid"], config.get("name", "")
         self.attachments[key] = (node_name, attachment)
         self.by_ip[attachment.ip] = key
         return attachment
@@ -198,21 +201,61 @@ class Network:
             host.routes.append(f"{ip} dev {name} scope link")
         return Attachment(ip=ip, plugin=plugin, veth=name, bridge=bridge, ipam_file=state_file, mtu=mtu)
 
-    def cni_del(self, namespace: str, name: str) -> None:
-        entry = self.attachments.pop((namespace, name), None)
+    def cni_del(self, namespace: str, name: str) -> str:
+        """The runtime's teardown of a pod's sandbox network; '' once done, else why it failed (the sandbox, its
+        veth and its address then stay as they are, for a later attempt)."""
+        entry = self.attachments.get((namespace, name))
         if entry is None:
-            return
-        node_name, attachment = entry
-        if self.by_ip.get(attachment.ip) == (namespace, name):
-            del self.by_ip[attachment.ip]
+            return ""
+        error = self._teardown(*entry)
+        if not error:
+            self._forget((namespace, name), entry[1])
+        return error
+
+    def park(self, namespace: str, name: str) -> None:
+        """A sandbox whose teardown failed after its pod left the API: the runtime keeps it and retries."""
+        entry = self.attachments.pop((namespace, name), None)
+        if entry is not None:
+            self._forget((namespace, name), entry[1])
+            self.parked.setdefault(entry[0], []).append(entry[1])
+
+    def retry_parked(self, node_name: str) -> None:
+        self.parked[node_name] = [a for a in self.parked.get(node_name, []) if self._teardown(node_name, a)]
+
+    def _teardown(self, node_name: str, attachment: Attachment) -> str:
+        """CNI DEL as containerd runs it: through the config the node has now, not the one that set the pod up
+        (go-cni Remove walks the networks it loaded last; libcni DelNetworkList runs that list's plugins in
+        reverse). No config at all fails before any plugin runs (go-cni Status: ErrCNINotInitialized), as does a
+        plugin whose binary is missing. Each plugin releases what it knows of the container: host-local its
+        reservation by container ID, calico-ipam its handle, flannel its delegate's (only for a sandbox flannel
+        set up: flannel-io/cni-plugin flannel_linux.go doCmdDel ignores a missing scratch netconf)."""
         host = self.hosts.get(node_name)
         if host is None:
-            return
-        host.delete_interface(attachment.veth)
-        if attachment.ipam_file:
-            host.remove_file(attachment.ipam_file)
-        if attachment.ipam_block:
-            CalicoIpam(self.ctx).release(*attachment.ipam_block)
+            return ""
+        _name, config, _error = active_config(host)
+        if config is None:
+            return CNI_NOT_INITIALIZED
+        chain = plugin_chain(config)
+        for plugin in reversed(chain):
+            kind = plugin.get("type", "")
+            if not host.exists(f"{BIN_DIR}/{kind}"):
+                return f'plugin type="{kind}" failed (delete): failed to find plugin "{kind}" in path [{BIN_DIR}]'
+        for plugin in reversed(chain):
+            kind, ipam = plugin.get("type", ""), (plugin.get("ipam") or {}).get("type")
+            if kind == "flannel" and attachment.plugin == "flannel":
+                host_local_release(host, attachment.network, attachment.container_id)
+            elif kind == "bridge" or (kind == "calico" and ipam == "host-local"):
+                host_local_release(host, config.get("name", ""), attachment.container_id)
+            elif kind == "calico" and ipam == "calico-ipam" and attachment.ipam_block:
+                CalicoIpam(self.ctx).release(*attachment.ipam_block)
+        # the runtime removes the sandbox's network namespace, and its veth with it
+        host.delete_interface(attachment.veth)  # and the routes through it
+        return ""
+
+    def _forget(self, key: tuple[str, str], attachment: Attachment) -> None:
+        self.attachments.pop(key, None)
+        if self.by_ip.get(attachment.ip) == key:
+            del self.by_ip[attachment.ip]
 
     def _node(self, name: str) -> dict:
         return self.ctx.store.get(self.ctx.nodes, None, name)
@@ -302,6 +345,10 @@ class Network:
             if match is None:
                 return Verdict(False, f"VXLAN from {from_node} ({iface.name}: VNI {iface.vni}, port {iface.port}, "
                                       f"dst MAC {peer.mac}) is dropped on {target}: no device matches")
+            # the host's firewall sees the packet before the VXLAN device does (Felix's cali-INPUT, live or left)
+            refused = felix_tables.vxlan_refused(remote, iface.port, iface.local_ip or self.node_ip(from_node))
+            if refused:
+                return Verdict(False, refused)
         elif iface.kind == "ether":
             if not _same_subnet(host, self.hosts[target]):
                 return Verdict(False, f"native route from {from_node} to {target} crosses subnets: the VPC "

@@ -17,7 +17,7 @@ Which real tool each command imitates:
   ``sleep`` and ``date`` are GNU coreutils (``files``, ``text``).
 * ``ip`` is iproute2 (``ip``, ``ip_link``, ``ip_addr``, ``ip_route``).
 * ``iptables``/``ip6tables`` are iptables-nft v1.8.7 (``iptables``).
-* ``nft`` is nftables 1.0 (``nft``).
+* ``nft`` is nftables 1.0 (``nft``); ``ipset`` is ipset v7.11 (``ipset``).
 * ``wget`` is busybox wget and ``curl`` is curl 8 (``http``).
 """
 

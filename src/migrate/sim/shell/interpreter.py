@@ -14,7 +14,7 @@ import shlex
 from typing import Callable
 
 from ..host import HostState, normpath
-from . import basics, builtins, files, http, ip, iptables, nft
+from . import basics, builtins, files, http, ip, ipset, iptables, nft
 from .common import NULL, STDERR, STDOUT, CommandFunction, ExitShell, IO, StillRunning
 from .lexer import Segment, ShellSyntaxError, Unsupported, Word
 from .parser import AndOrList, Redirect, SimpleCommand, parse_script
@@ -47,7 +47,7 @@ def _merge(*tables: dict[str, CommandFunction]) -> dict[str, CommandFunction]:
 
 _BUILTINS = _merge(builtins.BUILTINS)
 _COMMANDS = _merge(builtins.COMMANDS, basics.COMMANDS, files.COMMANDS, ip.COMMANDS, iptables.COMMANDS,
-                   nft.COMMANDS, http.COMMANDS)
+                   ipset.COMMANDS, nft.COMMANDS, http.COMMANDS)
 
 
 def _as_datetime(now) -> _dt.datetime:
