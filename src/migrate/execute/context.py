@@ -31,6 +31,8 @@ class StepContext:
         self.cache: dict = {}  # per-run reads shared by steps (e.g. the live snapshot)
         self.started_at = 0.0  # when this step first started (clock seconds), across resumes
         self.result = ""       # what a step found, journaled as its outcome's message (e.g. readings)
+        # when another step (by id) last started, per the journal (clock seconds), or None if it never did
+        self.step_started: Callable[[str], float | None] = lambda step_id: None
 
     def for_step(self, step, record: Callable[[dict], None]) -> "StepContext":
         ctx = StepContext(self.kube, self.plan, clock=self.clock, emit=self.emit, mode=self.mode, record=record,

@@ -167,6 +167,8 @@ class Executor:
         ctx = self.ctx.for_step(step, record)
         first = self.state.get(step.id)
         ctx.started_at = self.clock.now() if first is None or not first.started else _seconds(first.started)
+        ctx.step_started = lambda step_id: (lambda s: _seconds(s.started) if s is not None and s.started else None)(
+            self.state.get(step_id))
         return ctx
 
     # ---- forward ---------------------------------------------------------------------------

@@ -222,7 +222,9 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                if flannel.get("flavor") == "canal" else
                "Flannel's DaemonSet no longer runs there"),
            check="the label is none and no Flannel pod runs on the node",
-           undo=f"removes the label and waits for Flannel Ready on {name}",
+           undo=f"removes the label and waits for Flannel Ready on {name}; after a hand-off, then deletes the pods "
+                "left there (only now can their sandboxes be torn down) and releases the address reservations no "
+                "pod owns",
            params={"label": MIGRATION_LABEL, "value": "none", "waitFor": "flannel-gone"}),
         at("host-cleanup", "host-cleanup",
            changes=f"runs a privileged hostNetwork pod on {name} that writes Calico's placeholder CNI config "
@@ -230,7 +232,8 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                    f"{cni_config(flannel).rsplit('/', 1)[1]}, /run/flannel/subnet.env and Flannel's iptables/nftables "
                    "rules",
            check=f"the hand-off pod on {name} has succeeded for this plan",
-           undo="runs the mirror pod: removes Calico's CNI config and vxlan.calico so Flannel can return",
+           undo="runs the mirror pods (calico/node's image): remove Calico's CNI config and vxlan.calico so Flannel "
+                "can return, and the cali-* chains, their hooks and ipsets Felix left",
            params=host_cleanup_params(flannel, vni, options)),
         at("delete-pods", "delete-node-pods",
            changes=f"deletes the pods left on {name} that use the pod network (they hang off the removed bridge); "

@@ -3,12 +3,14 @@ its VXLAN device checked, and the mirror images that give a node back to Flannel
 from __future__ import annotations
 
 from ... import objects
+from ...kube import Conflict, NotFound
 from ...snapshot import pod_ready
 from ..drain import DrainPolicy, drain_node
 from ...errors import UserError
 from ..errors import StepFailed
 from .base import StepKind, kind, undo_mutations
-from .node import NodeNetworkLabel, flannel_pods_on
+from . import giveback
+from .node import NodeNetworkLabel, flannel_pods_on, timestamp
 from .pods import run_to_completion
 
 CALICO_NODE_SELECTOR = "k8s-app=calico-node"
@@ -18,9 +20,11 @@ CALICO_LEFTOVERS = ["rm -f /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/cali
                     "ip link delete vxlan.calico || true"]
 
 
-def host_pod(ctx, node: str, name: str, script: list[str], paths: list[str]) -> dict:
-    """A privileged hostNetwork pod on `node`, in the hand-off pod's image, running `script`."""
+def host_pod(ctx, node: str, name: str, script: list[str], paths: list[str], image: str | None = None) -> dict:
+    """A privileged hostNetwork pod on `node`, in the hand-off pod's image (or `image`), running `script`."""
     params = dict(ctx.plan.step(f"node/{node}/host-cleanup").params, script=script, hostPaths=paths)
+    if image:
+        params["image"] = image
     pod = objects.hand_off_pod(node, ctx.plan.options["namespace"], params)
     pod["metadata"]["name"] = f"{name}-{node}"
     return pod
@@ -39,21 +43,86 @@ class HostCleanup(StepKind):
         # shadow the one Flannel's cni0 brings back.
         claim = next((s for s in ctx.plan.steps if s.node == step.node and s.kind == "claim-node-ipam"), None)
         blackholes = [f"ip route del blackhole {block} || true" for block in (claim.params["blocks"] if claim else [])]
-        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + blackholes, ["/etc/cni/net.d"])
-        run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config from {step.node}",
-                          hint="remove /etc/cni/net.d/10-calico.conflist and vxlan.calico by hand, then rerun "
-                               "`migrate rollback PLAN`")
-        delete_pod_network_pods(ctx, step.node)
+        image = calico_node_image(ctx) if ctx.writes and not ctx.dry_run else None
+        seen = run_to_completion(ctx, host_pod(ctx, step.node, "felix-state", giveback.READ_SCRIPT, [], image=image),
+                                 timeout=180, what=f"reading what Felix left on {step.node}", read_log=True,
+                                 hint="rerun `migrate rollback PLAN`; or remove the cali-* chains and ipsets by hand "
+                                      "(runbooks/rollback-by-hand.md)")
+        # calico/node's image: Flannel's has no ipset (flannel images/Dockerfile; calico node/Dockerfile has)
+        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + blackholes + giveback.felix_cleanup(seen),
+                       ["/etc/cni/net.d"], image=image)
+        run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config and Felix's state from {step.node}",
+                          hint="remove /etc/cni/net.d/10-calico.conflist, vxlan.calico and the cali-* chains and "
+                               "ipsets by hand (runbooks/rollback-by-hand.md), then rerun `migrate rollback PLAN`")
+        # The node's pods are deleted once Flannel's CNI config is back (the flannel-off undo): with no config
+        # their sandboxes cannot be torn down and they would hang in Terminating.
 
 
-def delete_pod_network_pods(ctx, node: str) -> None:
-    """Pods on a node whose network was swapped under them: their controllers re-create them."""
-    for pod in ctx.kube.list("/api/v1/pods", field_selector=f"spec.nodeName={node}"):
-        meta = pod["metadata"]
-        if pod["spec"].get("hostNetwork") or meta.get("deletionTimestamp"):
-            continue
-        if ctx.writes:
-            ctx.kube.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", dry_run=ctx.dry_run)
+def calico_node_image(ctx) -> str:
+    """The image of the calico-node DaemonSet the run installed (node undos run before it is removed)."""
+    ds = ctx.kube.get_optional(f"/apis/apps/v1/namespaces/{CALICO_NODE_NAMESPACE}/daemonsets/calico-node")
+    containers = ((((ds or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    image = next((c.get("image") for c in containers if c.get("name") == "calico-node"), None)
+    if not image:
+        raise StepFailed(f"the calico-node DaemonSet in {CALICO_NODE_NAMESPACE} is gone: its image removes what "
+                         "Felix left on the node", "remove the cali-* chains and ipsets by hand "
+                         "(runbooks/rollback-by-hand.md), then rerun `migrate rollback PLAN`")
+    return image
+
+
+def pod_network_pods(ctx, node: str) -> list[dict]:
+    return [p for p in ctx.kube.list("/api/v1/pods", field_selector=f"spec.nodeName={node}")
+            if not p["spec"].get("hostNetwork")]
+
+
+def flannel_network(ctx) -> str:
+    backup = ctx.plan.step("prepare/backup").params["objects"]
+    ref = next((o for o in backup if o["kind"] == "ConfigMap"), None)
+    configmap = ctx.kube.get_optional(f"/api/v1/namespaces/{ref['namespace']}/configmaps/{ref['name']}") if ref else None
+    return giveback.network_name(configmap, canal=bool(ref) and ref["name"] != "kube-flannel-cfg")
+
+
+class PodsBack:
+    """The undo's half that needs Flannel's CNI config on the node: the pods left there since the hand-off are
+    deleted (their sandboxes torn down through Flannel's config), and the host-local reservations no pod owns
+    are released. Which ones is read while the node has no CNI config at all, so no pod can reserve one
+    meanwhile; host-local never reuses an address whose file exists, so the list stays true afterwards."""
+
+    def __init__(self, ctx, node: str):
+        self.ctx, self.node = ctx, node
+        self.network = flannel_network(ctx)
+        self.pods = pod_network_pods(ctx, node)
+        listing = run_to_completion(ctx, host_pod(ctx, node, "reservations", [f"ls /var/lib/cni/networks/{self.network}"
+                                                                             " 2>/dev/null || true"], ["/var/lib/cni"]),
+                                    timeout=180, what=f"listing the pod address reservations on {node}", read_log=True,
+                                    hint="rerun `migrate rollback PLAN`")
+        self.files = set(giveback.reservation_files(listing))
+
+    def finish(self) -> None:
+        ctx, node = self.ctx, self.node
+        for pod in self.pods:
+            meta = pod["metadata"]
+            try:
+                ctx.kube.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", uid=meta["uid"])
+            except (NotFound, Conflict):
+                pass  # gone already, or replaced since
+        uids = {p["metadata"]["uid"] for p in self.pods}
+        ctx.wait_for(lambda: not any(p["metadata"]["uid"] in uids for p in pod_network_pods(ctx, node)), timeout=300,
+                     what=f"the pods left on {node} since the hand-off to go",
+                     hint=f"`kubectl describe pod` on {node}'s Terminating pods says why (FailedKillPod)")
+        held = {(p.get("status") or {}).get("podIP") for p in self.pods}
+        # Reservations no pod held, and those under the addresses of pods Calico set up after the hand-off's
+        # cleanup (Flannel never reserved those for them: the files are of pods deleted before).
+        cleaned = ctx.step_started(f"node/{node}/host-cleanup") or 0.0
+        calico_set_up = {(p.get("status") or {}).get("podIP") for p in self.pods
+                         if timestamp(p["metadata"].get("creationTimestamp")) >= cleaned}
+        stale = sorted(f for f in self.files if f not in held or f in calico_set_up)
+        if stale:
+            script = [f"rm -f {' '.join(f'/var/lib/cni/networks/{self.network}/{f}' for f in stale[i:i + 32])}"
+                      for i in range(0, len(stale), 32)]
+            run_to_completion(ctx, host_pod(ctx, node, "release", script, ["/var/lib/cni"]), timeout=180,
+                              what=f"releasing {len(stale)} stale address reservation(s) on {node}",
+                              hint="rerun `migrate rollback PLAN`")
 
 
 @kind("node-network-label")
@@ -68,12 +137,16 @@ class HandOffLabel(NodeNetworkLabel):
                                  delete_emptydir_data=drain["deleteEmptyDirData"], force=drain["force"])
             if ctx.writes:
                 drain_node(ctx.kube, step.node, policy, clock=ctx.clock, emit=ctx.emit, should_stop=ctx.should_stop)
+        handed_off = step.params["value"] == "none" and ctx.step_started(f"node/{step.node}/host-cleanup")
+        pods_back = PodsBack(ctx, step.node) if handed_off and ctx.writes and not ctx.dry_run else None
         undo_mutations(ctx, mutations)
         if step.params["value"] == "calico":
             forget_calico_node(ctx, step.node)
         if step.params["value"] == "none":
             ctx.wait_for(lambda: flannel_ready_on(ctx, step.node), timeout=300,
                          what=f"Flannel Ready on {step.node}", hint="check the Flannel pod's log on the node")
+            if pods_back is not None:
+                pods_back.finish()
 
 
 # What calico-node writes on its Node at startup besides the addresses the plan gave it; preflight made

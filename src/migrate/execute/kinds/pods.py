@@ -1,6 +1,7 @@
 """Short-lived pods the executor runs on a node, and how it reads their outcome (status and log, never exec)."""
 from __future__ import annotations
 
+from ...errors import UserError
 from ...kube import AlreadyExists, NotFound
 from ..errors import StepFailed
 
@@ -11,9 +12,10 @@ def pod_path(namespace: str, name: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods/{name}"
 
 
-def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -> str:
+def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str, read_log: bool = False) -> str:
     """Create `pod` (replacing a finished one of the same name), wait until it ends, return its termination
-    message, delete it. A pod that fails raises StepFailed with that message's last lines.
+    message (with `read_log`, its log: for output longer than the kubelet keeps in a termination message, 4 KiB),
+    delete it. A pod that fails raises StepFailed with that message's last lines.
 
     The outcome comes from the pod's status, never from pods/log: the log endpoint goes through the
     kubelet and fails whenever it is unreachable, though the pod ran. The pods are built with
@@ -37,6 +39,12 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str) -
     ended = ctx.wait_for(lambda: _ended(ctx, path), timeout=timeout, what=f"pod {namespace}/{name} ({what})",
                          hint=hint)
     message, exit_note = termination(ended)
+    if read_log and ended["status"]["phase"] == "Succeeded":
+        try:
+            message = ctx.kube.text(f"{path}/log", {"container": pod["spec"]["containers"][0]["name"]})
+        except UserError as exc:
+            _delete_and_wait(ctx, path, ended)
+            raise StepFailed(f"{what}: its log could not be read ({exc.message})", hint) from None
     _delete_and_wait(ctx, path, ended)
     if ended["status"]["phase"] != "Succeeded":
         tail = " | ".join(line for line in message.strip().splitlines()[-3:]) or exit_note
