@@ -51,3 +51,20 @@ def test_a_rollback_deletes_a_nodes_pods_only_once_a_cni_config_can_tear_them_do
     assert run.rollback()
     run.settle()
     assert [kill for kill in failed_pod_kills(run) if kill not in forward] == []
+
+
+def test_a_node_that_joins_after_a_rollback_reaches_the_pods_of_the_nodes_given_back(migration):
+    # Felix's VXLAN filter, had it stayed, would admit only the hosts of its last VTEP set
+    run = migration(NODE_AGENT)
+    assert run.apply()
+    assert run.rollback()
+    run.settle()
+    (joined,) = run.cluster.node_pool.join("worker-", 1, run.cluster.clock.now())
+    run.settle()
+    network, store = run.cluster.network, run.cluster.store
+    agents = {p["spec"]["nodeName"]: p for p in store.items(run.cluster.ctx.pods, "monitoring")
+              if not p["metadata"].get("deletionTimestamp")}
+    source = agents[joined]["metadata"]["namespace"], agents[joined]["metadata"]["name"]
+    for node in WORKERS:
+        verdict = network.reach(source, agents[node]["status"]["podIP"])
+        assert verdict.ok, verdict.reason
