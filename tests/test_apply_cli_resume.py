@@ -1,6 +1,8 @@
 """`migrate resume` at the command line: a step a crash cut short is done only when all it waits for is true."""
 from __future__ import annotations
 
+import pytest
+
 from migrate.execute.journal import Journal
 from migrate.execute.kinds.objects import rolled_out
 from migration_run import Killed
@@ -32,16 +34,18 @@ def test_resume_waits_for_the_flannel_rollout_a_crash_interrupted(cli, small_run
     assert rolled_out(small_run.kube.get(FLANNEL_DS))
 
 
-def test_resume_waits_for_every_felix_after_an_encapsulation_switch_a_crash_interrupted(cli, migration, tmp_path,
-                                                                                       monkeypatch):
+@pytest.mark.parametrize("encapsulation,step_id", [("vxlan", "finalize/encapsulation"),
+                                                   ("ipip", "finalize/ipip/retire-vxlan")])
+def test_resume_waits_for_every_felix_after_a_change_a_crash_interrupted(cli, migration, tmp_path, monkeypatch,
+                                                                         encapsulation, step_id):
     from migrate.plan import plan_to_yaml
-    run = migration("small", encapsulation="vxlan")
+    run = migration("small", encapsulation=encapsulation)
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(plan_to_yaml(run.plan))
     monkeypatch.setattr("migrate.execute.clock.cli_clock", lambda: run.clock)
-    run.apply(kill_at=lambda r: die_in_the_next_wait(run, r, "finalize/encapsulation"))
+    run.apply(kill_at=lambda r: die_in_the_next_wait(run, r, step_id))
     run.kube.delete(LEASE)
     resumed = cli("resume", plan_file, "--kubeconfig", run.running.kubeconfig_path, "--yes")
     assert resumed.exit_code == 0, resumed.output
-    state = Journal.open(run.journal_path, run.plan.digest).state()["finalize/encapsulation"]
+    state = Journal.open(run.journal_path, run.plan.digest).state()[step_id]
     assert state.outcome == "done", state.message
