@@ -222,9 +222,10 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                if flannel.get("flavor") == "canal" else
                "Flannel's DaemonSet no longer runs there"),
            check="the label is none and no Flannel pod runs on the node",
-           undo=f"removes the label and waits for Flannel Ready on {name}; after a hand-off, then deletes the pods "
-                "left there (only now can their sandboxes be torn down) and releases the address reservations no "
-                "pod owns",
+           undo=f"removes the label and waits for Flannel Ready on {name}" + (
+               "; after a hand-off, then deletes the pods left there (only now can their sandboxes be torn down: "
+               "Canal's CNI config comes back with its pod) and releases the address reservations no pod owns"
+               if flannel.get("flavor") == "canal" else ""),
            params={"label": MIGRATION_LABEL, "value": "none", "waitFor": "flannel-gone"}),
         at("host-cleanup", "host-cleanup",
            changes=f"runs a privileged hostNetwork pod on {name} that writes Calico's placeholder CNI config "
@@ -233,7 +234,11 @@ def node_steps(node: dict, wave: int, options: dict, content: dict) -> list[Plan
                    "rules",
            check=f"the hand-off pod on {name} has succeeded for this plan",
            undo="runs the mirror pods (calico/node's image): remove Calico's CNI config and vxlan.calico so Flannel "
-                "can return, and the cali-* chains, their hooks and ipsets Felix left",
+                "can return, and the cali-* chains, their hooks and ipsets Felix left" + (
+                    "" if flannel.get("flavor") == "canal" else
+                    "; puts Flannel's CNI config back, deletes the pods left on the node (their sandboxes torn down "
+                    "through it; none starts before flanneld writes subnet.env) and releases the address "
+                    "reservations no pod owns"),
            params=host_cleanup_params(flannel, vni, options)),
         at("delete-pods", "delete-node-pods",
            changes=f"deletes the pods left on {name} that use the pod network (they hang off the removed bridge); "

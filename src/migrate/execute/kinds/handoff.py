@@ -2,6 +2,9 @@
 its VXLAN device checked, and the mirror images that give a node back to Flannel."""
 from __future__ import annotations
 
+import json
+import shlex
+
 from ... import objects
 from ...kube import Conflict, NotFound
 from ...snapshot import pod_ready
@@ -48,14 +51,25 @@ class HostCleanup(StepKind):
                                  timeout=180, what=f"reading what Felix left on {step.node}", read_log=True,
                                  hint="rerun `migrate rollback PLAN`; or remove the cali-* chains and ipsets by hand "
                                       "(runbooks/rollback-by-hand.md)")
+        # Flannel's CNI config goes back at once (what its install-cni copies from the ConfigMap; Canal's is a
+        # template its install-cni renders, so Canal's comes back with its pod): the node's pods can then be
+        # deleted now, their sandboxes torn down through it, while no pod can start until flanneld has
+        # written subnet.env again (the flannel plugin reads it first).
+        conflist = flannel_conflist(ctx)
+        restore = [f"printf '%s\\n' {shlex.quote(conflist)} > /etc/cni/net.d/10-flannel.conflist"] if conflist else []
         # calico/node's image: Flannel's has no ipset (flannel images/Dockerfile; calico node/Dockerfile has)
-        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + blackholes + giveback.felix_cleanup(seen),
-                       ["/etc/cni/net.d"], image=image)
+        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + restore + blackholes +
+                       giveback.felix_cleanup(seen), ["/etc/cni/net.d"], image=image)
         run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config and Felix's state from {step.node}",
                           hint="remove /etc/cni/net.d/10-calico.conflist, vxlan.calico and the cali-* chains and "
                                "ipsets by hand (runbooks/rollback-by-hand.md), then rerun `migrate rollback PLAN`")
-        # The node's pods are deleted once Flannel's CNI config is back (the flannel-off undo): with no config
-        # their sandboxes cannot be torn down and they would hang in Terminating.
+        # Without a CNI config the pods' sandboxes could not be torn down and they would hang in Terminating:
+        # with Flannel's back they go now, else once Flannel is Ready again (the flannel-off undo).
+        if conflist and ctx.writes and not ctx.dry_run:
+            pods_back = PodsBack(ctx, step.node)
+            pods_back.delete_pods()
+            pods_back.read_reservations()
+            pods_back.finish()
 
 
 def calico_node_image(ctx) -> str:
@@ -75,23 +89,55 @@ def pod_network_pods(ctx, node: str) -> list[dict]:
             if not p["spec"].get("hostNetwork")]
 
 
-def flannel_network(ctx) -> str:
+def _flannel_configmap(ctx) -> tuple[dict | None, bool]:
+    """Flannel's ConfigMap as it is now (the backup names it), and whether it is Canal's."""
     backup = ctx.plan.step("prepare/backup").params["objects"]
     ref = next((o for o in backup if o["kind"] == "ConfigMap"), None)
     configmap = ctx.kube.get_optional(f"/api/v1/namespaces/{ref['namespace']}/configmaps/{ref['name']}") if ref else None
-    return giveback.network_name(configmap, canal=bool(ref) and ref["name"] != "kube-flannel-cfg")
+    return configmap, bool(((configmap or {}).get("data") or {}).get("cni_network_config"))
+
+
+def flannel_network(ctx) -> str:
+    configmap, canal = _flannel_configmap(ctx)
+    return giveback.network_name(configmap, canal=canal)
+
+
+def flannel_conflist(ctx) -> str | None:
+    """The CNI config Flannel's install-cni copies to 10-flannel.conflist (kube-flannel.yml: cp -f
+    /etc/kube-flannel/cni-conf.json), compacted; None for Canal (its install-cni renders a template)."""
+    configmap, canal = _flannel_configmap(ctx)
+    text = ((configmap or {}).get("data") or {}).get("cni-conf.json")
+    if canal or not text:
+        return None
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        return None
 
 
 class PodsBack:
     """The undo's half that needs Flannel's CNI config on the node: the pods left there since the hand-off are
     deleted (their sandboxes torn down through Flannel's config), and the host-local reservations no pod owns
-    are released. Which ones is read while the node has no CNI config at all, so no pod can reserve one
-    meanwhile; host-local never reuses an address whose file exists, so the list stays true afterwards."""
+    are released. Which ones is read while no pod can reserve one (no CNI config on the node, or Flannel's
+    before flanneld has written subnet.env); host-local never reuses an address whose file exists, so the list
+    stays true afterwards."""
 
     def __init__(self, ctx, node: str):
         self.ctx, self.node = ctx, node
         self.network = flannel_network(ctx)
         self.pods = pod_network_pods(ctx, node)
+
+    def delete_pods(self) -> None:
+        """Their data plane is gone: out of their Services at once (the endpoints drop terminating pods)."""
+        for pod in self.pods:
+            meta = pod["metadata"]
+            try:
+                self.ctx.kube.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", uid=meta["uid"])
+            except (NotFound, Conflict):
+                pass  # gone already, or replaced since
+
+    def read_reservations(self) -> None:
+        ctx, node = self.ctx, self.node
         listing = run_to_completion(ctx, host_pod(ctx, node, "reservations", [f"ls /var/lib/cni/networks/{self.network}"
                                                                              " 2>/dev/null || true"], ["/var/lib/cni"]),
                                     timeout=180, what=f"listing the pod address reservations on {node}", read_log=True,
@@ -100,12 +146,6 @@ class PodsBack:
 
     def finish(self) -> None:
         ctx, node = self.ctx, self.node
-        for pod in self.pods:
-            meta = pod["metadata"]
-            try:
-                ctx.kube.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", uid=meta["uid"])
-            except (NotFound, Conflict):
-                pass  # gone already, or replaced since
         uids = {p["metadata"]["uid"] for p in self.pods}
         ctx.wait_for(lambda: not any(p["metadata"]["uid"] in uids for p in pod_network_pods(ctx, node)), timeout=300,
                      what=f"the pods left on {node} since the hand-off to go",
@@ -137,8 +177,12 @@ class HandOffLabel(NodeNetworkLabel):
                                  delete_emptydir_data=drain["deleteEmptyDirData"], force=drain["force"])
             if ctx.writes:
                 drain_node(ctx.kube, step.node, policy, clock=ctx.clock, emit=ctx.emit, should_stop=ctx.should_stop)
-        handed_off = step.params["value"] == "none" and ctx.step_started(f"node/{step.node}/host-cleanup")
-        pods_back = PodsBack(ctx, step.node) if handed_off and ctx.writes and not ctx.dry_run else None
+        # Canal's config comes back only with its pod: then the node's pods are deleted after that
+        handed_off = (step.params["value"] == "none" and ctx.step_started(f"node/{step.node}/host-cleanup")
+                      and ctx.writes and not ctx.dry_run and flannel_conflist(ctx) is None)
+        pods_back = PodsBack(ctx, step.node) if handed_off else None
+        if pods_back is not None:
+            pods_back.read_reservations()  # now, while the node has no CNI config at all
         undo_mutations(ctx, mutations)
         if step.params["value"] == "calico":
             forget_calico_node(ctx, step.node)
@@ -146,6 +190,7 @@ class HandOffLabel(NodeNetworkLabel):
             ctx.wait_for(lambda: flannel_ready_on(ctx, step.node), timeout=300,
                          what=f"Flannel Ready on {step.node}", hint="check the Flannel pod's log on the node")
             if pods_back is not None:
+                pods_back.delete_pods()
                 pods_back.finish()
 
 
