@@ -281,6 +281,27 @@ def test_a_server_dry_run_sends_writes_only_with_dry_run_all(migration):
     assert run.state() == before
 
 
+def test_a_server_dry_run_names_each_write_the_server_refuses_and_why(migration):
+    run = migration("small")
+
+    class BudgetTurnsStubborn(list):  # after the gates, so the preflight's own budget check passes
+        def append(self, event):
+            super().append(event)
+            if event.kind == "step-finished" and event.step == "gate/permissions":
+                run.running.cluster.admin("PATCH", ["faults"], {}, {"pdb_never_allows": ["demo/web"]})
+    run.events = BudgetTurnsStubborn()
+    executor, _ = run.executor(mode=DRY_SERVER)
+    executor.run()
+    drain = next(e for e in run.events if e.kind == "step-finished" and e.step == "node/worker-1/drain")
+    assert drain.outcome == "would"
+    assert "evict 2 pod(s), 2 refused by their budget; the API server accepted 2 write(s), refused 2: evict " \
+           "/api/v1/namespaces/demo/pods/web-" in drain.message
+    assert "disruption budget" in drain.message
+    assert any(e.kind == "progress" and e.step == "node/worker-1/drain" and e.message.startswith(
+        "server refused evict /api/v1/namespaces/demo/pods/web-") for e in run.events)
+    assert run.events[-1].message == "preview only (server dry run): 52 step(s) walked, nothing was changed"
+
+
 def test_a_budget_that_allows_no_disruption_stops_the_run_at_the_preflight_gate(migration):
     run = migration("small")
     run.running.cluster.admin("PATCH", ["faults"], {}, {"pdb_never_allows": ["demo/web"]})

@@ -158,6 +158,9 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
         raise Interrupted(exc.message, f"run `migrate {'rollback' if rolling_back else 'resume'} {plan_file}` to "
                                        "continue") from None
     except StepFailed as exc:
+        if mode != REAL:  # a dry run changed nothing: nothing to resume or roll back
+            raise StepFailed(f"dry run: {exc.message}", (exc.hint + "; " if exc.hint else "") +
+                             "nothing was changed; run the dry run again once fixed") from None
         raise StepFailed(exc.message, (exc.hint + "; " if exc.hint else "") +
                          f"then `migrate resume {plan_file}` (or `migrate rollback {plan_file}`)") from None
     finally:
@@ -165,8 +168,10 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
         if lock is not None:
             lock.release()
         restore_signals()
-    verb = "rolled back" if rolling_back else ("walked (dry run)" if mode != REAL else "applied")
-    err_console.print(f"plan {plan.digest[:19]} {verb}", soft_wrap=True)
+    if mode != REAL:
+        err_console.print(f"plan {plan.digest[:19]} previewed ({mode} dry run): nothing was changed", soft_wrap=True)
+        return
+    err_console.print(f"plan {plan.digest[:19]} {'rolled back' if rolling_back else 'applied'}", soft_wrap=True)
 
 
 @click.command()
@@ -176,14 +181,15 @@ def _execute(plan_file, kubeconfig, context, journal_file, *, resume: bool, yes:
 @click.option("--step", "step_mode", is_flag=True, help="Guided: before each step, ask continue/skip/abort/rollback; a skipped "
               "step (and its node's later steps) is offered again on resume.")
 @click.option("--dry-run", type=click.Choice(["client", "server"]),
-              help="client: walk the plan without writing; server: send every write with dryRun=All.")
+              help="Preview, change nothing: each step says what it would do. client: send no write; server: send "
+                   "every write with dryRun=All and report the API server's verdict on each.")
 @wait_lock_flag
 def apply(plan_file, kubeconfig, context, journal_file, yes, step_mode, dry_run, wait_lock):
     """Execute a plan: journaled, checkpointed, one executor per cluster.
 
-    Exit codes: 0 applied (or walked, in a dry run), 1 a step failed (resumable), 2 bad input (an edited plan,
-    another cluster, a run already started, no --yes without a terminal), 4 another run holds the cluster lock,
-    5 stopped by the operator (resumable), 130 interrupted (resumable)."""
+    Exit codes: 0 applied (or previewed, in a dry run), 1 a step failed (resumable; in a dry run, a write was
+    refused), 2 bad input (an edited plan, another cluster, a run already started, no --yes without a terminal),
+    4 another run holds the cluster lock, 5 stopped by the operator (resumable), 130 interrupted (resumable)."""
     _execute(plan_file, kubeconfig, context, journal_file, resume=False, yes=yes, step_mode=step_mode,
              dry_run=dry_run, wait_lock=wait_lock)
 

@@ -190,6 +190,8 @@ class Kube:
         # and a record per write sent (verb, path, dryRun) for the audit log.
         self.on_retry: Callable[[str], None] | None = None
         self.on_write: Callable[[dict], None] | None = None
+        # and the server's verdict on each dryRun write: (verb, path, None when accepted, else the error raised).
+        self.on_dry_run: Callable[[str, str, Exception | None], None] | None = None
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=_wait(BACKOFF_BASE_SECONDS,
                                   BACKOFF_CAP_SECONDS), retry=retry_if_exception_type(_Transient),
                                   sleep=sleep, reraise=True, before_sleep=self._retrying_note)
@@ -299,8 +301,16 @@ class Kube:
             query["fieldValidation"] = "Strict"
         if self.on_write is not None:
             self.on_write({"verb": verb, "path": path, "dryRun": dry_run})
-        return self._request(verb, path, query, method=method, body=body, content_type=content_type,
-                             transient=transient)
+        try:
+            answer = self._request(verb, path, query, method=method, body=body, content_type=content_type,
+                                   transient=transient)
+        except Exception as exc:
+            if dry_run and self.on_dry_run is not None:
+                self.on_dry_run(verb, path, exc)
+            raise
+        if dry_run and self.on_dry_run is not None:
+            self.on_dry_run(verb, path, None)
+        return answer
 
     def _request(self, verb: str, path: str, query: dict, **send) -> dict:
         try:

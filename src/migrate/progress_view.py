@@ -11,7 +11,7 @@ from .console import console
 from .execute.events import Event
 
 OUTCOME_STYLE = {"done": "green", "noop": "cyan", "skipped": "dim", "failed": "bold red", "reverted": "magenta",
-                 "interrupted": "yellow", "deferred": "yellow"}
+                 "interrupted": "yellow", "deferred": "yellow", "would": "blue"}
 
 
 class PlainProgress:
@@ -26,7 +26,10 @@ class PlainProgress:
         stamp = time.strftime("%H:%M:%S")
         what = event.step or event.kind
         outcome = f" [{OUTCOME_STYLE.get(event.outcome, '')}]{event.outcome}[/]" if event.outcome else ""
-        self.out.print(f"{stamp} {escape(what)}{outcome} {escape(event.message)}", soft_wrap=True, highlight=False)
+        message = event.message
+        if event.outcome == "would" and message.startswith("would "):
+            message = message[len("would "):]  # "node/w1/cordon would cordon w1", not "would would"
+        self.out.print(f"{stamp} {escape(what)}{outcome} {escape(message)}", soft_wrap=True, highlight=False)
 
     def close(self) -> None:
         pass

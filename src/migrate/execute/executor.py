@@ -14,13 +14,15 @@ from ..kube import NotFound
 from ..plan.joined import with_joined_nodes
 from ..plan.steps import JOINED_NODES, MIGRATION_LABEL
 from ..snapshot import node_facts, pods_by_node
-from .context import REAL, StepContext
+from .context import DRY_SERVER, REAL, StepContext
 from .errors import Interrupted, StepFailed
 from .events import Event, Emit, ignore
 from .journal import Journal, JournalRecord, iso_time
 from .kinds import KINDS
+from .preview import ServerVerdicts, would
 
 FINISHED = ("done", "noop", "skipped")
+WOULD = "would"  # a dry run's outcome for a step it previewed: nothing was changed
 # A step the operator skipped in guided mode, or one that needs such a step: not done, so the next run offers
 # it again; and a rollback marks it reverted like any other, so nothing the operator skipped outlives a rollback.
 DEFERRED = "deferred"
@@ -86,6 +88,9 @@ class Executor:
         self._deferred_now: list = []  # steps this run deferred (the operator skipped them, or what they need)
         self._notice_lock = threading.RLock()
         self._next_notice = float("-inf")
+        self.verdicts = ServerVerdicts(emit) if mode == DRY_SERVER else None
+        if self.verdicts is not None:
+            kube.on_dry_run = self.verdicts
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -202,7 +207,11 @@ class Executor:
             self._write(type="run", outcome="failed", message=exc.line())
             raise
         self._write(type="run", outcome="finished")
-        self.emit(Event("run-finished", "every step is done"))
+        if self.mode == REAL:
+            self.emit(Event("run-finished", "every step is done"))
+        else:
+            self.emit(Event("run-finished", f"preview only ({self.mode} dry run): {len(self._finished_now)} step(s) "
+                                            "walked, nothing was changed"))
 
     def _guarded(self, step) -> None:
         if self.should_stop():
@@ -281,6 +290,8 @@ class Executor:
         ctx = self._step_ctx(step, attempt)
         self._write(type="step", step=step.id, attempt=attempt, outcome="started")
         self.emit(Event("step-started", step.changes, step=step.id, node=step.node, wave=step.wave))
+        if self.verdicts is not None:
+            self.verdicts.start(step)
         try:
             reason = kind.check(ctx, step) if self.mode == REAL or kind.always_run else None
             if reason:
@@ -288,7 +299,7 @@ class Executor:
             else:
                 kind.apply(ctx, step)
                 kind.verify(ctx, step)
-                outcome, message = "done", ctx.result
+                outcome, message = ("done", ctx.result) if self.mode == REAL else (WOULD, self._preview(step, ctx))
         except Interrupted as exc:
             self._write(type="step", step=step.id, attempt=attempt, outcome="interrupted", message=exc.message)
             raise
@@ -296,7 +307,8 @@ class Executor:
             if self.mode == REAL:
                 raise self._failed(step, attempt, exc) from None
             # A dry run creates nothing, so later steps find missing what earlier ones would create.
-            outcome, message = "noop", f"not validated further: {exc.message} (an earlier step would create it)"
+            outcome, message = WOULD, (f"{self._preview(step, ctx)}; not validated further: {exc.message} (an "
+                                       "earlier step would create it)")
         except UserError as exc:
             raise self._failed(step, attempt, exc) from None
         except Exception as exc:
@@ -307,6 +319,12 @@ class Executor:
         self._finished_now.add(step.id)
         self.emit(Event("step-finished", message or step.changes, step=step.id, node=step.node, wave=step.wave,
                         outcome=outcome))
+
+    def _preview(self, step, ctx) -> str:
+        """A dry-run step's line: what it would do (the step's own words when it said them), and in a server
+        dry run what the API server made of its writes."""
+        text = ctx.result if ctx.result.startswith("would") else would(step.changes)
+        return text + (f"; {self.verdicts.summary()}" if self.verdicts is not None else "")
 
     def _deferred_prerequisite(self, step):
         """A step deferred in this run that `step` needs: an earlier step of its node; for a step of no node from

@@ -28,6 +28,8 @@ class Cordon(StepKind):
 
     def apply(self, ctx, step):
         ctx.patch(f"/api/v1/nodes/{step.node}", {"spec": {"unschedulable": True}})
+        if not ctx.writes or ctx.dry_run:
+            ctx.result = f"would cordon {step.node}"
 
 
 @kind("uncordon")
@@ -37,6 +39,8 @@ class Uncordon(StepKind):
 
     def apply(self, ctx, step):
         ctx.patch(f"/api/v1/nodes/{step.node}", {"spec": {"unschedulable": None}})
+        if not ctx.writes or ctx.dry_run:
+            ctx.result = f"would uncordon {step.node}"
 
 
 @kind("drain")
@@ -49,10 +53,14 @@ class Drain(StepKind):
         policy = DrainPolicy(timeout_seconds=p["timeoutSeconds"], grace_period=p["gracePeriodSeconds"],
                              delete_emptydir_data=p["deleteEmptyDirData"], force=p["force"])
         if not ctx.writes:
-            ctx.say(f"would drain {step.node}: {len(pods_to_drain(ctx.kube, step.node))} pod(s) to evict")
+            ctx.result = f"would drain {step.node}: evict {len(pods_to_drain(ctx.kube, step.node))} pod(s)"
             return
         result = drain_node(ctx.kube, step.node, policy, clock=ctx.clock, emit=ctx.emit,
                             should_stop=ctx.should_stop, dry_run=ctx.dry_run)
+        if ctx.dry_run:  # the server accepted these evictions without performing them
+            ctx.result = (f"would drain {step.node}: evict {len(result.evicted)} pod(s)"
+                          + (f", {len(result.refused)} refused by their budget" if result.refused else ""))
+            return
         ctx.say(f"drained {step.node}: {len(result.evicted)} evicted", evicted=list(result.evicted))
 
     def revert(self, ctx, step, mutations):

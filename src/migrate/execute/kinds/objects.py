@@ -76,9 +76,10 @@ class Namespace(StepKind):
         if not ctx.writes:
             ctx.say(f"would create or label namespace {name}")
             return
-        ctx.wait_for(lambda: not _terminating(ctx.kube.get_optional(path)), timeout=300,
-                     what=f"namespace {name}, which is being deleted, to be gone",
-                     hint=f"see which finalizers hold it: kubectl get namespace {name} -o yaml")
+        if _terminating(ctx.kube.get_optional(path)):  # else a dry run would announce a wait for nothing
+            ctx.wait_for(lambda: not _terminating(ctx.kube.get_optional(path)), timeout=300,
+                         what=f"namespace {name}, which is being deleted, to be gone",
+                         hint=f"see which finalizers hold it: kubectl get namespace {name} -o yaml")
         current = ctx.kube.get_optional(path)
         if current is None:
             ctx.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
