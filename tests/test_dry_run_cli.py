@@ -41,3 +41,13 @@ def test_a_server_dry_run_reports_the_servers_verdict_on_each_write_of_each_step
     assert steps["gate/drift"].endswith("; no write sent to the API server")
     assert "previewed (server dry run): nothing was changed" in result.stderr
     assert small_run.running.request_log.writes() == [] and small_run.state() == before
+
+
+def test_a_server_dry_run_does_not_refuse_a_namespace_the_run_would_relabel(cli, small_run):
+    # The migration namespace exists under Pod Security `restricted`: a real run relabels it privileged first,
+    # so the server dry run must not judge its hand-off pod against the labels it only pretended to change.
+    small_run.kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "calico-migration", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    result = cli("apply", small_run.plan_file, *small_run.args, "--dry-run", "server")
+    assert result.exit_code == 0, result.output
+    assert step_lines(result)["prepare/namespace"].startswith("would create namespace calico-migration")

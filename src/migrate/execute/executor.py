@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import EXIT_STOPPED, UserError
-from ..kube import NotFound
+from ..kube import AdmissionRefused, NotFound
 from ..plan.joined import with_joined_nodes
 from ..plan.steps import JOINED_NODES, MIGRATION_LABEL
 from ..snapshot import node_facts, pods_by_node
@@ -309,6 +309,14 @@ class Executor:
             # A dry run creates nothing, so later steps find missing what earlier ones would create.
             outcome, message = WOULD, (f"{self._preview(step, ctx)}; not validated further: {exc.message} (an "
                                        "earlier step would create it)")
+        except AdmissionRefused as exc:
+            relabelled = [key[1] for key in self.ctx.cache if isinstance(key, tuple) and key[0] == "namespace-written"
+                          and f"in namespace {key[1]}:" in exc.message]
+            if self.mode == REAL or not relabelled:
+                raise self._failed(step, attempt, exc) from None
+            # Judged against labels an earlier step only pretended to change (a dry run persists nothing).
+            outcome, message = WOULD, (f"{self._preview(step, ctx)}; not validated further: namespace "
+                                       f"{relabelled[0]} is not yet labelled as an earlier step would label it")
         except UserError as exc:
             raise self._failed(step, attempt, exc) from None
         except Exception as exc:
