@@ -77,3 +77,42 @@ def calico_node_ready(c: SimCluster, node: str) -> bool:
     pod = next(p for p in c.store.items(c.ctx.pods, "kube-system")
                if p["metadata"]["name"].startswith("calico-node-") and p["spec"].get("nodeName") == node)
     return any(x["type"] == "Ready" and x["status"] == "True" for x in pod["status"].get("conditions") or [])
+
+
+def vxlan_cluster_ready_for_ipip(backend: str, felix: dict, version="v3.32.1"):
+    """Pods on VXLAN (pool vxlanMode Always) with IPIP already on every node (FelixConfiguration ipipEnabled and
+    vxlanEnabled pinned, tunl0 addressed from a tunnel-only IPIP pool), as before a switch to IPIP CrossSubnet.
+    Returns (cluster, pods)."""
+    c = install_calico(two_subnets(), backend=backend, ipip="Never", vxlan="Always", version=version,
+                       felix={"ipipEnabled": True, "vxlanEnabled": True, **felix})
+    c.create(calico("IPPool", "tunnels", {"cidr": "10.245.0.0/24", "blockSize": 30, "ipipMode": "Always",
+                                          "vxlanMode": "Never", "allowedUses": ["Tunnel"], "nodeSelector": "all()"}))
+    c.advance(40)
+    return c, pin_pods(c)
+
+
+def flip_timeline(c: SimCluster, pods, seconds=8.0, step=0.1, to="ipip") -> list[dict]:
+    """Flip the default pool to IPIP CrossSubnet (or back to VXLAN Always, `to`="vxlan") in one patch, then record
+    every `step` seconds, for each ordered pair of nodes, the device the sender routes by (or why it cannot reach)."""
+    modes = {"vxlanMode": "Never", "ipipMode": "CrossSubnet"} if to == "ipip" else \
+        {"vxlanMode": "Always", "ipipMode": "Never"}
+    pools = c.ctx.registry.lookup(CALICO, "v1", "ippools")
+    c.store.mutate(pools, None, "default-ipv4-ippool", lambda p: p["spec"].update(modes))
+    start, timeline = c.clock.now(), []
+    while c.clock.now() - start < seconds:
+        c.advance(step)
+        seen = {}
+        for src in NODES:
+            for dst in NODES:
+                if src != dst:
+                    verdict = reach(c, pods, src, dst)
+                    seen[(src, dst)] = c.network.path(src, c.store.find(c.ctx.pods, *pods[dst])["status"]["podIP"],
+                                                      dst).device if verdict.ok else f"FAILED: {verdict.reason}"
+        timeline.append(seen)
+    return timeline
+
+
+def mixed(moment: dict) -> bool:
+    """Some node still sends by VXLAN while another already routes by IPIP or natively."""
+    devices = set(moment.values())
+    return "vxlan.calico" in devices and bool(devices & {"tunl0", "eth0"})

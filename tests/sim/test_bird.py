@@ -1,6 +1,7 @@
 """BGP: calico-node's BIRD with the node-to-node mesh or route reflectors, the IPIP and native routes it installs
 once its sessions are Established, and `calico-node -bird-ready`."""
-from ipip_cluster import calico_node_ready, install_calico, pin_pods, reach, two_subnets
+from ipip_cluster import (calico_node_ready, flip_timeline, install_calico, mixed, pin_pods, reach, two_subnets,
+                          vxlan_cluster_ready_for_ipip)
 
 RR_CLUSTER_ID = "projectcalico.org/RouteReflectorClusterID"
 
@@ -82,6 +83,20 @@ def test_an_older_release_without_program_cluster_routes_gets_its_ipip_routes_fr
     pods = pin_pods(c)
     assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
 
+
+
+def test_at_the_pool_flip_birds_routes_follow_each_nodes_own_view_of_the_pool():
+    # confd renders each node's BIRD from its own watch of the pools (modelled on that node's Felix's view,
+    # sim/felix_config.py): a node not there yet keeps Felix's VXLAN routes, one there has BIRD's IPIP/native ones
+    c, pods = vxlan_cluster_ready_for_ipip("bird", {}, version="v3.30.5")
+    timeline = flip_timeline(c, pods)
+    assert [m for m in timeline if any(d.startswith("FAILED") for d in m.values())] == []
+    assert any(mixed(moment) for moment in timeline)
+    assert set(timeline[-1].values()) == {"tunl0", "eth0"}
+    back = flip_timeline(c, pods, to="vxlan")  # a rollback's flip: BIRD's routes go node by node too
+    assert [m for m in back if any(d.startswith("FAILED") for d in m.values())] == []
+    assert any(mixed(moment) for moment in back)
+    assert set(back[-1].values()) == {"vxlan.calico"}
 
 def test_a_restarting_bird_keeps_its_routes_and_its_peers_keep_theirs_until_sessions_return():
     # persist (kernel protocol) and graceful restart (bgp_template): a calico-node restart drops no flow

@@ -1,7 +1,8 @@
 """The IPIP data plane: tunl0 on every node, routes to other nodes' blocks via tunl0 or natively per the pool's
 ipipMode and the two nodes' subnets, as Felix programs them itself (FelixConfiguration programClusterRoutes),
 and what the cloud does to them (src/dst check, security group, path MTU)."""
-from ipip_cluster import calico, install_calico, pin_pods, reach, two_subnets
+from ipip_cluster import (calico, flip_timeline, install_calico, mixed, pin_pods, reach, two_subnets,
+                          vxlan_cluster_ready_for_ipip)
 
 FELIX_ROUTES = {"programClusterRoutes": "Enabled"}
 
@@ -116,6 +117,16 @@ def test_flipping_the_pool_from_vxlan_to_ipip_crosssubnet_moves_flows_off_vxlan_
     assert reach(c, pods, "a-1", "b-1").ok and reach(c, pods, "a-1", "a-2").ok
     assert device(c, pods, "a-1", "b-1") == "tunl0" and device(c, pods, "a-1", "a-2") == "eth0"
 
+
+
+def test_at_the_pool_flip_nodes_felix_has_and_has_not_moved_yet_still_reach_each_other():
+    # each Felix swaps a block's VXLAN route for its IPIP or native one when it applies the flip itself
+    # (route_mgr.go per pool type, from its own calc graph): a node not there yet keeps its VXLAN routes
+    c, pods = vxlan_cluster_ready_for_ipip("vxlan", FELIX_ROUTES)
+    timeline = flip_timeline(c, pods)
+    assert [m for m in timeline if any(d.startswith("FAILED") for d in m.values())] == []
+    assert any(mixed(moment) for moment in timeline)
+    assert set(timeline[-1].values()) == {"tunl0", "eth0"}
 
 def test_felix_strips_the_address_from_tunl0_when_no_ipip_pool_is_left_and_leaves_the_device():
     c, _ = felix_cluster()

@@ -24,6 +24,7 @@ from .context import SimContext, is_pod_ready, is_terminating
 from .host import HostState, Interface, run_shell, stable_mac
 from . import ipip
 from .network import Network, Peer, PeerTable
+from .vxlan_routes import VxlanRoutes
 
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"
 CALICO_TUNNEL_ADDR = "projectcalico.org/IPv4VXLANTunnelAddr"
@@ -504,8 +505,12 @@ class CalicoNode(Program):
         self._program_ipip(run, ipam)
         program_cluster_routes(run, self.felix.pool_objects() if self.felix is not None else None,
                                self._felix_spec(run))
+        routes = VxlanRoutes(run.network.calico_table, [p["spec"] for p in self._felix_pool_objects(run)])
         if not vxlan_pools:
-            return ""  # VXLAN is off: no tunnel address, no vxlan.calico
+            device = run.host.interfaces.get("vxlan.calico")
+            if device is not None and isinstance(getattr(device, "peers", None), VxlanRoutes):
+                device.peers = routes  # left in place, routing only what this Felix still sees as VXLAN
+            return ""  # VXLAN is off: no tunnel address, no new vxlan.calico
         node = run.node()
         annotations = node["metadata"].get("annotations") or {}
         address = self._tunnel_address(ipam, run.node_name, annotations.get(CALICO_TUNNEL_ADDR), vxlan_pools,
@@ -539,12 +544,13 @@ class CalicoNode(Program):
         elif device.addresses != [f"{address}/32"]:
             device.addresses = [f"{address}/32"]
         device.mtu = mtu  # vxlan_mgr.go keepDeviceInSync sets the configured MTU on an existing device
-        device.peers = run.network.calico_table
+        device.peers = routes
         return ""
 
     def _program_tables(self, run: ContainerRun, pools: list[dict], vxlan: bool) -> None:
         """Felix's chains and ipsets (felix_tables): the VXLAN filter admits the parent addresses of the other
-        nodes' VTEPs, which are the peers Felix programs."""
+        nodes' VTEPs, whichever pools their blocks are in (felix/calc/vxlan_resolver.go sends a node's VTEP once it
+        has a tunnel address, MAC and IP)."""
         sources = sorted({p.underlay for p in run.network.calico_table.peers() if p.node != run.node_name})
         v4 = [p["spec"]["cidr"] for p in pools if ":" not in p["spec"].get("cidr", ":")]
         masq = [p["spec"]["cidr"] for p in pools if ":" not in p["spec"].get("cidr", ":") and p["spec"].get("natOutgoing")]
@@ -616,6 +622,13 @@ class CalicoNode(Program):
             return CalicoIpam(run.ctx).pools_for(run.node_name, use)
         return self.felix.pools_for(run.node()["metadata"].get("labels") or {}, use)
 
+    def _felix_pool_objects(self, run: ContainerRun) -> list[dict]:
+        """Every IPPool as this node's Felix last applied it (the datastore's when it has no watch)."""
+        if self.felix is not None:
+            return self.felix.pool_objects()
+        pools_type = run.ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
+        return run.ctx.store.items(pools_type) if pools_type else []
+
     def _felix_spec(self, run: ContainerRun) -> dict:
         """The FelixConfiguration `default` spec this node's Felix last applied."""
         return self.felix.applied.config if self.felix is not None else felix_spec(run)
@@ -671,8 +684,8 @@ class CalicoNode(Program):
         run.network.felix_nodes.discard(run.node_name)
         run.network.bird.stop(run.node_name)
         device = run.host.interfaces.get("vxlan.calico")
-        if device is not None and getattr(device, "peers", None) is run.network.calico_table:
-            device.peers = PeerTable(run.network.calico_table.peers())
+        if device is not None and isinstance(getattr(device, "peers", None), VxlanRoutes):
+            device.peers = PeerTable(device.peers.peers())  # the kernel keeps what this Felix programmed
 
 
 def networking_backend(env: dict[str, str]) -> str:
@@ -709,7 +722,7 @@ def program_cluster_routes(run: ContainerRun, pools: list[dict] | None = None, s
     _sync_blackholes(run.host, ipip.felix_blackholes(run.node_name, affinities, pools, program_routes,
                                                      spec.get("ipipEnabled")))
     if networking_backend(run.env) == "bird":
-        network.bird.configure(run.node_name, run.started, tag)
+        network.bird.configure(run.node_name, run.started, tag, pools)
     else:
         network.bird.stop(run.node_name)
 
@@ -864,22 +877,18 @@ def _parse_go_duration(text: str) -> float:
     return total
 
 
-def calico_peers(nodes: list[dict], affinities: list[dict], pools: list[dict] | None = None) -> list[Peer]:
+def calico_peers(nodes: list[dict], affinities: list[dict]) -> list[Peer]:
     """Every block Felix routes over VXLAN: affine to a node that has a tunnel address and MAC, and a
     host IPv4 address. In the Kubernetes datastore that address is the node's
     projectcalico.org/IPv4Address annotation (calico-node writes it at startup; a node that never ran
-    calico-node has one only if someone set it): without it Felix has no VTEP for the node. A block in an
-    IPIP or unencapsulated pool is not the VXLAN manager's (route_mgr.go: routes of its own pool type only)."""
+    calico-node has one only if someone set it): without it Felix has no VTEP for the node. Which of these a
+    node's vxlan.calico routes depends on its own Felix's view of the pools (sim/vxlan_routes.py)."""
     by_node = {n["metadata"]["name"]: n for n in nodes}
-    other = [ipaddress.ip_network(p["spec"]["cidr"]) for p in pools or []
-             if ":" not in p["spec"].get("cidr", ":") and ipip.pool_type(p["spec"]) != "vxlan"]
     peers = []
     for affinity in affinities:
         spec = affinity.get("spec") or {}
         node = by_node.get(spec.get("node"))
         if node is None or spec.get("state") != "confirmed" or ":" in spec.get("cidr", ":"):
-            continue
-        if other and any(ipaddress.ip_network(spec["cidr"]).subnet_of(p) for p in other):
             continue
         annotations = node["metadata"].get("annotations") or {}
         address, mac = annotations.get(CALICO_TUNNEL_ADDR), annotations.get(CALICO_TUNNEL_MAC)

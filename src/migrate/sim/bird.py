@@ -79,8 +79,11 @@ class BirdFabric:
         self._cache: tuple | None = None
 
     # ---- what calico-node tells us ---------------------------------------------------------------
-    def configure(self, node_name: str, started: float, image_tag: str) -> None:
-        """confd rendered this node's bird.cfg from the datastore (called at start and on every change)."""
+    def configure(self, node_name: str, started: float, image_tag: str, pools: list[dict] | None = None) -> None:
+        """confd rendered this node's bird.cfg from the datastore (called at start and on every change). `pools`:
+        the IPPool specs as this node's confd sees them (default: the datastore's now). confd has its own watch
+        (confd/pkg/backends/calico/client.go syncer), so a node's kernel programming of a pool changes when that
+        node sees the change, not the cluster at once; modelled on the node's Felix's view (sim/felix_config.py)."""
         ctx = self.ctx
         nodes = {n["metadata"]["name"]: n for n in ctx.store.items(ctx.nodes)}
         me = nodes.get(node_name)
@@ -97,7 +100,8 @@ class BirdFabric:
         self.speakers[node_name] = Speaker(
             node=node_name, address=str(address.ip), subnet=address.network, cluster_id=_cluster_id(me),
             started=started, version=version_tuple(image_tag), peers=since, exports=self._exports(node_name),
-            pools=self._pools(), program_cluster_routes=(bgp.get("programClusterRoutes") != "Disabled"))
+            pools=self._pools() if pools is None else list(pools),
+            program_cluster_routes=(bgp.get("programClusterRoutes") != "Disabled"))
         self._cache = None
 
     def stop(self, node_name: str) -> None:

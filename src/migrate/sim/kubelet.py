@@ -150,8 +150,7 @@ class Kubelets(Controller):
         self.network.flannel_table.replace(flannel_peers(nodes))
         affinity_type = self.ctx.registry.lookup(CALICO_GROUP, "v1", "blockaffinities")
         affinities = store.items(affinity_type) if affinity_type else []
-        pools_type = self.ctx.registry.lookup(CALICO_GROUP, "v1", "ippools")
-        self.network.calico_table.replace(calico_peers(nodes, affinities, store.items(pools_type) if pools_type else None))
+        self.network.calico_table.replace(calico_peers(nodes, affinities))
         for key, runtime in self.runtimes.items():
             for container in runtime.containers:
                 if container.state == "running" and isinstance(container.program, CalicoNode):

@@ -45,11 +45,12 @@ class PeerTable:
             by_len.setdefault(peer.cidr.prefixlen, {})[int(peer.cidr.network_address)] = peer
         self._by_len = by_len
 
-    def lookup(self, ip: ipaddress.IPv4Address) -> Peer | None:
+    def lookup(self, ip: ipaddress.IPv4Address, keep=None) -> Peer | None:
+        """The longest-prefix peer for `ip`, among those `keep` (a predicate) accepts when given."""
         for length in sorted(self._by_len, reverse=True):
             mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
             peer = self._by_len[length].get(int(ip) & mask)
-            if peer is not None:
+            if peer is not None and (keep is None or keep(peer)):
                 return peer
         return None
 
