@@ -11,20 +11,8 @@ IPIP_STEPS = ["cloud-checklist", "tunnel-pool", "felix", "ready", "switch", "con
 BIRD_STEPS = ["bgp-configuration", "bird"]
 
 
-# Simulator gap (src/migrate/sim/kubelet.py _refresh_agents): its VXLAN routes are one table for every node, built
-# from the datastore's IPPools rather than from each node's Felix's applied view (sim/felix_config.py), so at the
-# pool's flip every node that has not applied it yet loses its VXLAN routes at once while its IPIP routes come only
-# when it applies. Real Felix swaps a block's VXLAN route for its IPIP one in one data-plane update
-# (felix/dataplane/linux/route_mgr.go per pool type). Such drops show as "has no route" right after a flip.
-SHARED_VXLAN_TABLE = "has no route to"
-
-
 def assert_no_failed_flow(run):
-    """0 failed flows; flows lost only to the simulator's shared VXLAN table (above) mark the test xfail, any other
-    loss fails it."""
     failures = list(run.cluster.network.probe.recent_failures)
-    if run.failed_flows() and failures and all(SHARED_VXLAN_TABLE in f["reason"] for f in failures):
-        pytest.xfail(f"{run.failed_flows()} flows lost to the simulator's shared VXLAN route table at the pool flip")
     assert run.failed_flows() == 0, failures[:6]
 
 
