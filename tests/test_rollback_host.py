@@ -53,12 +53,9 @@ def test_a_rollback_deletes_a_nodes_pods_only_once_a_cni_config_can_tear_them_do
     assert [kill for kill in failed_pod_kills(run) if kill not in forward] == []
 
 
-def test_a_node_that_joins_after_a_rollback_reaches_the_pods_of_the_nodes_given_back(migration):
-    # Felix's VXLAN filter, had it stayed, would admit only the hosts of its last VTEP set
-    run = migration(NODE_AGENT)
-    assert run.apply()
-    assert run.rollback()
-    run.settle()
+def joined_node_reaches_the_given_back_workers(run):
+    """A node joining now reaches every worker's pods: Felix's VXLAN filter, had it stayed in force, would
+    admit only the hosts of its last VTEP set."""
     (joined,) = run.cluster.node_pool.join("worker-", 1, run.cluster.clock.now())
     run.settle()
     network, store = run.cluster.network, run.cluster.store
@@ -68,3 +65,24 @@ def test_a_node_that_joins_after_a_rollback_reaches_the_pods_of_the_nodes_given_
     for node in WORKERS:
         verdict = network.reach(source, agents[node]["status"]["podIP"])
         assert verdict.ok, verdict.reason
+
+
+def test_a_node_that_joins_after_a_rollback_reaches_the_pods_of_the_nodes_given_back(migration):
+    run = migration(NODE_AGENT)
+    assert run.apply()
+    assert run.rollback()
+    run.settle()
+    joined_node_reaches_the_given_back_workers(run)
+
+
+def test_a_rollback_whose_pod_logs_cannot_be_read_succeeds_with_felix_inert_and_says_what_stays(migration):
+    # the kubelet's log endpoint fails (as for nodes whose kubelet the API server cannot reach): the give-back
+    # cannot list Felix's chains by name, flushes its top chains instead and warns
+    run = migration(NODE_AGENT)
+    assert run.apply()
+    run.running.cluster.admin("PATCH", ["faults"], {}, {"kubelet_unreachable": list(WORKERS)})
+    assert run.rollback()
+    run.settle()
+    warnings = [e.message for e in run.events if e.kind == "warning"]
+    assert any("Felix's cali-* chains are flushed" in w and "worker-1" in w for w in warnings), warnings
+    joined_node_reaches_the_given_back_workers(run)

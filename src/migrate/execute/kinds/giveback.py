@@ -22,6 +22,21 @@ READ_SCRIPT = ["echo '### iptables'", "iptables-save", "echo '### ip6tables'", "
                "echo '### ipsets'", "ipset list -n", "echo '### nft'", "nft list tables || true"]
 
 
+# Felix's own chains that the kernel's chains jump to (felix/rules/rule_defs.go), by table. Flushed, every hook
+# into them falls through, so nothing Felix left applies any more, though the chains and ipsets stay: what the
+# give-back can do when it could not read the host's full listing.
+FELIX_TOP_CHAINS = {"filter": ("cali-INPUT", "cali-FORWARD", "cali-OUTPUT"),
+                    "nat": ("cali-PREROUTING", "cali-POSTROUTING", "cali-OUTPUT"),
+                    "mangle": ("cali-PREROUTING", "cali-POSTROUTING"),
+                    "raw": ("cali-PREROUTING", "cali-OUTPUT")}
+
+
+def felix_neutralised() -> list[str]:
+    """Commands flushing Felix's top chains in iptables and ip6tables; a chain that is not there is no error."""
+    return [f"{tool} -t {table} -F {chain} 2>/dev/null || true" for tool in ("iptables", "ip6tables")
+            for table, chains in FELIX_TOP_CHAINS.items() for chain in chains]
+
+
 def sections(log: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {name: [] for name in SECTIONS}
     current = None

@@ -15,6 +15,7 @@ from .base import StepKind, kind, undo_mutations
 from . import giveback
 from .node import NodeNetworkLabel, flannel_pods_on, timestamp
 from .pods import run_to_completion
+from ..events import Event
 
 CALICO_NODE_SELECTOR = "k8s-app=calico-node"
 CALICO_NODE_NAMESPACE = "kube-system"  # where the official manifest puts it
@@ -58,8 +59,13 @@ class HostCleanup(StepKind):
         conflist = flannel_conflist(ctx)
         restore = [f"printf '%s\\n' {shlex.quote(conflist)} > /etc/cni/net.d/10-flannel.conflist"] if conflist else []
         # calico/node's image: Flannel's has no ipset (flannel images/Dockerfile; calico node/Dockerfile has)
-        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + restore + blackholes +
-                       giveback.felix_cleanup(seen), ["/etc/cni/net.d"], image=image)
+        if seen is None:  # its log was unreachable (the kubelet's log endpoint): make Felix's rules inert instead
+            ctx.emit(Event("warning", f"{step.node}: Felix's cali-* chains are flushed, so none of its rules apply, "
+                                      "but the chains and its cali40*/cali60* ipsets stay (their names could not be "
+                                      "read); remove them by hand (runbooks/rollback-by-hand.md)", node=step.node))
+        felix = giveback.felix_neutralised() if seen is None else giveback.felix_cleanup(seen)
+        pod = host_pod(ctx, step.node, "give-back", CALICO_LEFTOVERS + restore + blackholes + felix,
+                       ["/etc/cni/net.d"], image=image)
         run_to_completion(ctx, pod, timeout=180, what=f"removing Calico's CNI config and Felix's state from {step.node}",
                           hint="remove /etc/cni/net.d/10-calico.conflist, vxlan.calico and the cali-* chains and "
                                "ipsets by hand (runbooks/rollback-by-hand.md), then rerun `migrate rollback PLAN`")
@@ -142,7 +148,11 @@ class PodsBack:
                                                                              " 2>/dev/null || true"], ["/var/lib/cni"]),
                                     timeout=180, what=f"listing the pod address reservations on {node}", read_log=True,
                                     hint="rerun `migrate rollback PLAN`")
-        self.files = set(giveback.reservation_files(listing))
+        if listing is None:
+            ctx.emit(Event("warning", f"{node}: the pod address reservations under /var/lib/cni/networks/"
+                                      f"{self.network} could not be listed, so stale ones stay (host-local skips a "
+                                      "reserved address; remove the files no pod holds by hand)", node=node))
+        self.files = set(giveback.reservation_files(listing or ""))
 
     def finish(self) -> None:
         ctx, node = self.ctx, self.node

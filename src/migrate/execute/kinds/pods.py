@@ -4,6 +4,7 @@ from __future__ import annotations
 from ...errors import UserError
 from ...kube import AlreadyExists, NotFound
 from ..errors import StepFailed
+from ..events import Event
 
 MANAGED = {"app.kubernetes.io/managed-by": "migrate"}
 
@@ -12,10 +13,11 @@ def pod_path(namespace: str, name: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods/{name}"
 
 
-def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str, read_log: bool = False) -> str:
+def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str, read_log: bool = False) -> str | None:
     """Create `pod` (replacing a finished one of the same name), wait until it ends, return its termination
     message (with `read_log`, its log: for output longer than the kubelet keeps in a termination message, 4 KiB),
-    delete it. A pod that fails raises StepFailed with that message's last lines.
+    delete it. A pod that fails raises StepFailed with that message's last lines. With `read_log`, a log that
+    cannot be read gives None (the pod ran; the caller decides what it can do without its output).
 
     The outcome comes from the pod's status, never from pods/log: the log endpoint goes through the
     kubelet and fails whenever it is unreachable, though the pod ran. The pods are built with
@@ -43,8 +45,9 @@ def run_to_completion(ctx, pod: dict, *, timeout: float, what: str, hint: str, r
         try:
             message = ctx.kube.text(f"{path}/log", {"container": pod["spec"]["containers"][0]["name"]})
         except UserError as exc:
+            ctx.emit(Event("warning", f"{what}: its log could not be read ({exc.message})", node=pod["spec"].get("nodeName")))
             _delete_and_wait(ctx, path, ended)
-            raise StepFailed(f"{what}: its log could not be read ({exc.message})", hint) from None
+            return None
     _delete_and_wait(ctx, path, ended)
     if ended["status"]["phase"] != "Succeeded":
         tail = " | ".join(line for line in message.strip().splitlines()[-3:]) or exit_note
