@@ -123,16 +123,27 @@ def mtu_reading_pod(node: str, namespace: str, image: str, address: str, vni: in
         "set -e", f"ip -4 addr show to {address}/32 > /dev/termination-log",
         f"ip link show flannel.{vni} >> /dev/termination-log || true",
         f"cat /host/run/{SUBNET_ENV_IN_RUN} >> /dev/termination-log 2>/dev/null || true"])
+    return host_reading_pod(f"{MTU_READING}-{node}", MTU_READING, node, namespace, image, script,
+                            mounts=[{"name": "host-run", "mountPath": "/host/run", "readOnly": True}],
+                            volumes=[{"name": "host-run", "hostPath": {"path": "/run"}}])
+
+
+def host_reading_pod(name: str, role: str, node: str, namespace: str, image: str, script: str, *,
+                     mounts: list[dict] = (), volumes: list[dict] = ()) -> dict:
+    """A short-lived hostNetwork pod pinned to `node` that runs `script` once and reports through its
+    termination message (FallbackToLogsOnError: a failure's log tail), tolerating every taint."""
+    container = {"name": "read", "image": image, "command": ["/bin/sh", "-c", script + "\n"],
+                 "terminationMessagePolicy": "FallbackToLogsOnError"}
+    if mounts:
+        container["volumeMounts"] = list(mounts)
+    spec = {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+            "tolerations": [{"operator": "Exists"}], "containers": [container]}
+    if volumes:
+        spec["volumes"] = list(volumes)
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{MTU_READING}-{node}", "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": MTU_READING}},
-            "spec": {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
-                     "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
-                     "containers": [{"name": "read", "image": image, "command": ["/bin/sh", "-c", script + "\n"],
-                                     "terminationMessagePolicy": "FallbackToLogsOnError",
-                                     "volumeMounts": [{"name": "host-run", "mountPath": "/host/run",
-                                                       "readOnly": True}]}],
-                     "volumes": [{"name": "host-run", "hostPath": {"path": "/run"}}]}}
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": role}},
+            "spec": spec}
 
 
 def backup_key(ref: dict) -> str:

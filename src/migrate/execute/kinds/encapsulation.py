@@ -7,6 +7,7 @@ import copy
 import ipaddress
 import re
 
+from ...objects import host_reading_pod
 from .base import StepKind, kind, undo_mutations
 from .felix_settle import felix_settled, wait_felix_settled
 from .objects import CALICO, matches, rolled_out, rollout_budget
@@ -207,13 +208,7 @@ def reading_pod(node: str, namespace: str, image: str) -> dict:
         f"ip link show vxlan.calico >> {log} 2>/dev/null || true",
         *(f"echo '{ROUTES_MARK}{dev}' >> {log}\nip route show dev {dev} >> {log} 2>/dev/null || true"
           for dev in ("vxlan.calico", "tunl0"))])
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{READING}-{node}", "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "migrate", "migrate/role": READING}},
-            "spec": {"nodeName": node, "hostNetwork": True, "restartPolicy": "Never",
-                     "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
-                     "containers": [{"name": "read", "image": image, "command": ["/bin/sh", "-c", script + "\n"],
-                                     "terminationMessagePolicy": "FallbackToLogsOnError"}]}}
+    return host_reading_pod(f"{READING}-{node}", READING, node, namespace, image, script)
 
 
 def parse_reading(message: str) -> dict:
